@@ -1,0 +1,168 @@
+"""Composition root: builds the HAL, the bus, the services and the broker from a Config,
+runs them on one event loop under supervision, and shuts them down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from charger import __version__
+from charger.bus import Bus
+from charger.config import Config
+from charger.hal import create_board
+from charger.hal.interfaces import Board
+from charger.log import event
+from charger.protocols.local_auth import LocalAuthorization
+from charger.protocols.mqtt.bridge import MqttBridge
+from charger.protocols.mqtt.broker import MosquittoSupervisor
+from charger.state.controller import CsController, StationIdentity
+from charger.state.store import Store
+from charger.supervise import supervise
+
+log = logging.getLogger(__name__)
+
+# `charger sim --demo`: a car arrives, charges, stops and leaves, over and over.
+DEMO_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
+    (3.0, {"cmd": "plug_in"}),
+    (30.0, {"cmd": "stop_charging"}),
+    (4.0, {"cmd": "unplug"}),
+    (1.0, {"cmd": "start_charging"}),
+)
+
+EXIT_OK = 0
+EXIT_RESTART = 75  # asks the CLI to re-exec the process (station reset)
+
+
+class App:
+    def __init__(self, config: Config, *, demo: bool = False, validate_bus: bool = False) -> None:
+        self.config = config
+        self.demo = demo
+        self.bus = Bus(validate_outgoing=validate_bus)
+        self.board: Board | None = None
+        self.controller: CsController | None = None
+        self._stop = asyncio.Event()
+        self._exit_code = EXIT_OK
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def request_stop(self, exit_code: int = EXIT_OK) -> None:
+        self._exit_code = exit_code
+        self._stop.set()
+
+    async def run(self) -> int:
+        cfg = self.config
+        store = Store(cfg.station.state_dir / "charger.db")
+        broker: MosquittoSupervisor | None = None
+        try:
+            if cfg.mqtt.broker == "spawn":
+                broker = MosquittoSupervisor(
+                    cfg.mqtt.mosquitto, cfg.mqtt.host, cfg.mqtt.port, cfg.station.state_dir / "run"
+                )
+                await broker.start()
+                self._spawn("mosquitto", broker.run)
+            if cfg.station.cs == "local":
+                await self._start_cs(store)
+            if cfg.authorization.mode != "external":
+                LocalAuthorization(
+                    self.bus,
+                    free=cfg.authorization.mode == "free",
+                    tokens=cfg.authorization.tokens,
+                    request_timeout_s=cfg.mqtt.request_timeout_s,
+                ).start()
+            bridge = MqttBridge(
+                self.bus,
+                cfg.mqtt.host,
+                cfg.mqtt.port,
+                sim_commands=self.board.commands if self.board else None,
+            )
+            self._spawn("mqtt_bridge", bridge.run)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(bridge.connected.wait(), 10.0)
+            if self.demo and self.board is not None and self.board.commands is not None:
+                commands = self.board.commands
+                self._spawn("demo", lambda: _run_demo(commands))
+            event(
+                log,
+                logging.INFO,
+                "ready",
+                version=__version__,
+                cs=cfg.station.cs,
+                hal=cfg.hal_backend if cfg.station.cs == "local" else "none",
+                mqtt=f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+                evses=len(cfg.evses),
+            )
+            await self._stop.wait()
+        finally:
+            await self._shutdown(broker, store)
+        return self._exit_code
+
+    async def _start_cs(self, store: Store) -> None:
+        cfg = self.config
+        self.board = board = create_board(cfg.hal_backend, cfg.evses, cfg.sim, cfg.rpi)
+        await board.start()
+        identity = StationIdentity(
+            cfg.station, cfg.ocpp, cfg.authorization.mode == "free", cfg.mqtt.request_timeout_s
+        )
+        availability = await CsController.load_availability(store, [e.id for e in cfg.evses])
+        self.controller = controller = CsController(
+            identity,
+            cfg.evses,
+            board,
+            self.bus,
+            store,
+            availability=availability,
+            on_reset=lambda: self.request_stop(EXIT_RESTART),
+        )
+        controller.start()
+        # A crash drives every output safe first (contactor open, CP in state F).
+        self._spawn("cs_controller", controller.run, on_crash=controller.drive_safe)
+
+    def _spawn(
+        self,
+        name: str,
+        run: Callable[[], Awaitable[None]],
+        on_crash: Callable[[], None] | None = None,
+    ) -> None:
+        self._tasks.append(asyncio.create_task(supervise(name, run, on_crash=on_crash), name=name))
+
+    async def _shutdown(self, broker: MosquittoSupervisor | None, store: Store) -> None:
+        if self.controller is not None:
+            self.controller.drive_safe()
+        if self.board is not None:
+            self.board.drive_safe()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.board is not None:
+            await self.board.stop()
+        if broker is not None:
+            await broker.stop()
+        store.close()
+        event(log, logging.INFO, "stopped", exit_code=self._exit_code)
+
+
+async def _run_demo(commands: Callable[[Mapping[str, Any]], dict[str, Any]]) -> None:
+    while True:
+        for delay_s, command in DEMO_SCRIPT:
+            await asyncio.sleep(delay_s)
+            state = commands(command)
+            event(
+                log,
+                logging.INFO,
+                "demo",
+                cmd=command["cmd"],
+                ev_state=state["ev"]["state"],
+                soc_percent=state["ev"]["soc_percent"],
+                energy_wh=state["energy_import_wh"],
+            )
+
+
+async def main(config: Config, *, demo: bool = False) -> int:
+    app = App(config, demo=demo)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, app.request_stop)
+    return await app.run()

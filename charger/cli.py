@@ -1,0 +1,161 @@
+"""Command line: `charger run | sim | check-config | bus tail | simctl`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from charger import __version__, config
+from charger.config import Config, ConfigError
+
+
+def _load(path: str | None, default: str) -> Config:
+    return config.load(Path(path) if path else config.default_path(default))
+
+
+def _cmd_run(args: argparse.Namespace, default: str, force_sim: bool) -> int:
+    from charger import app, log  # imported late: `check-config` stays light
+
+    try:
+        cfg = _load(args.config, default)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if force_sim and cfg.hal_backend != "sim":
+        cfg = dataclasses.replace(cfg, hal_backend="sim")
+    log.configure(cfg.log.level)
+    try:
+        code = asyncio.run(app.main(cfg, demo=getattr(args, "demo", False)))
+    except Exception as exc:
+        print(f"charger: {exc}", file=sys.stderr)
+        return 1
+    if code == app.EXIT_RESTART:
+        # Station reset: start afresh in the same process slot (same PID for supervisors).
+        os.execv(sys.executable, [sys.executable, "-m", "charger", *sys.argv[1:]])
+    return code
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    try:
+        cfg = config.load(Path(args.path))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.path}: ok ({len(cfg.evses)} EVSE, hal={cfg.hal_backend}, cs={cfg.station.cs})")
+    return 0
+
+
+def _broker_address(args: argparse.Namespace) -> tuple[str, int]:
+    if args.port is not None:
+        return args.host, args.port
+    cfg = _load(args.config, "sim.toml")
+    return args.host or cfg.mqtt.host, cfg.mqtt.port
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    from charger.protocols.mqtt.tail import tail
+
+    host, port = _broker_address(args)
+    try:
+        asyncio.run(tail(host, port, args.json))
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        print(f"charger bus tail: cannot follow {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _cmd_simctl(args: argparse.Namespace) -> int:
+    import aiomqtt
+
+    command: dict[str, Any] = {"cmd": args.command, "id": str(uuid.uuid4()), "evse": args.evse}
+    for item in args.args:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"charger simctl: argument {item!r} is not key=value", file=sys.stderr)
+            return 2
+        command[key] = _parse_value(value)
+    host, port = _broker_address(args)
+
+    async def send() -> dict[str, Any]:
+        async with aiomqtt.Client(host, port, timeout=5.0) as client:
+            await client.subscribe("sim/reply")
+            await client.publish("sim/cmd", json.dumps(command))
+            async with asyncio.timeout(5.0):
+                async for message in client.messages:
+                    reply: dict[str, Any] = json.loads(bytes(message.payload))
+                    if reply.get("id") == command["id"]:
+                        return reply
+        raise TimeoutError
+
+    try:
+        reply = asyncio.run(send())
+    except Exception as exc:
+        print(
+            f"charger simctl: no reply from the simulated board at {host}:{port}: {exc!r}",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(reply, indent=2))
+    return 0 if reply.get("ok") else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="charger", description="EV charger firmware")
+    parser.add_argument("--version", action="version", version=f"charger {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the charger with the configured hardware")
+    run.add_argument("--config", help="TOML config (default: assets/config/default.toml)")
+    sim = sub.add_parser("sim", help="run the charger on the simulated board")
+    sim.add_argument("--config", help="TOML config (default: assets/config/sim.toml)")
+    sim.add_argument(
+        "--demo",
+        action="store_true",
+        help="let a simulated car plug in, charge, stop and leave in a loop",
+    )
+
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("path")
+
+    bus = sub.add_parser("bus", help="watch the Josev API bus")
+    bus_sub = bus.add_subparsers(dest="bus_command", required=True)
+    tail = bus_sub.add_parser("tail", help="print every Josev API message, one per line")
+    simctl = sub.add_parser("simctl", help="send a command to the simulated board")
+    simctl.add_argument("command", help="plug_in, unplug, present_token, fault, state, ...")
+    simctl.add_argument("args", nargs="*", help="key=value arguments (values parsed as JSON)")
+    simctl.add_argument("--evse", type=int, default=1)
+    for p in (tail, simctl):
+        p.add_argument("--config", help="take the broker address from this config")
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, help="broker port (default: from the config)")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _cmd_run(args, "default.toml", force_sim=False)
+    if args.command == "sim":
+        return _cmd_run(args, "sim.toml", force_sim=True)
+    if args.command == "check-config":
+        return _cmd_check(args)
+    if args.command == "bus":
+        return _cmd_tail(args)
+    return _cmd_simctl(args)

@@ -1,0 +1,140 @@
+"""Hardware abstraction: what the CS controller needs from a board, as Protocols.
+
+Setters are synchronous and must not block (GPIO/PWM register writes); reads that may
+be slow (a Modbus meter, an RCD self-test) are async. Callbacks run in the event loop.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class SteadyLevel(enum.Enum):
+    """A constant CP output, i.e. no PWM (IEC 61851-1 Table A.2/A.3)."""
+
+    PLUS_12 = "+12V"  # x1: EVSE present, not offering current
+    ZERO = "0V"  # state E: EVSE error / utility problem
+    MINUS_12 = "-12V"  # state F: EVSE not available
+
+
+@dataclass(frozen=True, slots=True)
+class PilotReading:
+    """Measured CP plateau levels and duty cycle (negative_v == positive_v without PWM)."""
+
+    positive_v: float
+    negative_v: float
+    duty_percent: float
+
+
+class ControlPilot(Protocol):
+    def set_pwm(self, duty_percent: float) -> None:
+        """1 kHz ±12 V PWM with the given duty (0 < duty < 100)."""
+
+    def set_steady(self, level: SteadyLevel) -> None: ...
+
+    def read(self) -> PilotReading: ...
+
+    def on_change(self, callback: Callable[[PilotReading], None]) -> None:
+        """Calls back whenever a debounced reading changes: from the event loop, never
+        from inside one of the setters above."""
+
+
+class Contactor(Protocol):
+    def set_closed(self, closed: bool) -> None: ...
+
+    def feedback_closed(self) -> bool | None:
+        """Auxiliary-contact state, or None when the board has no feedback input."""
+
+
+class ConnectorLock(Protocol):
+    def set_locked(self, locked: bool) -> None: ...
+
+    def feedback_locked(self) -> bool | None: ...
+
+
+class Rcd(Protocol):
+    def tripped(self) -> bool: ...
+
+    def on_change(self, callback: Callable[[bool], None]) -> None:
+        """Calls back with the new tripped state."""
+
+    async def self_test(self) -> bool: ...
+
+    def reset(self) -> bool:
+        """Tries to re-arm after a trip; True when the RCD is no longer tripped."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    voltage_v: tuple[float, float, float]
+    current_a: tuple[float, float, float]
+    power_w: float
+    frequency_hz: float
+    power_factor: float
+    energy_import_wh: float
+    energy_export_wh: float
+    reactive_import_varh: float
+    reactive_export_varh: float
+
+
+class EnergyMeter(Protocol):
+    async def read(self) -> MeterReading: ...
+
+
+class IdReader(Protocol):
+    def on_token(self, callback: Callable[[str, str], None]) -> None:
+        """Calls back with (id_token, token_type) for each presented token."""
+
+
+class PowerModule(Protocol):
+    """DC power stage (added by the DC issue); AC boards have none."""
+
+    async def set_output(self, voltage_v: float, current_a: float) -> None: ...
+
+    async def read_output(self) -> tuple[float, float]: ...
+
+    async def disable(self) -> None: ...
+
+
+class PlcLink(Protocol):
+    """The HomePlug Green PHY modem an EVSE talks SLAC through (added by the SLAC issue)."""
+
+    @property
+    def interface(self) -> str: ...
+
+    async def reset_modem(self) -> None: ...
+
+
+@dataclass(slots=True)
+class EvseHardware:
+    pilot: ControlPilot
+    contactor: Contactor
+    rcd: Rcd
+    meter: EnergyMeter
+    lock: ConnectorLock | None = None
+    id_reader: IdReader | None = None
+    power_module: PowerModule | None = None
+    plc: PlcLink | None = None
+
+
+CommandHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+class Board(Protocol):
+    @property
+    def evses(self) -> Mapping[int, EvseHardware]:
+        """Hardware per EVSE, keyed by OCPP EVSE id."""
+
+    @property
+    def commands(self) -> CommandHandler | None:
+        """A handler for run-time JSON commands (the simulated board), else None."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def drive_safe(self) -> None:
+        """Opens every contactor and puts every CP in state F; must not fail or block."""

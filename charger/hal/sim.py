@@ -1,0 +1,510 @@
+"""Simulated board: a physical model of the EVSE hardware plus an EV on each connector.
+
+The EV follows IEC 61851-1 Annex A as a real car does: it closes S2 (state C, or D when
+it asks for ventilation) once the duty cycle offers >= 6 A, draws min(own max, offered)
+after a reaction delay, follows a lower duty after the same delay, and returns to B when
+the PWM goes away, at 5 % (it has no HLC stack), when it is asked to stop, or when its
+battery is full. The meter integrates energy from the current the EV draws through the
+closed contactor. Faults can be injected at run time, from Python or as JSON commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from charger.config import EvseConfig, RpiConfig, SimConfig
+from charger.hal.interfaces import (
+    CommandHandler,
+    EvseHardware,
+    MeterReading,
+    PilotReading,
+    SteadyLevel,
+)
+from charger.log import event
+from charger.pwm import current_for_duty
+
+log = logging.getLogger(__name__)
+
+# CP plateau voltages set by the EV's resistors, IEC 61851-1 Table A.3 (nominal values).
+_EV_LEVEL_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0}
+_NOMINAL_FREQUENCY_HZ = 50.0
+_POWER_FACTOR = 0.99
+
+FAULTS = (
+    "diode_short",  # EV's CP diode shorted: the negative PWM level disappears
+    "cp_short",  # CP shorted to PE: 0 V
+    "rcd_trip",  # residual current: the RCD trips and stays tripped until reset
+    "contactor_welded",  # the contactor stays closed whatever it is told
+    "ev_ignore_reduction",  # the EV keeps drawing its old current after a duty decrease
+    "lock_jam",  # the connector lock does not move
+)
+
+
+@dataclass(slots=True)
+class SimEv:
+    capacity_wh: float
+    soc_percent: float
+    max_current_a: float
+    phases: int
+    reaction_s: float
+    plugged: bool = False
+    wants_charge: bool = True
+    ventilation: bool = False
+    s2_state: str = "B"  # what the EV presents while plugged: B, C or D
+    current_a: float = 0.0  # what the EV is set to draw when power is present
+    ignore_reduction: bool = False
+    diode_short: bool = False
+
+
+@dataclass(slots=True)
+class _Outputs:
+    pwm_duty: float | None = None  # None: steady level below
+    steady: SteadyLevel = SteadyLevel.PLUS_12
+    contactor_cmd: bool = False
+    lock_cmd: bool = False
+
+
+class SimEvse:
+    """One simulated connector with its EV; implements every EvseHardware interface."""
+
+    def __init__(self, config: EvseConfig, sim: SimConfig) -> None:
+        self.config = config
+        self.ev = SimEv(
+            capacity_wh=sim.ev_capacity_wh,
+            soc_percent=sim.ev_soc_percent,
+            max_current_a=sim.ev_max_current_a,
+            phases=sim.ev_phases,
+            reaction_s=sim.ev_reaction_s,
+        )
+        self._time_scale = sim.time_scale
+        self.out = _Outputs()
+        self.faults: set[str] = set()
+        self.rcd_tripped = False
+        self.contactor_closed = False
+        self.lock_locked = False
+        self.energy_import_wh = 0.0
+        self._pilot_callbacks: list[Callable[[PilotReading], None]] = []
+        self._rcd_callbacks: list[Callable[[bool], None]] = []
+        self._token_callbacks: list[Callable[[str, str], None]] = []
+        self._last_reading = self._reading()
+        self._reaction: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------------ physics
+
+    def _reading(self) -> PilotReading:
+        out, ev = self.out, self.ev
+        if "cp_short" in self.faults or (out.pwm_duty is None and out.steady is SteadyLevel.ZERO):
+            return PilotReading(0.0, 0.0, 0.0)
+        if out.pwm_duty is None and out.steady is SteadyLevel.MINUS_12:
+            return PilotReading(-12.0, -12.0, 0.0)
+        level = _EV_LEVEL_V[ev.s2_state if ev.plugged else "A"]
+        if out.pwm_duty is None:
+            return PilotReading(level, level, 100.0)
+        # The EV's diode blocks the negative half-wave; shorted, the EV load pulls it in.
+        negative = -level if (ev.plugged and ev.diode_short) else -12.0
+        return PilotReading(level, negative, out.pwm_duty)
+
+    def _pilot_changed(self) -> None:
+        reading = self._reading()
+        if reading != self._last_reading:
+            self._last_reading = reading
+            # Like an ADC interrupt on a board, the report arrives from the loop, never
+            # from inside the setter that caused it.
+            loop = asyncio.get_running_loop()
+            for callback in tuple(self._pilot_callbacks):
+                loop.call_soon(callback, reading)
+
+    def _offered_current_a(self) -> float:
+        return 0.0 if self.out.pwm_duty is None else current_for_duty(self.out.pwm_duty)
+
+    def _ev_target(self) -> tuple[str, float]:
+        ev = self.ev
+        offered = self._offered_current_a()
+        charge = ev.plugged and ev.wants_charge and ev.soc_percent < 100.0 and offered > 0
+        if not charge:
+            return "B", 0.0
+        return ("D" if ev.ventilation else "C"), min(ev.max_current_a, offered)
+
+    def _ev_react(self) -> None:
+        """Schedules the EV's response to what it now sees (IEC 61851-1 Table A.6)."""
+        if self._reaction is not None:
+            self._reaction.cancel()
+            self._reaction = None
+        state, current = self._ev_target()
+        if (state, current) == (self.ev.s2_state, self.ev.current_a):
+            return
+        delay = self.ev.reaction_s / self._time_scale
+        self._reaction = asyncio.get_running_loop().call_later(delay, self._ev_apply)
+
+    def _ev_apply(self) -> None:
+        self._reaction = None
+        ev = self.ev
+        if not ev.plugged:
+            return
+        state, current = self._ev_target()
+        reducing_while_charging = state in "CD" and ev.s2_state in "CD" and current < ev.current_a
+        if not (reducing_while_charging and ev.ignore_reduction):
+            ev.current_a = current
+        if state != ev.s2_state:
+            event(
+                log,
+                logging.INFO,
+                "sim_ev_state",
+                evse=self.config.id,
+                state=state,
+                current_a=ev.current_a,
+            )
+            ev.s2_state = state
+            self._pilot_changed()
+
+    def drawn_current_a(self) -> float:
+        ev = self.ev
+        powered = self.contactor_closed and not self.rcd_tripped
+        if powered and ev.plugged and ev.s2_state in ("C", "D"):
+            return ev.current_a
+        return 0.0
+
+    def step(self, dt_s: float) -> None:
+        """Advances energy and state of charge by `dt_s` of simulated time."""
+        current = self.drawn_current_a()
+        if current <= 0.0:
+            return
+        energy_wh = self._power_w(current) * dt_s / 3600.0
+        self.energy_import_wh += energy_wh
+        ev = self.ev
+        ev.soc_percent = min(100.0, ev.soc_percent + energy_wh / ev.capacity_wh * 100.0)
+        if ev.soc_percent >= 100.0:
+            self._ev_react()
+
+    def _phases(self) -> int:
+        return min(self.ev.phases, self.config.phases)
+
+    def _power_w(self, current_a: float) -> float:
+        return self.config.nominal_voltage_v * current_a * self._phases() * _POWER_FACTOR
+
+    # ------------------------------------------------------------------ ControlPilot
+
+    def set_pwm(self, duty_percent: float) -> None:
+        if not 0.0 < duty_percent < 100.0:
+            raise ValueError(f"PWM duty {duty_percent} % is outside 0-100 %")
+        self.out.pwm_duty = duty_percent
+        self._pilot_output_changed()
+
+    def set_steady(self, level: SteadyLevel) -> None:
+        self.out.pwm_duty = None
+        self.out.steady = level
+        self._pilot_output_changed()
+
+    def _pilot_output_changed(self) -> None:
+        self._pilot_changed()
+        if self.ev.plugged:
+            self._ev_react()
+
+    def read(self) -> PilotReading:
+        return self._last_reading
+
+    def on_change(self, callback: Callable[[PilotReading], None]) -> None:
+        self._pilot_callbacks.append(callback)
+
+    # ------------------------------------------------------------------ Contactor, lock
+
+    def set_closed(self, closed: bool) -> None:
+        self.out.contactor_cmd = closed
+        if closed or "contactor_welded" not in self.faults:
+            self.contactor_closed = closed
+
+    def feedback_closed(self) -> bool | None:
+        return self.contactor_closed
+
+    # ------------------------------------------------------------------ RCD
+
+    def tripped(self) -> bool:
+        return self.rcd_tripped
+
+    async def self_test(self) -> bool:
+        return not self.rcd_tripped
+
+    def reset(self) -> bool:
+        if "rcd_trip" not in self.faults and self.rcd_tripped:
+            self._set_rcd(False)
+        return not self.rcd_tripped
+
+    def _set_rcd(self, tripped: bool) -> None:
+        self.rcd_tripped = tripped
+        for callback in tuple(self._rcd_callbacks):
+            callback(tripped)
+
+    # ------------------------------------------------------------------ meter
+
+    async def read_meter(self) -> MeterReading:
+        current = self.drawn_current_a()
+        phases = self._phases()
+        currents = tuple(current if i < phases else 0.0 for i in range(3))
+        volts = self.config.nominal_voltage_v
+        return MeterReading(
+            voltage_v=(
+                volts,
+                volts if self.config.phases > 1 else 0.0,
+                volts if self.config.phases > 2 else 0.0,
+            ),
+            current_a=(currents[0], currents[1], currents[2]),
+            power_w=round(self._power_w(current), 1),
+            frequency_hz=_NOMINAL_FREQUENCY_HZ,
+            power_factor=_POWER_FACTOR if current > 0 else 1.0,
+            energy_import_wh=round(self.energy_import_wh, 3),
+            energy_export_wh=0.0,
+            reactive_import_varh=0.0,
+            reactive_export_varh=0.0,
+        )
+
+    # ------------------------------------------------------------------ driving the EV
+
+    def plug_in(self) -> None:
+        if self.ev.plugged:
+            return
+        self.ev.plugged = True
+        self.ev.s2_state = "B"
+        self.ev.current_a = 0.0
+        self._pilot_changed()
+        self._ev_react()
+
+    def unplug(self) -> None:
+        """Pulls the plug: no reaction delay, even under load."""
+        if self._reaction is not None:
+            self._reaction.cancel()
+            self._reaction = None
+        self.ev.plugged = False
+        self.ev.s2_state = "B"
+        self.ev.current_a = 0.0
+        self._pilot_changed()
+
+    def request_charging(self, wanted: bool) -> None:
+        self.ev.wants_charge = wanted
+        self._ev_react()
+
+    def request_ventilation(self, wanted: bool) -> None:
+        self.ev.ventilation = wanted
+        self._ev_react()
+
+    def present_token(self, token: str, token_type: str = "ISO14443") -> None:
+        for callback in tuple(self._token_callbacks):
+            callback(token, token_type)
+
+    def set_fault(self, fault: str, active: bool) -> None:
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (expected one of {', '.join(FAULTS)})")
+        (self.faults.add if active else self.faults.discard)(fault)
+        self.ev.diode_short = "diode_short" in self.faults
+        self.ev.ignore_reduction = "ev_ignore_reduction" in self.faults
+        if fault == "rcd_trip" and active:
+            self._set_rcd(True)
+        if fault == "contactor_welded" and not active:
+            self.contactor_closed = self.out.contactor_cmd
+        if fault == "lock_jam" and not active:
+            self.lock_locked = self.out.lock_cmd
+        self._pilot_changed()
+
+    def snapshot(self) -> dict[str, Any]:
+        ev, reading = self.ev, self._last_reading
+        return {
+            "evse": self.config.id,
+            "ev": {
+                "plugged": ev.plugged,
+                "state": ev.s2_state if ev.plugged else "A",
+                "wants_charge": ev.wants_charge,
+                "ventilation": ev.ventilation,
+                "soc_percent": round(ev.soc_percent, 3),
+                "current_a": self.drawn_current_a(),
+                "max_current_a": ev.max_current_a,
+                "phases": ev.phases,
+            },
+            "pilot": {
+                "positive_v": reading.positive_v,
+                "negative_v": reading.negative_v,
+                "duty_percent": reading.duty_percent,
+            },
+            "contactor_closed": self.contactor_closed,
+            "lock_locked": self.lock_locked,
+            "rcd_tripped": self.rcd_tripped,
+            "energy_import_wh": round(self.energy_import_wh, 3),
+            "faults": sorted(self.faults),
+        }
+
+
+class _LockAdapter:
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    def set_locked(self, locked: bool) -> None:
+        self._evse.out.lock_cmd = locked
+        if "lock_jam" not in self._evse.faults:
+            self._evse.lock_locked = locked
+
+    def feedback_locked(self) -> bool | None:
+        return self._evse.lock_locked
+
+
+class _RcdAdapter:
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    def tripped(self) -> bool:
+        return self._evse.tripped()
+
+    def on_change(self, callback: Callable[[bool], None]) -> None:
+        self._evse._rcd_callbacks.append(callback)
+
+    async def self_test(self) -> bool:
+        return await self._evse.self_test()
+
+    def reset(self) -> bool:
+        return self._evse.reset()
+
+
+class _MeterAdapter:
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    async def read(self) -> MeterReading:
+        return await self._evse.read_meter()
+
+
+class _IdReaderAdapter:
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    def on_token(self, callback: Callable[[str, str], None]) -> None:
+        self._evse._token_callbacks.append(callback)
+
+
+@dataclass(slots=True)
+class SimBoard:
+    """The Board the `sim` backend provides."""
+
+    sims: dict[int, SimEvse]
+    physics_period_s: float
+    time_scale: float
+    _hardware: dict[int, EvseHardware] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        for evse_id, sim in self.sims.items():
+            self._hardware[evse_id] = EvseHardware(
+                pilot=sim,
+                contactor=sim,
+                rcd=_RcdAdapter(sim),
+                meter=_MeterAdapter(sim),
+                lock=_LockAdapter(sim) if sim.config.has_lock else None,
+                id_reader=_IdReaderAdapter(sim),
+            )
+
+    @property
+    def evses(self) -> Mapping[int, EvseHardware]:
+        return self._hardware
+
+    @property
+    def commands(self) -> CommandHandler | None:
+        return self.command
+
+    def evse(self, evse_id: int = 1) -> SimEvse:
+        try:
+            return self.sims[evse_id]
+        except KeyError:
+            raise ValueError(f"no simulated EVSE {evse_id} (have {sorted(self.sims)})") from None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._physics())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def drive_safe(self) -> None:
+        for sim in self.sims.values():
+            sim.set_closed(False)
+            sim.set_steady(SteadyLevel.MINUS_12)
+
+    async def _physics(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(self.physics_period_s)
+            now = loop.time()
+            for sim in self.sims.values():
+                sim.step((now - last) * self.time_scale)
+            last = now
+
+    def command(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Runs one JSON command (see README, "Simulated board"); returns the reply."""
+        name = payload.get("cmd")
+        handler = _COMMANDS.get(name) if isinstance(name, str) else None
+        if handler is None:
+            raise ValueError(f"unknown command {name!r} (expected one of {', '.join(_COMMANDS)})")
+        evse_id = payload.get("evse", 1)
+        if not isinstance(evse_id, int) or isinstance(evse_id, bool):
+            raise ValueError(f"'evse' must be an integer EVSE id, got {evse_id!r}")
+        sim = self.evse(evse_id)
+        handler(sim, payload)
+        return sim.snapshot()
+
+
+def _arg(payload: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = payload.get(key)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(
+            f"command {payload.get('cmd')!r} needs '{key}' of type "
+            f"{getattr(kind, '__name__', kind)}, got {value!r}"
+        )
+    return value
+
+
+def _set_ev(sim: SimEvse, payload: Mapping[str, Any]) -> None:
+    limits = {
+        "soc_percent": (0, 100),
+        "max_current_a": (0, 80),
+        "phases": (1, 3),
+        "capacity_wh": (100, 1_000_000),
+        "reaction_s": (0, 10),
+    }
+    for key, (lo, hi) in limits.items():
+        if key in payload:
+            value = _arg(payload, key, (int, float))
+            if not lo <= value <= hi:
+                raise ValueError(f"set_ev: '{key}' must be within {lo}-{hi}, got {value}")
+            setattr(sim.ev, key, int(value) if key == "phases" else float(value))
+    if sim.ev.plugged:
+        sim._ev_react()
+
+
+def _rcd_reset(sim: SimEvse) -> None:
+    sim.reset()
+
+
+_COMMANDS: dict[str, Callable[[SimEvse, Mapping[str, Any]], None]] = {
+    "plug_in": lambda sim, _: sim.plug_in(),
+    "unplug": lambda sim, _: sim.unplug(),
+    "start_charging": lambda sim, _: sim.request_charging(True),
+    "stop_charging": lambda sim, _: sim.request_charging(False),
+    "ventilation": lambda sim, p: sim.request_ventilation(_arg(p, "on", bool)),
+    "present_token": lambda sim, p: sim.present_token(
+        _arg(p, "token", str), p.get("token_type", "ISO14443")
+    ),
+    "fault": lambda sim, p: sim.set_fault(_arg(p, "fault", str), p.get("on", True) is not False),
+    "rcd_reset": lambda sim, _: _rcd_reset(sim),
+    "set_ev": _set_ev,
+    "state": lambda sim, _: None,
+}
+
+
+def create(*, evses: Sequence[EvseConfig], sim: SimConfig, rpi: RpiConfig) -> SimBoard:
+    del rpi
+    return SimBoard(
+        sims={e.id: SimEvse(e, sim) for e in evses},
+        physics_period_s=sim.physics_period_s,
+        time_scale=sim.time_scale,
+    )

@@ -1,0 +1,71 @@
+"""`charger bus tail`: prints Josev API traffic from the broker, one line per message."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from typing import Any, TextIO
+
+import aiomqtt
+
+# Fields worth seeing at a glance, in this order, when a message carries them.
+KEY_FIELDS = (
+    "evse_id",
+    "state",
+    "status",
+    "status_code",
+    "hlc",
+    "current",
+    "action",
+    "token_type",
+    "operational_status",
+    "tech_code",
+    "total_active_energy_imported",
+    "run_id",
+)
+
+
+def describe(topic: str, payload: bytes, as_json: bool, now: float | None = None) -> str:
+    stamp = (
+        time.strftime("%H:%M:%S", time.localtime(now))
+        + f".{int((now or time.time()) * 1000) % 1000:03d}"
+    )
+    try:
+        message: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        message = None
+    if as_json:
+        return json.dumps(
+            {
+                "time": stamp,
+                "topic": topic,
+                "message": message if message is not None else payload.decode(errors="replace"),
+            }
+        )
+    if not isinstance(message, dict):
+        return f"{stamp} {topic} <not JSON: {payload[:80]!r}>"
+    data = message.get("data")
+    fields = []
+    if isinstance(data, dict):
+        fields = [f"{k}={_short(data[k])}" for k in KEY_FIELDS if k in data]
+    if topic.startswith("sim/"):
+        fields = [f"{k}={_short(v)}" for k, v in message.items() if k != "state"]
+    name, type_ = message.get("name", "-"), message.get("type", "-")
+    return f"{stamp} {topic:<9} {name:<22} {type_:<8} " + " ".join(fields)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{v}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+async def tail(host: str, port: int, as_json: bool, out: TextIO = sys.stdout) -> None:
+    identifier = f"charger-tail-{uuid.uuid4().hex[:8]}"
+    async with aiomqtt.Client(host, port, identifier=identifier, timeout=5.0) as client:
+        await client.subscribe("+/+")
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            print(describe(str(message.topic), payload, as_json), file=out, flush=True)

@@ -1,0 +1,443 @@
+"""One EVSE: drives its hardware from the IEC 61851 machine and reports on the bus.
+
+The safety path is synchronous: a HAL callback runs the state machine and sets the
+outputs (contactor first when opening) before anything is published or awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from charger import api
+from charger.bus import Bus, RequestTimeout
+from charger.config import EvseConfig
+from charger.hal.interfaces import EvseHardware, MeterReading, PilotReading, SteadyLevel
+from charger.log import event
+from charger.pwm import DutyError
+from charger.state import iec61851 as fsm_mod
+from charger.state.iec61851 import Fault, Iec61851, Outputs, PilotMode
+
+log = logging.getLogger(__name__)
+
+CS_TOPIC = "cs/josev"
+TICK_S = 0.1  # timer resolution of the state machine (feedback, grace periods)
+CURRENT_SUPERVISION_S = 1.0  # how often the meter current feeds overcurrent supervision
+_STEADY = {
+    PilotMode.PLUS_12: SteadyLevel.PLUS_12,
+    PilotMode.ZERO: SteadyLevel.ZERO,
+    PilotMode.MINUS_12: SteadyLevel.MINUS_12,
+}
+_MALFUNCTIONS = frozenset(
+    {Fault.DIODE, Fault.RCD, Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING, Fault.CP_SHORT}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EvseSettings:
+    free_charging: bool
+    meter_interval_s: float
+    connection_timeout_s: float
+    request_timeout_s: float
+
+
+class EvseController:
+    def __init__(
+        self,
+        config: EvseConfig,
+        hw: EvseHardware,
+        bus: Bus,
+        settings: EvseSettings,
+        *,
+        available: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        next_event_id: Callable[[], int],
+    ) -> None:
+        self.config = config
+        self.hw = hw
+        self._bus = bus
+        self._settings = settings
+        self._clock = clock
+        self._next_event_id = next_event_id
+        self.fsm = self._new_fsm(available)
+        self._applied: Outputs | None = None
+        self._halted = False
+        self._crash: BaseException | None = None
+        self._session_token: str | None = None
+        self._plugged = False  # an EV has been seen since the last state A
+        self._authorized_at: float | None = None
+        self._last_limits: dict[str, Any] | None = None
+        self.last_meter: MeterReading | None = None
+
+    @property
+    def evse_id(self) -> str:
+        return self.config.evse_id
+
+    def _new_fsm(self, available: bool) -> Iec61851:
+        fsm = Iec61851(
+            max_current_a=self.config.max_current_a,
+            has_lock=self.hw.lock is not None,
+            ventilation_available=self.config.ventilation_available,
+            now=self._clock(),
+        )
+        fsm.set_available(self._clock(), available)
+        return fsm
+
+    # ------------------------------------------------------------------ wiring
+
+    def start(self) -> None:
+        self.hw.pilot.on_change(self._on_pilot)
+        self.hw.rcd.on_change(lambda tripped: self.step(lambda now: self.fsm.rcd(now, tripped)))
+        if self.hw.id_reader is not None:
+            self.hw.id_reader.on_token(self._on_token)
+        self._sync_with_hardware()
+
+    def _sync_with_hardware(self) -> None:
+        reading = self.hw.pilot.read()
+        tripped = self.hw.rcd.tripped()
+        self.step(lambda now: self.fsm.rcd(now, tripped))
+        self._on_pilot(reading)
+        self._publish_contactor()
+        self._publish_limits_if_changed()
+
+    async def run(self) -> None:
+        """Timers and meter supervision; the pilot path itself is callback-driven."""
+        if self._halted:  # restarted after a crash: begin again from what the board says
+            event(log, logging.WARNING, "evse_restart", evse=self.evse_id)
+            self.fsm = self._new_fsm(self.fsm.available)
+            self._halted, self._crash, self._plugged = False, None, False
+            self._sync_with_hardware()
+        loop = asyncio.get_running_loop()
+        next_current = next_publish = loop.time()
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.step(self.fsm.tick)
+            if self._crash is not None:
+                raise RuntimeError(f"EVSE {self.evse_id} controller failed") from self._crash
+            self._expire_authorization()
+            now = loop.time()
+            if now >= next_current or now >= next_publish:
+                reading = await self.hw.meter.read()
+                self.last_meter = reading
+                peak_a = max(reading.current_a)
+                self.step(functools.partial(self.fsm.measured_current, current_a=peak_a))
+                next_current = now + CURRENT_SUPERVISION_S
+                if now >= next_publish:
+                    self._bus.publish(
+                        api.update("meter_values", CS_TOPIC, self.meter_data(reading))
+                    )
+                    next_publish = now + self._settings.meter_interval_s
+
+    def halt(self) -> None:
+        """Contactor open, CP in state F, and no more reactions until `run` restarts."""
+        self._halted = True
+        self._applied = None
+        self.hw.contactor.set_closed(False)
+        self.hw.pilot.set_steady(SteadyLevel.MINUS_12)
+
+    # ------------------------------------------------------------------ safety path
+
+    def _on_pilot(self, reading: PilotReading) -> None:
+        self.step(
+            lambda now: self.fsm.pilot(
+                now, reading.positive_v, reading.negative_v, reading.duty_percent
+            )
+        )
+
+    def step(self, action: Callable[[float], None]) -> None:
+        """Runs one input through the state machine, sets the hardware, then reports."""
+        if self._halted:
+            return
+        try:
+            action(self._clock())
+            for _ in range(4):  # feedback may unlock the next step (lock -> contactor)
+                if not self._apply_outputs():
+                    break
+                now = self._clock()
+                self.fsm.contactor_feedback(now, self.hw.contactor.feedback_closed())
+                if self.hw.lock is not None:
+                    self.fsm.lock_feedback(now, self.hw.lock.feedback_locked())
+        except Exception as exc:
+            # Safety first: outputs safe now; `run` raises so the supervisor restarts us.
+            log.exception("evse_controller_failed", extra={"kv": {"evse": self.evse_id}})
+            self._crash = exc
+            self.halt()
+            return
+        self._emit(self.fsm.drain_events())
+
+    def _apply_outputs(self) -> bool:
+        out, old = self.fsm.outputs, self._applied
+        if out == old:
+            return False
+        if not out.contactor_closed and (old is None or old.contactor_closed):
+            self.hw.contactor.set_closed(False)  # opening always goes first
+        if old is None or (out.pilot, out.duty_percent) != (old.pilot, old.duty_percent):
+            if out.pilot is PilotMode.PWM and out.duty_percent is not None:
+                self.hw.pilot.set_pwm(out.duty_percent)
+            else:
+                self.hw.pilot.set_steady(_STEADY[out.pilot])
+        if self.hw.lock is not None and (old is None or out.lock_locked != old.lock_locked):
+            self.hw.lock.set_locked(out.lock_locked)
+        if out.contactor_closed and (old is None or not old.contactor_closed):
+            self.hw.contactor.set_closed(True)
+        self._applied = out
+        return True
+
+    # ------------------------------------------------------------------ reporting
+
+    def _emit(self, events: list[fsm_mod.Event]) -> None:
+        for ev in events:
+            match ev:
+                case fsm_mod.StateChanged():
+                    event(
+                        log,
+                        logging.INFO,
+                        "cp_state",
+                        evse=self.evse_id,
+                        state=ev.state,
+                        positive_v=ev.positive_v,
+                        negative_v=ev.negative_v,
+                    )
+                    data: api.CpStatus = {
+                        "evse_id": self.evse_id,
+                        "connector_id": self.config.connector_id,
+                        "state": ev.state.value,
+                        "max_voltage": ev.positive_v,
+                        "min_voltage": ev.negative_v,
+                        "duty_cycle": ev.duty_percent,
+                    }
+                    self._bus.publish(api.update("cp_status", CS_TOPIC, data))
+                    if self.fsm.ev_connected and not self._plugged:
+                        self._plugged = True
+                        self._on_plug_in()
+                case fsm_mod.ContactorChanged():
+                    event(
+                        log,
+                        logging.INFO,
+                        "contactor",
+                        evse=self.evse_id,
+                        closed=ev.closed,
+                        reason=ev.reason,
+                    )
+                    self._publish_contactor(ev.reason)
+                case fsm_mod.FaultRaised():
+                    event(
+                        log,
+                        logging.WARNING,
+                        "fault",
+                        evse=self.evse_id,
+                        fault=ev.fault,
+                        info=ev.info,
+                    )
+                    self._notify(ev.fault.value, ev.info)
+                    if ev.fault in (Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING):
+                        self._publish_contactor(ev.info)
+                case fsm_mod.FaultCleared():
+                    event(log, logging.INFO, "fault_cleared", evse=self.evse_id, fault=ev.fault)
+                    self._notify(ev.fault.value, "cleared")
+                case fsm_mod.ChargingStopped():
+                    event(
+                        log, logging.INFO, "charging_stopped", evse=self.evse_id, reason=ev.reason
+                    )
+                case fsm_mod.SessionEnded():
+                    self._plugged = False
+                    self._session_token = None
+                    self._authorized_at = None
+        if events:
+            self._publish_limits_if_changed()
+
+    def _notify(self, code: str, info: str) -> None:
+        data: api.NotifyEvent = {
+            "event_id": self._next_event_id(),
+            "timestamp": api.timestamp(),
+            "tech_code": code[:50],
+            "tech_info": info[:500],
+            "evse_id": self.evse_id,
+        }
+        self._bus.publish(api.update("notify_event", CS_TOPIC, data))
+
+    def contactor_status(self) -> api.ContactorStatus:
+        faults = self.fsm.faults & {Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING}
+        if faults:
+            return {
+                "evse_id": self.evse_id,
+                "status": "error",
+                "info": ",".join(sorted(f.value for f in faults)),
+            }
+        closed = self.hw.contactor.feedback_closed()
+        if closed is None:
+            closed = self.fsm.outputs.contactor_closed
+        return {"evse_id": self.evse_id, "status": "closed" if closed else "opened"}
+
+    def _publish_contactor(self, info: str | None = None) -> None:
+        data = self.contactor_status()
+        if info and "info" not in data:
+            data["info"] = info
+        self._bus.publish(api.update("cs_contactor_status", CS_TOPIC, data))
+
+    def status_and_limits(self) -> api.EvseStatusAndLimits:
+        faults = self.fsm.faults
+        if faults & _MALFUNCTIONS:
+            status = "evse_malfunction"
+        elif not self.fsm.available:
+            status = "evse_not_ready"
+        else:
+            status = "evse_ready"
+        phases = self.config.phases
+        limit = self.config.max_current_a
+        return {
+            "evse_id": self.evse_id,
+            "status_code": status,
+            "ac": {
+                "max_current": {
+                    "l1": limit,
+                    "l2": limit if phases > 1 else 0.0,
+                    "l3": limit if phases > 2 else 0.0,
+                },
+                "nominal_voltage": self.config.nominal_voltage_v,
+                "rcd_error": Fault.RCD in faults,
+            },
+        }
+
+    def _publish_limits_if_changed(self) -> None:
+        limits = dict(self.status_and_limits())
+        if limits != self._last_limits:
+            self._last_limits = limits
+            data: api.CsStatusAndLimits = {"evses": [self.status_and_limits()]}
+            self._bus.publish(api.update("cs_status_and_limits", CS_TOPIC, data))
+
+    def meter_data(self, reading: MeterReading) -> api.MeterValues:
+        v, i = reading.voltage_v, reading.current_a
+        return {
+            "evse_id": self.evse_id,
+            "timestamp": api.timestamp(),
+            "voltage": {"l1": v[0], "l2": v[1], "l3": v[2]},
+            "current": {"l1": i[0], "l2": i[1], "l3": i[2]},
+            "power_factor": reading.power_factor,
+            "frequency": reading.frequency_hz,
+            "total_active_energy_imported": reading.energy_import_wh,
+            "total_active_energy_exported": reading.energy_export_wh,
+            "total_reactive_energy_imported": reading.reactive_import_varh,
+            "total_reactive_energy_exported": reading.reactive_export_varh,
+        }
+
+    # ------------------------------------------------------------------ authorization
+
+    def _on_plug_in(self) -> None:
+        if self._settings.free_charging and not self.fsm.authorized:
+            self._spawn(self._authorize(None, "no_authorization"))
+
+    def _on_token(self, token: str, token_type: str) -> None:
+        event(log, logging.INFO, "token_presented", evse=self.evse_id, token_type=token_type)
+        self._spawn(self._authorize(token, token_type))
+
+    async def _authorize(self, token: str | None, token_type: str) -> None:
+        data: api.AuthorizationRequest = {"evse_id": self.evse_id, "token_type": token_type}
+        if token is not None:
+            data["id_token"] = token
+        try:
+            reply = await self._bus.request(
+                api.request("authorization", CS_TOPIC, data), self._settings.request_timeout_s
+            )
+        except RequestTimeout:
+            return
+        status = reply.data["status"]
+        event(
+            log,
+            logging.INFO,
+            "authorization",
+            evse=self.evse_id,
+            status=status,
+            token_type=token_type,
+        )
+        same_session = token is not None and token == self._session_token
+        if status == "accepted" and not same_session:
+            # The same token again means "stop": Josev answers it with stop_charging.
+            self.authorize(token)
+
+    def authorize(self, token: str | None) -> None:
+        self._session_token = token
+        self._authorized_at = self._clock()
+        self.step(lambda now: self.fsm.authorize(now, True))
+
+    def deauthorize(self, reason: str) -> None:
+        self._session_token = None
+        self._authorized_at = None
+        if self.fsm.authorized:
+            self.step(lambda now: self.fsm.stop(now, reason))
+
+    def _expire_authorization(self) -> None:
+        # An authorization given before plug-in lapses after the connection timeout.
+        since = self._authorized_at
+        if since is None or self.fsm.ev_connected:
+            return
+        if self._clock() - since >= self._settings.connection_timeout_s:
+            event(log, logging.INFO, "authorization_expired", evse=self.evse_id)
+            self._authorized_at = None
+            self.step(lambda now: self.fsm.authorize(now, False))
+
+    # ------------------------------------------------------------------ requests
+
+    def cp_pwm(self, req: api.CpPwmRequest) -> api.CpPwmResponse:
+        try:
+            self.step(
+                lambda now: self.fsm.set_pwm_request(
+                    now,
+                    hlc=req["hlc"],
+                    current_a=req.get("current"),
+                    error=req["error_state"],
+                    fault=req["fault_state"],
+                )
+            )
+        except DutyError as exc:
+            return {"evse_id": self.evse_id, "status": "invalid", "info": str(exc)}
+        return {"evse_id": self.evse_id, "status": "valid"}
+
+    def connector(self, action: str) -> api.ConnectorResponse:
+        response: api.ConnectorResponse = {
+            "evse_id": self.evse_id,
+            "connector_id": self.config.connector_id,
+            "status": "unknown",
+        }
+        lock = self.hw.lock
+        if lock is None:
+            response["status"], response["info"] = "error", "this connector has no lock"
+            return response
+        if action in ("lock", "unlock"):
+            refused: list[str] = []
+            self.step(
+                lambda now: refused.extend(
+                    filter(None, [self.fsm.request_lock(now, action == "lock")])
+                )
+            )
+            if refused:
+                response["status"], response["info"] = "error", refused[0]
+                return response
+        locked = lock.feedback_locked()
+        if locked is None:
+            return response
+        wanted = {"lock": True, "unlock": False}.get(action, locked)
+        response["status"] = ("locked" if locked else "unlocked") if locked == wanted else "error"
+        if locked != wanted:
+            response["info"] = "the lock did not move (feedback disagrees)"
+        return response
+
+    def stop(self, reason: str) -> None:
+        self._session_token = None
+        self.step(lambda now: self.fsm.stop(now, reason))
+
+    def set_available(self, available: bool) -> None:
+        self.step(lambda now: self.fsm.set_available(now, available))
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Future[None]] = set()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the charger needs on a Debian machine, then keeps quiet on later runs.
+#   scripts/bootstrap.sh          runtime: venv + package + mosquitto
+#   scripts/bootstrap.sh --test   also the test tools
+# Debian packages are installed with apt-get when running as root; otherwise the
+# script names the missing ones and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+missing=()
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || missing+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v cc >/dev/null || missing+=(gcc)
+if [ "$want_test" = 1 ]; then
+    command -v ip >/dev/null || missing+=(iproute2)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "bootstrap: installing Debian packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" python3-dev >/dev/null
+    else
+        echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+        echo "bootstrap: run as root, or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    echo "bootstrap: Python >= 3.11 is required, found $(python3 --version)" >&2; exit 1; }
+
+extras=""
+[ "$want_test" = 1 ] && extras="[test]"
+stamp=".venv/.installed$(echo "$extras" | tr -d '[]')-$(cat setup.cfg setup.py pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q -e ".${extras}"
+    touch "$stamp"
+fi
