@@ -6,8 +6,6 @@ give the same shapes to mypy; a unit test keeps both in step. Validation uses co
 validators (fastjsonschema), built lazily once per form.
 """
 
-from __future__ import annotations
-
 import json
 import uuid
 from collections.abc import Mapping
@@ -51,7 +49,7 @@ class Message:
     def to_json(self) -> bytes:
         return json.dumps(self.envelope(), separators=(",", ":")).encode()
 
-    def reply(self, data: Mapping[str, Any], topic: str | None = None) -> Message:
+    def reply(self, data: Mapping[str, Any], topic: str | None = None) -> "Message":
         """The response to this request, on the reverse topic unless `topic` names another."""
         sender, receiver = (topic or f"{self.receiver}/{self.sender}").split("/", 1)
         return Message(self.name, "response", data, sender, receiver, id=self.id)
@@ -118,9 +116,10 @@ def validate(envelope: Any) -> None:
     try:
         _validator(name, type_)(envelope)
     except fastjsonschema.JsonSchemaValueException as exc:
-        where = exc.name.replace("data.data", "data", 1) if exc.name else "message"
-        message = exc.message.replace(exc.name, where) if exc.name else exc.message
-        raise ApiError(f"{name}.{type_}: {message}") from None
+        # fastjsonschema calls the whole document "data"; name it as the API does.
+        path = exc.name or "data"
+        where = "data" + path[9:] if path.startswith("data.data") else "message" + path[4:]
+        raise ApiError(f"{name}.{type_}: {exc.message.replace(path, where, 1)}") from None
 
 
 def parse(payload: bytes, topic: str) -> Message:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ class CsController:
         *,
         availability: Mapping[int, bool],
         on_reset: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._identity = identity
         self._bus = bus
@@ -69,6 +71,7 @@ class CsController:
                 settings,
                 available=available,
                 next_event_id=lambda: next(counter),
+                clock=clock,
             )
         self._handlers: dict[str, Callable[[Message], Any]] = {
             "cs_status_and_limits": self._status_and_limits,

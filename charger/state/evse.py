@@ -19,7 +19,7 @@ from charger.bus import Bus, RequestTimeout
 from charger.config import EvseConfig
 from charger.hal.interfaces import EvseHardware, MeterReading, PilotReading, SteadyLevel
 from charger.log import event
-from charger.pwm import DutyError
+from charger.pwm import DutyError, duty_for_current
 from charger.state import iec61851 as fsm_mod
 from charger.state.iec61851 import Fault, Iec61851, Outputs, PilotMode
 
@@ -248,8 +248,7 @@ class EvseController:
                     self._plugged = False
                     self._session_token = None
                     self._authorized_at = None
-        if events:
-            self._publish_limits_if_changed()
+        self._publish_limits_if_changed()
 
     def _notify(self, code: str, info: str) -> None:
         data: api.NotifyEvent = {
@@ -337,6 +336,8 @@ class EvseController:
         self._spawn(self._authorize(token, token_type))
 
     async def _authorize(self, token: str | None, token_type: str) -> None:
+        # Decided before awaiting: the stop_charging this may trigger clears the session.
+        same_session = token is not None and token == self._session_token
         data: api.AuthorizationRequest = {"evse_id": self.evse_id, "token_type": token_type}
         if token is not None:
             data["id_token"] = token
@@ -355,7 +356,6 @@ class EvseController:
             status=status,
             token_type=token_type,
         )
-        same_session = token is not None and token == self._session_token
         if status == "accepted" and not same_session:
             # The same token again means "stop": Josev answers it with stop_charging.
             self.authorize(token)
@@ -384,18 +384,21 @@ class EvseController:
     # ------------------------------------------------------------------ requests
 
     def cp_pwm(self, req: api.CpPwmRequest) -> api.CpPwmResponse:
-        try:
-            self.step(
-                lambda now: self.fsm.set_pwm_request(
-                    now,
-                    hlc=req["hlc"],
-                    current_a=req.get("current"),
-                    error=req["error_state"],
-                    fault=req["fault_state"],
-                )
+        current = req.get("current")
+        if not req["hlc"] and current:
+            try:  # validated here: inside `step` an exception counts as a controller crash
+                duty_for_current(current)
+            except DutyError as exc:
+                return {"evse_id": self.evse_id, "status": "invalid", "info": str(exc)}
+        self.step(
+            lambda now: self.fsm.set_pwm_request(
+                now,
+                hlc=req["hlc"],
+                current_a=current,
+                error=req["error_state"],
+                fault=req["fault_state"],
             )
-        except DutyError as exc:
-            return {"evse_id": self.evse_id, "status": "invalid", "info": str(exc)}
+        )
         return {"evse_id": self.evse_id, "status": "valid"}
 
     def connector(self, action: str) -> api.ConnectorResponse:

@@ -190,6 +190,7 @@ class Iec61851:
         self._faults: dict[Fault, float] = {}
         self._over_since: float | None = None
         self._measured_current_a = 0.0
+        self._measured_at = now
         self._contactor_cmd_at = now
         self._contactor_feedback: bool | None = None
         self._lock_cmd_at = now
@@ -317,6 +318,7 @@ class Iec61851:
     def measured_current(self, now: float, current_a: float) -> None:
         """Highest phase current measured by the meter."""
         self._measured_current_a = current_a
+        self._measured_at = now
         self._evaluate(now)
 
     def rcd(self, now: float, tripped: bool) -> None:
@@ -352,6 +354,7 @@ class Iec61851:
         self._reduced_at = None
         self._duty_changed_at = None
         for fault in (
+            Fault.CONTACTOR_NOT_CLOSING,
             Fault.OVERCURRENT,
             Fault.EV_IGNORED_REDUCTION,
             Fault.DIODE,
@@ -400,19 +403,21 @@ class Iec61851:
         measured = self._measured_current_a
         threshold = (self._announced_a + OVERCURRENT_MARGIN_A) * OVERCURRENT_FACTOR
         if self._reduced_at is not None:
-            if now - self._reduced_at < EV_FOLLOW_DUTY_S:
+            grace_end = self._reduced_at + EV_FOLLOW_DUTY_S
+            if now < grace_end or self._measured_at < grace_end:
+                # Within the grace period, or no measurement taken after it yet: the EV
+                # is held to the limit in force before the reduction.
                 threshold = (self._previous_a + OVERCURRENT_MARGIN_A) * OVERCURRENT_FACTOR
+            elif measured > threshold:
+                self._stop_by_evse(
+                    now,
+                    Fault.EV_IGNORED_REDUCTION,
+                    f"EV draws {measured:.1f} A {EV_FOLLOW_DUTY_S:g} s after the duty cycle "
+                    f"lowered the limit to {self._announced_a:g} A",
+                )
+                return
             else:
-                self._reduced_at = None
-                if measured > threshold:
-                    self._stop_by_evse(
-                        now,
-                        Fault.EV_IGNORED_REDUCTION,
-                        f"EV draws {measured:.1f} A {EV_FOLLOW_DUTY_S:g} s after "
-                        f"the duty cycle lowered the limit to "
-                        f"{self._announced_a:g} A",
-                    )
-                    return
+                self._reduced_at = None  # the EV followed
         if measured > threshold:
             if self._over_since is None:
                 self._over_since = now
@@ -452,8 +457,9 @@ class Iec61851:
                     "contactor reports open after the close command",
                 )
         if fb is not None and fb == out.contactor_closed:
+            # A contactor that failed to close stays failed for this session (no retry
+            # loop); a weld is over once the auxiliary contact reports open.
             self._set_fault(Fault.CONTACTOR_WELDED, False, now, "")
-            self._set_fault(Fault.CONTACTOR_NOT_CLOSING, False, now, "")
         lock_fb = self._lock_feedback
         if self._has_lock and lock_fb is not None:
             if lock_fb != out.lock_locked and now - self._lock_cmd_at >= FEEDBACK_TIMEOUT_S:
@@ -517,7 +523,7 @@ class Iec61851:
             pilot is PilotMode.PWM
             and wants_energy
             and ventilation_ok
-            and (self._authorized or self._hlc)
+            and self._authorized
             and self._target_current_a() >= MIN_CURRENT_A
             and not self._faults.keys() - {Fault.LOCK_FAILURE}
             and (not self._has_lock or (lock_ok and self._outputs.lock_locked))

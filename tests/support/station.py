@@ -1,0 +1,125 @@
+"""An in-process station for tests: simulated board, real bus, real controller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from charger import api, config
+from charger.api import Message
+from charger.bus import Bus
+from charger.hal import create_board
+from charger.hal.sim import SimBoard
+from charger.protocols.local_auth import LocalAuthorization
+from charger.state.controller import CsController, StationIdentity
+from charger.state.store import Store
+
+EVSE_ID = "DE*TST*E0001"
+
+
+def station_config(tmp_path: Path, extra: str = "", evse: str = "") -> config.Config:
+    text = f"""
+[station]
+state_dir = "{tmp_path}"
+meter_interval_s = 0.2
+connection_timeout_s = 30
+[mqtt]
+request_timeout_s = 2
+[[evse]]
+id = 1
+evse_id = "{EVSE_ID}"
+max_current_a = 32
+{evse}
+[sim]
+ev_reaction_s = 0
+ev_max_current_a = 16
+time_scale = 100
+{extra}
+"""
+    return config.parse(__import__("tomllib").loads(text), "test")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self._loop = asyncio.get_running_loop()
+
+    def __call__(self) -> float:
+        return self._loop.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class Station:
+    def __init__(self, cfg: config.Config, bus: Bus, board: SimBoard, store: Store) -> None:
+        self.cfg, self.bus, self.board, self.store = cfg, bus, board, store
+        self.messages: list[Message] = []
+        self.resets = 0
+        self.clock = FakeClock()
+        bus.subscribe("#", self.messages.append)
+
+    @property
+    def ev(self) -> Any:
+        return self.board.evse(1)
+
+    async def wait_for(
+        self, predicate: Callable[[Message], bool], timeout_s: float = 5.0, after: int = 0
+    ) -> Message:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                for message in self.messages[after:]:
+                    if predicate(message):
+                        return message
+                await asyncio.sleep(0.005)
+
+    async def wait_state(self, state: str, after: int = 0) -> Message:
+        return await self.wait_for(
+            lambda m: m.name == "cp_status" and m.data["state"] == state, after=after
+        )
+
+    async def request(self, name: str, data: dict[str, Any]) -> Message:
+        return await self.bus.request(api.request(name, "josev/cs", data), timeout_s=2.0)
+
+    def names(self, after: int = 0) -> list[str]:
+        return [f"{m.name}.{m.type}" for m in self.messages[after:]]
+
+
+@contextlib.asynccontextmanager
+async def running_station(cfg: config.Config) -> AsyncIterator[Station]:
+    bus = Bus(validate_outgoing=True)
+    board = create_board("sim", cfg.evses, cfg.sim, cfg.rpi)
+    assert isinstance(board, SimBoard)
+    store = Store(cfg.station.state_dir / "charger.db")
+    station = Station(cfg, bus, board, store)
+    identity = StationIdentity(
+        cfg.station, cfg.ocpp, cfg.authorization.mode == "free", cfg.mqtt.request_timeout_s
+    )
+    availability = await CsController.load_availability(store, [e.id for e in cfg.evses])
+
+    def on_reset() -> None:
+        station.resets += 1
+
+    controller = CsController(
+        identity, cfg.evses, board, bus, store, availability=availability,
+        on_reset=on_reset, clock=station.clock,
+    )  # fmt: skip
+    if cfg.authorization.mode != "external":
+        LocalAuthorization(
+            bus, free=cfg.authorization.mode == "free", tokens=cfg.authorization.tokens,
+            request_timeout_s=2.0,
+        ).start()  # fmt: skip
+    await board.start()
+    controller.start()
+    task = asyncio.create_task(controller.run())
+    station.controller = controller  # type: ignore[attr-defined]
+    try:
+        yield station
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await board.stop()
+        store.close()

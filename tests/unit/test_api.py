@@ -1,0 +1,103 @@
+"""The Josev API contract: schemas, typed payloads, validation and error replies."""
+
+import json
+from typing import get_type_hints
+
+import jsonschema
+import pytest
+
+from charger import api
+from charger.api import ApiError
+
+UUID = "6c1f594a-3dfe-409b-8251-bceb68ad0812"
+
+
+def envelope(name: str, type_: str, data: dict[str, object]) -> dict[str, object]:
+    return {"id": UUID, "name": name, "type": type_, "data": data}
+
+
+def test_contract_has_29_messages_in_55_forms() -> None:
+    names = {name for name, _ in api.forms()}
+    assert len(names) == 29 and len(api.forms()) == 55
+    assert set(api.FORM_TYPES) == api.forms()
+
+
+@pytest.mark.parametrize("form", sorted(api.FORM_TYPES))
+def test_typed_payload_matches_schema(form: tuple[str, str]) -> None:
+    data_schema = api.schema(*form)["properties"]["data"]
+    typed = api.FORM_TYPES[form]  # type: ignore[index]
+    assert set(get_type_hints(typed)) == set(data_schema.get("properties", {}))
+    assert set(typed.__required_keys__) == set(data_schema.get("required", []))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("form", sorted(api.forms()))
+def test_schemas_are_valid_draft7(form: tuple[str, str]) -> None:
+    jsonschema.Draft7Validator.check_schema(api.schema(*form))
+
+
+def test_reference_examples_validate() -> None:
+    api.validate(envelope("cs_status_and_limits", "request", {}))
+    api.validate(envelope("reset", "response", {"status": "accepted"}))
+    api.validate(envelope("cp_pwm", "request", {
+        "evse_id": "DE*SEV*E1", "hlc": False, "current": 16.0, "error_state": False,
+        "fault_state": False}))  # fmt: skip
+    api.validate(envelope("cp_status", "update", {
+        "evse_id": "DE*SEV*E1", "connector_id": 1, "state": "B1"}))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ([], "message is a JSON list, expected an object"),
+        ({"name": "nope", "type": "request"}, "unknown message 'nope' of type 'request'"),
+        (envelope("cp_status", "request", {}), "unknown message 'cp_status' of type 'request'"),
+        ({"name": "reset", "type": "request", "data": {}}, "reset.request: message must contain"),
+        (envelope("cp_status", "update", {"evse_id": "E", "connector_id": 1, "state": "G"}),
+         "cp_status.update: data.state must be one of"),
+        (envelope("cp_pwm", "request", {"evse_id": "E", "hlc": True, "current": 6.0,
+                                        "error_state": False, "fault_state": False}),
+         "cp_pwm.request: data must NOT match"),
+        (envelope("cp_pwm", "request", {"evse_id": "E", "hlc": False,
+                                        "error_state": False, "fault_state": False}),
+         "cp_pwm.request: data must contain ['current']"),
+        ({**envelope("reset", "request", {}), "id": "not-a-uuid"}, "reset.request: message.id"),
+    ],
+)  # fmt: skip
+def test_invalid_messages_are_rejected_with_a_reason(message: object, reason: str) -> None:
+    with pytest.raises(ApiError) as info:
+        api.validate(message)
+    assert str(info.value).startswith(reason)
+
+
+def test_parse_checks_the_topic() -> None:
+    raw = json.dumps(envelope("reset", "request", {})).encode()
+    assert api.parse(raw, "josev/cs").origin == "mqtt"
+    with pytest.raises(ApiError, match="not allowed on topic cs/josev"):
+        api.parse(raw, "cs/josev")
+    with pytest.raises(ApiError, match="payload is not JSON"):
+        api.parse(b"{oops", "josev/cs")
+
+
+def test_error_response_uses_the_forms_own_error_status() -> None:
+    bad = envelope("cp_pwm", "request", {"evse_id": "E", "hlc": "yes"})
+    reply = api.error_response(bad, "josev/cs", "hlc must be a boolean")
+    assert reply is not None and reply.topic == "cs/josev" and reply.id == UUID
+    assert dict(reply.data) == {
+        "status": "invalid",
+        "evse_id": "E",
+        "info": "hlc must be a boolean",
+    }
+    reset = api.error_response(envelope("reset", "request", {"evse_id": 3}), "josev/cs", "x")
+    assert reset is not None and dict(reset.data) == {"status": "rejected"}
+
+
+def test_no_error_response_for_updates_or_unknown_names() -> None:
+    assert api.error_response(envelope("cp_status", "update", {}), "cs/josev", "x") is None
+    assert api.error_response(envelope("nope", "request", {}), "josev/cs", "x") is None
+    assert api.error_response({"name": "reset", "type": "request"}, "josev/cs", "x") is None
+
+
+def test_timestamp_matches_the_api_pattern() -> None:
+    stamp = api.timestamp()
+    api.validate(envelope("meter_values", "request", {"timestamp": stamp}))
+    assert stamp.endswith("Z") and len(stamp) == 24
