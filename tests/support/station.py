@@ -104,14 +104,22 @@ async def running_station(cfg: config.Config) -> AsyncIterator[Station]:
         station.resets += 1
 
     controller = CsController(
-        identity, cfg.evses, board, bus, store, availability=availability,
-        on_reset=on_reset, clock=station.clock,
-    )  # fmt: skip
+        identity,
+        cfg.evses,
+        board,
+        bus,
+        store,
+        availability=availability,
+        on_reset=on_reset,
+        clock=station.clock,
+    )
     if cfg.authorization.mode != "external":
         LocalAuthorization(
-            bus, free=cfg.authorization.mode == "free", tokens=cfg.authorization.tokens,
+            bus,
+            free=cfg.authorization.mode == "free",
+            tokens=cfg.authorization.tokens,
             request_timeout_s=2.0,
-        ).start()  # fmt: skip
+        ).start()
     await board.start()
     controller.start()
     task = asyncio.create_task(controller.run())

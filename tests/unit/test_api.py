@@ -38,11 +38,22 @@ def test_schemas_are_valid_draft7(form: tuple[str, str]) -> None:
 def test_reference_examples_validate() -> None:
     api.validate(envelope("cs_status_and_limits", "request", {}))
     api.validate(envelope("reset", "response", {"status": "accepted"}))
-    api.validate(envelope("cp_pwm", "request", {
-        "evse_id": "DE*SEV*E1", "hlc": False, "current": 16.0, "error_state": False,
-        "fault_state": False}))  # fmt: skip
-    api.validate(envelope("cp_status", "update", {
-        "evse_id": "DE*SEV*E1", "connector_id": 1, "state": "B1"}))  # fmt: skip
+    api.validate(
+        envelope(
+            "cp_pwm",
+            "request",
+            {
+                "evse_id": "DE*SEV*E1",
+                "hlc": False,
+                "current": 16.0,
+                "error_state": False,
+                "fault_state": False,
+            },
+        )
+    )
+    api.validate(
+        envelope("cp_status", "update", {"evse_id": "DE*SEV*E1", "connector_id": 1, "state": "B1"})
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,17 +63,35 @@ def test_reference_examples_validate() -> None:
         ({"name": "nope", "type": "request"}, "unknown message 'nope' of type 'request'"),
         (envelope("cp_status", "request", {}), "unknown message 'cp_status' of type 'request'"),
         ({"name": "reset", "type": "request", "data": {}}, "reset.request: message must contain"),
-        (envelope("cp_status", "update", {"evse_id": "E", "connector_id": 1, "state": "G"}),
-         "cp_status.update: data.state must be one of"),
-        (envelope("cp_pwm", "request", {"evse_id": "E", "hlc": True, "current": 6.0,
-                                        "error_state": False, "fault_state": False}),
-         "cp_pwm.request: data must NOT match"),
-        (envelope("cp_pwm", "request", {"evse_id": "E", "hlc": False,
-                                        "error_state": False, "fault_state": False}),
-         "cp_pwm.request: data must contain ['current']"),
+        (
+            envelope("cp_status", "update", {"evse_id": "E", "connector_id": 1, "state": "G"}),
+            "cp_status.update: data.state must be one of",
+        ),
+        (
+            envelope(
+                "cp_pwm",
+                "request",
+                {
+                    "evse_id": "E",
+                    "hlc": True,
+                    "current": 6.0,
+                    "error_state": False,
+                    "fault_state": False,
+                },
+            ),
+            "cp_pwm.request: data must NOT match",
+        ),
+        (
+            envelope(
+                "cp_pwm",
+                "request",
+                {"evse_id": "E", "hlc": False, "error_state": False, "fault_state": False},
+            ),
+            "cp_pwm.request: data must contain ['current']",
+        ),
         ({**envelope("reset", "request", {}), "id": "not-a-uuid"}, "reset.request: message.id"),
     ],
-)  # fmt: skip
+)
 def test_invalid_messages_are_rejected_with_a_reason(message: object, reason: str) -> None:
     with pytest.raises(ApiError) as info:
         api.validate(message)

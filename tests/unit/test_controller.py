@@ -76,17 +76,33 @@ async def test_allow_list_token_starts_and_the_same_token_stops(tmp_path: Path) 
 async def test_station_requests(tmp_path: Path) -> None:
     async with running_station(station_config(tmp_path)) as st:
         limits = await st.request("cs_status_and_limits", {})
-        assert limits.data == {"evses": [{"evse_id": EVSE_ID, "status_code": "evse_ready", "ac": {
-            "max_current": {"l1": 32.0, "l2": 32.0, "l3": 32.0}, "nominal_voltage": 230.0,
-            "rcd_error": False}}]}  # fmt: skip
+        assert limits.data == {
+            "evses": [
+                {
+                    "evse_id": EVSE_ID,
+                    "status_code": "evse_ready",
+                    "ac": {
+                        "max_current": {"l1": 32.0, "l2": 32.0, "l3": 32.0},
+                        "nominal_voltage": 230.0,
+                        "rcd_error": False,
+                    },
+                }
+            ]
+        }
         params = await st.request("cs_parameters", {})
         assert params.data["number_of_evses"] == 1
         assert params.data["parameters"][0]["connectors"][0]["services"]["ac"] == {
-            "connector_type": "AC_three_phase_core", "nominal_voltage": 230.0}  # fmt: skip
+            "connector_type": "AC_three_phase_core",
+            "nominal_voltage": 230.0,
+        }
         model = await st.request("device_model", {})
-        assert model.data["evses"][0] == {"ocpp_id": 1, "iso15118_id": EVSE_ID, "power_kw": 22.1,
-                                          "supply_phases": 3, "connectors": [
-                                              {"id": 1, "connector_type": "cType2"}]}  # fmt: skip
+        assert model.data["evses"][0] == {
+            "ocpp_id": 1,
+            "iso15118_id": EVSE_ID,
+            "power_kw": 22.1,
+            "supply_phases": 3,
+            "connectors": [{"id": 1, "connector_type": "cType2"}],
+        }
         meter = await st.request("meter_values", {"timestamp": "2026-01-01T00:00:00Z"})
         assert "evse_id" not in meter.data and meter.data["frequency"] == 50.0
         contactor = await st.request("cs_contactor_status", {"evse_id": EVSE_ID})
@@ -102,7 +118,10 @@ async def test_cp_pwm_requests(tmp_path: Path) -> None:
         assert bad.data["status"] == "invalid" and "5 A cannot be encoded" in bad.data["info"]
         unknown = await st.request("cp_pwm", {**base, "evse_id": "XX", "hlc": False, "current": 6})
         assert dict(unknown.data) == {
-            "evse_id": "XX", "status": "invalid", "info": "unknown evse_id 'XX'"}  # fmt: skip
+            "evse_id": "XX",
+            "status": "invalid",
+            "info": "unknown evse_id 'XX'",
+        }
         ok = await st.request("cp_pwm", {**base, "hlc": False, "current": 10.0})
         assert ok.data["status"] == "valid"
         assert st.board.evse(1).out.pwm_duty == pytest.approx(16.67)
@@ -135,9 +154,12 @@ async def test_change_availability_is_persisted_before_the_answer(tmp_path: Path
         assert reply.data["status"] == "accepted"
         assert await st.store.get("available/1") is False
         limits = await st.wait_for(
-            lambda m: m.name == "cs_status_and_limits" and m.type == "update"
-            and m.data["evses"][0]["status_code"] == "evse_not_ready"
-        )  # fmt: skip
+            lambda m: (
+                m.name == "cs_status_and_limits"
+                and m.type == "update"
+                and m.data["evses"][0]["status_code"] == "evse_not_ready"
+            )
+        )
         assert limits is not None
         st.ev.plug_in()
         await st.wait_state("B1")
@@ -217,8 +239,16 @@ async def test_ev_ignoring_a_lower_duty_is_stopped_after_5_s(tmp_path: Path) -> 
         st.ev.plug_in()
         await st.wait_state("C2")
         st.board.evse(1).set_fault("ev_ignore_reduction", True)
-        await st.request("cp_pwm", {"evse_id": EVSE_ID, "hlc": False, "current": 8.0,
-                                    "error_state": False, "fault_state": False})  # fmt: skip
+        await st.request(
+            "cp_pwm",
+            {
+                "evse_id": EVSE_ID,
+                "hlc": False,
+                "current": 8.0,
+                "error_state": False,
+                "fault_state": False,
+            },
+        )
         st.clock.advance(EV_FOLLOW_DUTY_S)
         note = await st.wait_for(
             lambda m: (
@@ -239,11 +269,13 @@ async def test_remote_authorization_update(tmp_path: Path) -> None:
 
         st.ev.plug_in()
         await st.wait_state("B1")
-        st.bus.publish(api.update("authorization", "josev/cs",
-                                  {"evse_id": EVSE_ID, "status": "accepted"}))  # fmt: skip
+        st.bus.publish(
+            api.update("authorization", "josev/cs", {"evse_id": EVSE_ID, "status": "accepted"})
+        )
         await st.wait_state("C2")
         mark = len(st.messages)
-        st.bus.publish(api.update("authorization", "josev/cs",
-                                  {"evse_id": EVSE_ID, "status": "deauthorized"}))  # fmt: skip
+        st.bus.publish(
+            api.update("authorization", "josev/cs", {"evse_id": EVSE_ID, "status": "deauthorized"})
+        )
         await st.wait_state("B1", after=mark)
         assert not st.board.evse(1).contactor_closed

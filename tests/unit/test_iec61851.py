@@ -115,14 +115,25 @@ class Rig:
 @pytest.mark.parametrize(
     ("volts", "level"),
     [
-        (13.0, Level.A), (12.0, Level.A), (10.5, Level.A),
-        (10.49, Level.B), (9.0, Level.B), (7.5, Level.B),
-        (7.49, Level.C), (6.0, Level.C), (4.5, Level.C),
-        (4.49, Level.D), (3.0, Level.D), (1.5, Level.D),
-        (1.49, Level.E), (0.0, Level.E), (-1.5, Level.E),
-        (-1.51, Level.INVALID), (-12.0, Level.INVALID),
+        (13.0, Level.A),
+        (12.0, Level.A),
+        (10.5, Level.A),
+        (10.49, Level.B),
+        (9.0, Level.B),
+        (7.5, Level.B),
+        (7.49, Level.C),
+        (6.0, Level.C),
+        (4.5, Level.C),
+        (4.49, Level.D),
+        (3.0, Level.D),
+        (1.5, Level.D),
+        (1.49, Level.E),
+        (0.0, Level.E),
+        (-1.5, Level.E),
+        (-1.51, Level.INVALID),
+        (-12.0, Level.INVALID),
     ],
-)  # fmt: skip
+)
 def test_cp_voltage_bands(volts: float, level: Level) -> None:
     assert classify(volts) is level
 
@@ -213,7 +224,7 @@ def test_d_with_ventilation_closes() -> None:
 
 def test_limit_below_6_a_is_rejected() -> None:
     rig = Rig()
-    with pytest.raises(DutyError, match="5.9 A cannot be encoded"):
+    with pytest.raises(DutyError, match=r"5\.9 A cannot be encoded"):
         rig.fsm.set_current_limit(0.0, 5.9)
 
 

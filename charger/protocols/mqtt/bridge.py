@@ -159,6 +159,7 @@ class MqttBridge:
             self._bus.publish(reply)
 
     def _sim_command(self, raw: bytes) -> None:
+        command: Any = None
         reply: dict[str, Any]
         try:
             command = json.loads(raw)
@@ -170,7 +171,6 @@ class MqttBridge:
         except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
             event(log, logging.WARNING, "sim_command_rejected", reason=str(exc))
             reply = {"ok": False, "error": str(exc)}
-            command = {}
         if isinstance(command, dict) and "id" in command:
             reply["id"] = command["id"]
         self._enqueue(SIM_REPLY_TOPIC, json.dumps(reply).encode())
