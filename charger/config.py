@@ -127,16 +127,23 @@ class SimConfig:
 
 @dataclass(frozen=True)
 class RpiConfig:
+    """Pin-out of the Raspberry Pi board (BCM numbering) and CP measurement scaling."""
+
     pwm_chip: int = 0
     pwm_channel: int = 0
     spi_bus: int = 0
     spi_device: int = 0
+    adc_channel: int = 0
     contactor_pin: int = 17
     contactor_feedback_pin: int = 27
     lock_pin: int = 22
     lock_feedback_pin: int = 23
     rcd_trip_pin: int = 24
     rcd_test_pin: int = 25
+    cp_zero_pin: int = 26  # switches the CP line to 0 V (state E)
+    # CP voltage = adc_counts * cp_volts_per_count + cp_volts_offset (board divider)
+    cp_volts_per_count: float = 0.00757
+    cp_volts_offset: float = -15.5
 
 
 @dataclass(frozen=True)
@@ -344,11 +351,15 @@ def parse(data: dict[str, Any], source: str) -> Config:
     s.done()
 
     s = root.section("rpi")
+    ints = {
+        name: s.integer(name, getattr(RpiConfig, name), 0, 63)
+        for name in RpiConfig.__dataclass_fields__
+        if not name.startswith("cp_volts")
+    }
     rpi = RpiConfig(
-        **{
-            name: s.integer(name, getattr(RpiConfig, name), 0, 63)
-            for name in RpiConfig.__dataclass_fields__
-        }
+        **ints,
+        cp_volts_per_count=s.number("cp_volts_per_count", RpiConfig.cp_volts_per_count, 1e-6, 1),
+        cp_volts_offset=s.number("cp_volts_offset", RpiConfig.cp_volts_offset, -50, 50),
     )
     s.done()
     root.done()
