@@ -21,6 +21,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from charger import api
 from charger.protocols.mqtt.broker import find_mosquitto
 
 pytestmark = pytest.mark.integration
@@ -169,6 +170,21 @@ class Probe:
 
     client: aiomqtt.Client
     messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent: set[bytes] = field(default_factory=set)
+    invalid: list[str] = field(default_factory=list)
+
+    def record(self, topic: str, payload: bytes) -> None:
+        try:
+            decoded = json.loads(payload)
+        except ValueError:
+            decoded = {"raw": payload.decode(errors="replace")}
+        # Everything the charger publishes on the Josev topics must meet the schemas.
+        if not topic.startswith("sim/") and payload not in self.sent:
+            try:
+                api.validate(decoded)
+            except api.ApiError as exc:
+                self.invalid.append(f"{topic}: {exc}")
+        self.messages.append((topic, decoded))
 
     async def wait_for(
         self,
@@ -205,6 +221,7 @@ class Probe:
 
     async def publish(self, topic: str, payload: Any) -> None:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.sent.add(raw)
         await self.client.publish(topic, raw)
 
     async def request(
@@ -246,11 +263,7 @@ async def probe_on(port: int) -> AsyncIterator[Probe]:
         async def collect() -> None:
             async for message in client.messages:
                 payload = message.payload if isinstance(message.payload, bytes) else b""
-                try:
-                    decoded = json.loads(payload)
-                except ValueError:
-                    decoded = {"raw": payload.decode(errors="replace")}
-                probe.messages.append((str(message.topic), decoded))
+                probe.record(str(message.topic), payload)
 
         task = asyncio.create_task(collect())
         try:
@@ -258,3 +271,4 @@ async def probe_on(port: int) -> AsyncIterator[Probe]:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        assert probe.invalid == [], "the charger published schema-invalid messages"
