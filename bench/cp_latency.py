@@ -22,16 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from charger import api, config  # noqa: E402
-from charger.bus import Bus  # noqa: E402
-from charger.hal import create_board  # noqa: E402
-from charger.hal.sim import SimBoard  # noqa: E402
-from charger.protocols.local_auth import LocalAuthorization  # noqa: E402
-from charger.protocols.mqtt.bridge import MqttBridge  # noqa: E402
-from charger.protocols.mqtt.broker import find_mosquitto  # noqa: E402
-from charger.state.controller import CsController, StationIdentity  # noqa: E402
-from charger.state.store import Store  # noqa: E402
-from tests.integration.conftest import free_port, wait_port  # noqa: E402
+from charger import api, config
+from charger.bus import Bus
+from charger.hal import create_board
+from charger.hal.sim import SimBoard
+from charger.protocols.local_auth import LocalAuthorization
+from charger.protocols.mqtt.bridge import MqttBridge
+from charger.protocols.mqtt.broker import find_mosquitto
+from charger.state.controller import CsController, StationIdentity
+from charger.state.store import Store
+from tests.integration.conftest import free_port, wait_port
 
 
 async def run(transitions: int, load_hz: int, state_dir: Path, port: int) -> dict[str, object]:
@@ -66,7 +66,7 @@ ev_reaction_s = 0
     tasks.append(asyncio.create_task(controller.run()))
 
     opened_at: list[float] = []
-    closed = asyncio.Event()
+    closed, opened = asyncio.Event(), asyncio.Event()
     original = sim.set_closed
 
     def set_closed(value: bool) -> None:
@@ -75,6 +75,7 @@ ev_reaction_s = 0
             closed.set()
         else:
             opened_at.append(time.perf_counter())
+            opened.set()
 
     sim.set_closed = set_closed  # type: ignore[method-assign]
 
@@ -99,19 +100,18 @@ ev_reaction_s = 0
         await asyncio.wait_for(closed.wait(), 5)
         closed.clear()
         await asyncio.sleep(0.002)
-        before = len(opened_at)
+        opened.clear()
         t0 = time.perf_counter()
         sim.ev.s2_state = "B"  # the EV opens S2: C -> B
         sim._pilot_changed()
-        while len(opened_at) == before:
-            await asyncio.sleep(0)
-        latencies.append((opened_at[before] - t0) * 1000.0)
+        await asyncio.wait_for(opened.wait(), 5)
+        latencies.append((opened_at[-1] - t0) * 1000.0)
         sim.ev.s2_state = "C"
         sim._pilot_changed()
     elapsed = time.perf_counter() - started
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait(tasks, timeout=10)
     await board.stop()
     store.close()
     latencies.sort()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.conftest import charger_config, free_port  # noqa: E402
+from tests.integration.conftest import charger_config, free_port
 
 
 def rss_mb(pid: int) -> float:

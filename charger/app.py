@@ -33,6 +33,7 @@ DEMO_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
     (1.0, {"cmd": "start_charging"}),
 )
 
+SHUTDOWN_TIMEOUT_S = 5.0
 EXIT_OK = 0
 EXIT_RESTART = 75  # asks the CLI to re-exec the process (station reset)
 
@@ -135,7 +136,10 @@ class App:
             self.board.drive_safe()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=SHUTDOWN_TIMEOUT_S)
+            for task in stuck:
+                event(log, logging.WARNING, "task_did_not_stop", task=task.get_name())
         if self.board is not None:
             await self.board.stop()
         if broker is not None:

@@ -112,7 +112,8 @@ class MqttBridge:
             timeout=MQTT_TIMEOUT_S,
             logger=logging.getLogger("aiomqtt"),
         )
-        async with client:
+        await client.__aenter__()
+        try:
             no_local = SubscribeOptions(qos=1, noLocal=True)
             await client.subscribe("+/+", options=no_local, timeout=MQTT_TIMEOUT_S)
             self.connected.set()
@@ -122,8 +123,16 @@ class MqttBridge:
                 async for incoming in client.messages:
                     self._on_mqtt_message(str(incoming.topic), incoming.payload)
             finally:
+                # A publish in flight can swallow the cancellation; do not wait forever.
                 sender.cancel()
-                await asyncio.gather(sender, return_exceptions=True)
+                await asyncio.wait({sender}, timeout=MQTT_TIMEOUT_S)
+        finally:
+            # aiomqtt waits for the broker's goodbye without a limit; we do not.
+            try:
+                async with asyncio.timeout(MQTT_TIMEOUT_S):
+                    await client.__aexit__(None, None, None)
+            except (TimeoutError, aiomqtt.MqttError):
+                event(log, logging.WARNING, "mqtt_disconnect_unclean", host=self._host)
 
     # ------------------------------------------------------------------ incoming
 
