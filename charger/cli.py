@@ -64,7 +64,7 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
     host, port = _broker_address(args)
     try:
-        asyncio.run(tail(host, port, args.json))
+        asyncio.run(tail(host, port, args.json, lambda line: print(line, flush=True)))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:

@@ -5,6 +5,7 @@ The bus validates every message the station sends against the schemas.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,49 @@ async def test_remote_authorization_update(tmp_path: Path) -> None:
         )
         await st.wait_state("B1", after=mark)
         assert not st.board.evse(1).contactor_closed
+
+
+async def test_controller_failure_drives_outputs_safe_then_restarts(tmp_path: Path) -> None:
+    from charger.supervise import supervise
+
+    async with running_station(station_config(tmp_path)) as st:
+        st.ev.plug_in()
+        await st.wait_state("C2")
+        controller = st.controller  # type: ignore[attr-defined]
+        evse = next(iter(controller.evses.values()))
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("bug in the state machine")
+
+        evse.fsm.pilot = broken
+        st.ev.request_charging(False)  # the next CP change hits the bug
+        await st.wait_for(lambda m: evse._halted)
+        sim = st.board.evse(1)
+        assert not sim.contactor_closed and sim.out.steady.value == "-12V"
+        # the supervisor sees the failure and restarts the EVSE from what the board says
+        task = asyncio.create_task(
+            supervise("cs_controller", controller.run, on_crash=controller.drive_safe)
+        )
+        mark = len(st.messages)
+        await st.wait_state("B2", after=mark)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert not evse._halted
+
+
+async def test_ventilation_request_without_ventilation(tmp_path: Path) -> None:
+    async with running_station(station_config(tmp_path)) as st:
+        st.ev.request_ventilation(True)
+        st.ev.plug_in()
+        await st.wait_state("D2")
+        note = await st.wait_for(lambda m: m.name == "notify_event")
+        assert note.data["tech_code"] == "ventilation_not_available"
+        assert not st.board.evse(1).contactor_closed
+    cfg = station_config(tmp_path / "vent", evse="ventilation_available = true")
+    async with running_station(cfg) as st:
+        st.ev.request_ventilation(True)
+        st.ev.plug_in()
+        await st.wait_state("D2")
+        await st.wait_for(
+            lambda m: m.name == "cs_contactor_status" and m.data["status"] == "closed"
+        )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any
 
 import aiomqtt
 
@@ -28,10 +28,8 @@ KEY_FIELDS = (
 
 
 def describe(topic: str, payload: bytes, as_json: bool, now: float | None = None) -> str:
-    stamp = (
-        time.strftime("%H:%M:%S", time.localtime(now))
-        + f".{int((now or time.time()) * 1000) % 1000:03d}"
-    )
+    now = time.time() if now is None else now
+    stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
     try:
         message: Any = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -62,10 +60,11 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-async def tail(host: str, port: int, as_json: bool, out: TextIO = sys.stdout) -> None:
+async def tail(host: str, port: int, as_json: bool, emit: Callable[[str], None]) -> None:
+    """Hands one described line per message on the Josev topics to `emit`."""
     identifier = f"charger-tail-{uuid.uuid4().hex[:8]}"
     async with aiomqtt.Client(host, port, identifier=identifier, timeout=5.0) as client:
         await client.subscribe("+/+")
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
-            print(describe(str(message.topic), payload, as_json), file=out, flush=True)
+            emit(describe(str(message.topic), payload, as_json))

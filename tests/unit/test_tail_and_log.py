@@ -1,0 +1,40 @@
+"""One-line renderings: `charger bus tail` and the key=value log format."""
+
+import json
+import logging
+import time
+
+from charger.log import KeyValueFormatter
+from charger.protocols.mqtt.tail import describe
+
+NOW = time.mktime((2026, 11, 22, 3, 12, 31, 0, 0, -1)) + 0.312
+
+
+def test_tail_line_shows_name_type_and_key_fields() -> None:
+    payload = json.dumps(
+        {
+            "id": "x",
+            "name": "cp_status",
+            "type": "update",
+            "data": {"evse_id": "DE*1", "connector_id": 1, "state": "C2"},
+        }
+    )
+    line = describe("cs/josev", payload.encode(), as_json=False, now=NOW)
+    assert line == "03:12:31.312 cs/josev  cp_status              update   evse_id=DE*1 state=C2"
+
+
+def test_tail_json_and_garbage() -> None:
+    record = json.loads(describe("josev/cs", b'{"name": "reset"}', as_json=True, now=NOW))
+    assert record == {"time": "03:12:31.312", "topic": "josev/cs", "message": {"name": "reset"}}
+    assert describe("josev/cs", b"\xff", as_json=False, now=NOW).endswith("<not JSON: b'\\xff'>")
+
+
+def test_log_lines_are_key_value() -> None:
+    record = logging.LogRecord("charger.x", logging.INFO, __file__, 1, "contactor", None, None)
+    record.created, record.msecs = 0.0, 5
+    record.kv = {"evse": "DE*1", "closed": True, "reason": "C2 authorized"}
+    line = KeyValueFormatter().format(record)
+    assert line == (
+        "1970-01-01T00:00:00.005Z info charger.x contactor evse=DE*1 closed=True "
+        'reason="C2 authorized"'
+    )
