@@ -55,7 +55,7 @@ class App:
 
     async def run(self) -> int:
         cfg = self.config
-        store = Store(cfg.station.state_dir / "charger.db")
+        store = await asyncio.to_thread(Store, cfg.station.state_dir / "charger.db")
         broker: MosquittoSupervisor | None = None
         try:
             if cfg.mqtt.broker == "spawn":
