@@ -227,12 +227,14 @@ class CmSlacParmCnf(Mme):
     def parse(cls, payload: bytes, offset: int) -> Any:
         size = struct.calcsize(cls._FIXED)
         _need(cls, payload, size, offset)
-        values = struct.unpack_from(cls._FIXED, payload)
+        target, sounds, time_out, resp, sta, app, sec, run_id = struct.unpack_from(
+            cls._FIXED, payload
+        )
         suite = None
-        if values[6] == SECURITY_PUBLIC_KEY:
+        if sec == SECURITY_PUBLIC_KEY:
             _need(cls, payload, size + 2, offset)
             (suite,) = struct.unpack_from("<H", payload, size)
-        return cls(*values, suite)
+        return cls(target, sounds, time_out, resp, sta, app, sec, run_id, suite)
 
 
 @_register
@@ -287,10 +289,10 @@ class CmMnbcSoundInd(Mme):
     def parse(cls, payload: bytes, offset: int) -> Any:
         head = struct.calcsize(cls._HEAD)
         _need(cls, payload, head, offset)
-        values = struct.unpack_from(cls._HEAD, payload)
+        app, sec, sender_id, count, run_id = struct.unpack_from(cls._HEAD, payload)
         tail = payload[head:]
         rnd = tail[8:24] if len(tail) >= 24 else bytes(16)
-        return cls(*values, rnd)
+        return cls(app, sec, sender_id, count, run_id, rnd)
 
 
 @_register
@@ -360,13 +362,16 @@ class CmAttenCharInd(Mme):
     def parse(cls, payload: bytes, offset: int) -> Any:
         head = struct.calcsize(cls._HEAD)
         _need(cls, payload, head, offset)
-        *values, groups = struct.unpack_from(cls._HEAD, payload)
+        app, sec, source, run_id, source_id, resp_id, sounds, groups = struct.unpack_from(
+            cls._HEAD, payload
+        )
         if len(payload) < head + groups:
             raise MmeError(
                 f"CmAttenCharInd at offset {offset + head - 1}: NumGroups {groups} "
                 f"but {len(payload) - head} AAG bytes present"
             )
-        return cls(*values, payload[head : head + groups])
+        aag = payload[head : head + groups]
+        return cls(app, sec, source, run_id, source_id, resp_id, sounds, aag)
 
 
 @_register
