@@ -1,0 +1,284 @@
+"""The EVSE SLAC state machine with an injected clock: phases, timers, retries, faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from charger.protocols.slac import evse as fsm
+from charger.protocols.slac import mme
+from charger.protocols.slac.evse import SlacEvse, SlacSettings
+from charger.protocols.slac.keys import nid_from_nmk
+
+EVSE_MAC = bytes.fromhex("0200000000ee")
+PEV_A = bytes.fromhex("02000000aa01")
+PEV_B = bytes.fromhex("02000000bb01")
+RUN_A = PEV_A + b"\x00\x01"
+RUN_B = PEV_B + b"\x00\x01"
+NMK = bytes.fromhex("b59319d7e8157ba001b018669ccee30d")
+MODEM = bytes.fromhex("00b052eeee01")
+
+
+class Rig:
+    def __init__(self, **settings: object) -> None:
+        self.now = 0.0
+        self.slac = SlacEvse(
+            SlacSettings(evse_mac=EVSE_MAC, **settings),  # type: ignore[arg-type]
+            nmk_source=lambda: NMK,
+        )
+        self.sent: list[tuple[bytes, mme.Mme]] = []
+        self.events: list[fsm.Event] = []
+
+    def collect(self) -> Rig:
+        self.sent += self.slac.drain_sends()
+        self.events += self.slac.drain_events()
+        return self
+
+    def at(self, t: float) -> Rig:
+        self.now = t
+        self.slac.tick(t)
+        return self.collect()
+
+    def rx(self, src: bytes, message: mme.Mme) -> Rig:
+        # round-trip through bytes, as on the wire
+        raw = mme.encode_frame(EVSE_MAC, src, message)
+        self.slac.receive(self.now, mme.decode_frame(raw))
+        return self.collect()
+
+    def start_ready(self) -> Rig:
+        self.slac.start(self.now)
+        self.collect()
+        return self.rx(MODEM, mme.CmSetKeyCnf(1, bytes(4), bytes(4), 4, 0, 0, 0))
+
+    def sent_of(self, kind: type[mme.Mme]) -> list[tuple[bytes, mme.Mme]]:
+        return [(dst, m) for dst, m in self.sent if isinstance(m, kind)]
+
+    def events_of(self, kind: type) -> list[fsm.Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    # the EV's messages
+    def parm(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
+        return self.rx(pev, mme.CmSlacParmReq(0, 0, run))
+
+    def start_atten(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
+        return self.rx(pev, mme.CmStartAttenCharInd(0, 0, 10, 6, 1, pev, run))
+
+    def profile(self, pev: bytes = PEV_A, value: int = 20) -> Rig:
+        return self.rx(MODEM, mme.CmAttenProfileInd(pev, bytes([value]) * 58))
+
+    def atten_rsp(self, pev: bytes = PEV_A, run: bytes = RUN_A, result: int = 0) -> Rig:
+        return self.rx(pev, mme.CmAttenCharRsp(0, 0, pev, run, bytes(17), bytes(17), result))
+
+    def match_req(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
+        return self.rx(
+            pev, mme.CmSlacMatchReq(0, 0, 0x3E, bytes(17), pev, bytes(17), EVSE_MAC, run)
+        )
+
+    def sounded(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
+        self.parm(pev, run).start_atten(pev, run)
+        for i in range(10):
+            self.profile(pev, 10 if i % 2 else 20)
+        return self
+
+
+def test_start_puts_a_fresh_key_into_the_local_modem() -> None:
+    rig = Rig()
+    rig.slac.start(0.0)
+    rig.collect()
+    [(dst, req)] = rig.sent
+    assert dst == mme.LOCAL_MODEM and isinstance(req, mme.CmSetKeyReq)
+    assert req.new_key == NMK and req.nid == bytes.fromhex("026bcba5354e08")
+    assert (req.key_type, req.pid, req.new_eks) == (0x01, 0x04, 0x01)
+    rig.rx(MODEM, mme.CmSetKeyCnf(1, bytes(4), bytes(4), 4, 0, 0, 0))
+    assert rig.events == [fsm.KeySet(nid_from_nmk(NMK))]
+
+
+def test_each_start_draws_a_new_random_key() -> None:
+    slac = SlacEvse(SlacSettings(evse_mac=EVSE_MAC))
+    slac.start(0.0)
+    first = slac.nmk
+    slac.start(1.0)
+    assert len(first) == 16 and slac.nmk != first and slac.nid == nid_from_nmk(slac.nmk)
+
+
+def test_set_key_is_retried_then_the_modem_is_reset() -> None:
+    rig = Rig()
+    rig.slac.start(0.0)
+    rig.collect()
+    rig.at(fsm.SET_KEY_TIMEOUT_S)  # no answer: second attempt
+    rig.rx(MODEM, mme.CmSetKeyCnf(0, bytes(4), bytes(4), 4, 0, 0, 0))  # refused: third
+    assert len(rig.sent_of(mme.CmSetKeyReq)) == 3
+    rig.at(fsm.SET_KEY_TIMEOUT_S * 2 + 0.01)
+    assert rig.events_of(fsm.ModemReset) == [
+        fsm.ModemReset(f"no CM_SET_KEY.CNF after {fsm.SET_KEY_ATTEMPTS} attempts")
+    ]
+    assert rig.sent_of(mme.VsRsDevReq) == [(mme.LOCAL_MODEM, mme.VsRsDevReq())]
+    rig.at(1.0 + fsm.MODEM_RESET_WAIT_S)
+    assert len(rig.sent_of(mme.CmSetKeyReq)) == 3  # still booting
+    rig.at(1.01 + fsm.MODEM_RESET_WAIT_S)
+    assert len(rig.sent_of(mme.CmSetKeyReq)) == 4  # the modem is back: try again
+
+
+def test_a_whole_match() -> None:
+    rig = Rig().start_ready()
+    rig.parm()
+    [(dst, cnf)] = rig.sent_of(mme.CmSlacParmCnf)
+    assert dst == PEV_A and cnf == mme.CmSlacParmCnf(mme.BROADCAST, 10, 6, 1, PEV_A, 0, 0, RUN_A)
+    assert rig.events_of(fsm.Matching) == [fsm.Matching(RUN_A, PEV_A)]
+    rig.start_atten()
+    assert rig.slac.run_phase(RUN_A) is fsm.Phase.SOUNDING
+    for i in range(10):
+        rig.profile(value=10 if i % 2 else 20)
+    [(dst, ind)] = rig.sent_of(mme.CmAttenCharInd)
+    assert isinstance(ind, mme.CmAttenCharInd)
+    assert dst == PEV_A and ind.num_sounds == 10 and ind.aag == bytes([15]) * 58
+    assert ind.source_address == PEV_A and ind.run_id == RUN_A
+    rig.atten_rsp()
+    assert rig.slac.run_phase(RUN_A) is fsm.Phase.WAIT_MATCH
+    rig.match_req()
+    [(dst, match)] = rig.sent_of(mme.CmSlacMatchCnf)
+    assert isinstance(match, mme.CmSlacMatchCnf)
+    assert dst == PEV_A and match.nmk == NMK and match.nid == nid_from_nmk(NMK)
+    assert (match.evse_mac, match.pev_mac, match.run_id, match.mvf_length) == (
+        EVSE_MAC,
+        PEV_A,
+        RUN_A,
+        0x56,
+    )
+    assert rig.events_of(fsm.Matched) == [fsm.Matched(RUN_A, PEV_A, NMK, nid_from_nmk(NMK))]
+    rig.at(fsm.LINK_POLL_INTERVAL_S)
+    assert rig.sent_of(mme.VsPlLnkStatusReq) == [(mme.LOCAL_MODEM, mme.VsPlLnkStatusReq())]
+    rig.rx(MODEM, mme.VsPlLnkStatusCnf(0, 0))
+    assert not rig.events_of(fsm.LinkEstablished)
+    rig.rx(MODEM, mme.VsPlLnkStatusCnf(0, 1))
+    assert rig.events_of(fsm.LinkEstablished) == [fsm.LinkEstablished(RUN_A)]
+
+
+def test_lost_sounds_end_sounding_at_the_timeout() -> None:
+    rig = Rig().start_ready().parm().start_atten()
+    for _ in range(8):
+        rig.profile()
+    rig.at(0.59)
+    assert not rig.sent_of(mme.CmAttenCharInd)
+    rig.at(0.6)
+    [(_, ind)] = rig.sent_of(mme.CmAttenCharInd)
+    assert isinstance(ind, mme.CmAttenCharInd) and ind.num_sounds == 8
+
+
+def test_lost_start_atten_char_is_tolerated() -> None:
+    rig = Rig().start_ready().parm()
+    for _ in range(10):
+        rig.profile()
+    assert len(rig.sent_of(mme.CmAttenCharInd)) == 1
+
+
+def test_repeated_parm_req_gets_the_same_answer_once_per_request() -> None:
+    rig = Rig().start_ready().parm().parm()
+    assert len(rig.sent_of(mme.CmSlacParmCnf)) == 2 and len(rig.events_of(fsm.Matching)) == 1
+
+
+def test_atten_char_ind_is_repeated_then_the_run_fails() -> None:
+    rig = Rig().start_ready().sounded()
+    rig.at(fsm.TT_MATCH_RESPONSE_S)
+    rig.at(fsm.TT_MATCH_RESPONSE_S * 2)
+    assert len(rig.sent_of(mme.CmAttenCharInd)) == 1 + fsm.C_EV_MATCH_RETRY
+    rig.at(fsm.TT_MATCH_RESPONSE_S * 3)
+    [failed] = rig.events_of(fsm.RunFailed)
+    assert failed == fsm.RunFailed(RUN_A, "no CM_ATTEN_CHAR.RSP after 3 CM_ATTEN_CHAR.IND")
+
+
+def test_two_evs_at_once_do_not_mix() -> None:
+    rig = Rig().start_ready()
+    rig.parm(PEV_A, RUN_A).parm(PEV_B, RUN_B).start_atten(PEV_A, RUN_A).start_atten(PEV_B, RUN_B)
+    for _ in range(10):
+        rig.profile(PEV_A, 10).profile(PEV_B, 30)
+    inds = {m.run_id: m for _, m in rig.sent_of(mme.CmAttenCharInd)}  # type: ignore[attr-defined]
+    assert inds[RUN_A].aag == bytes([10]) * 58 and inds[RUN_B].aag == bytes([30]) * 58
+    rig.atten_rsp(PEV_A, RUN_A).atten_rsp(PEV_B, RUN_B).match_req(PEV_B, RUN_B)
+    assert rig.events_of(fsm.RunFailed) == [fsm.RunFailed(RUN_A, "another EV matched this EVSE")]
+    assert [e.run_id for e in rig.events_of(fsm.Matched)] == [RUN_B]  # type: ignore[attr-defined]
+
+
+def test_no_ev_within_slac_init_fails() -> None:
+    rig = Rig(slac_init_s=20.0).start_ready()
+    rig.at(19.9)
+    assert not rig.events_of(fsm.Failed)
+    rig.at(20.0)
+    assert rig.events_of(fsm.Failed) == [
+        fsm.Failed("no CM_SLAC_PARM.REQ within TT_EVSE_SLAC_init (20 s)")
+    ]
+    assert not rig.slac.active
+
+
+def test_failing_runs_give_up_after_slac_init() -> None:
+    rig = Rig(slac_init_s=20.0).start_ready().sounded()
+    for t in (0.2, 0.4, 0.6):  # no ATTEN_CHAR.RSP: the EV refused (attenuation out of range)
+        rig.at(t)
+    assert len(rig.events_of(fsm.RunFailed)) == 1
+    rig.at(20.0)
+    assert rig.events_of(fsm.Failed) == [
+        fsm.Failed("no match within TT_EVSE_SLAC_init (20 s), 1 matching run(s) failed")
+    ]
+
+
+def test_a_run_must_match_within_the_session_time() -> None:
+    rig = Rig().start_ready().parm()
+    rig.slac.receive(0.0, mme.Frame(EVSE_MAC, PEV_A, mme.CmValidateReq(0, 100, 1)))
+    rig.at(fsm.TT_EVSE_MATCH_SESSION_S)
+    assert rig.events_of(fsm.RunFailed)[0].reason.startswith(  # type: ignore[attr-defined]
+        "no match within TT_EVSE_match_session"
+    )
+
+
+def test_validation_counts_bcb_toggles() -> None:
+    rig = Rig().start_ready().sounded().atten_rsp()
+    rig.rx(PEV_A, mme.CmValidateReq(0, 0, 1))
+    assert rig.sent_of(mme.CmValidateCnf) == [(PEV_A, mme.CmValidateCnf(0, 0, 1))]
+    rig.rx(PEV_A, mme.CmValidateReq(0, 10, 1))  # toggle for 1 s
+    for t in (0.2, 0.4, 0.6):
+        rig.now = t
+        rig.slac.cp_state(t, "C2")
+        rig.slac.cp_state(t + 0.1, "B2")
+    rig.at(1.09)
+    assert len(rig.sent_of(mme.CmValidateCnf)) == 1
+    rig.at(1.1)
+    assert rig.sent_of(mme.CmValidateCnf)[-1] == (PEV_A, mme.CmValidateCnf(0, 3, 2))
+    rig.match_req()
+    assert rig.events_of(fsm.Matched)
+
+
+def test_ev_that_does_not_join_the_avln_fails() -> None:
+    rig = Rig().start_ready().sounded().atten_rsp().match_req()
+    for step in range(1, 24):
+        rig.at(step * fsm.LINK_POLL_INTERVAL_S)
+    assert len(rig.sent_of(mme.VsPlLnkStatusReq)) == 23 and not rig.events_of(fsm.Failed)
+    rig.at(fsm.TT_MATCH_JOIN_S)
+    assert rig.events_of(fsm.Failed) == [
+        fsm.Failed("the EV did not join the AVLN within TT_match_join (12 s)")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "what"),
+    [
+        (mme.CmSlacParmReq(0, 1, RUN_A, (1,)), "public-key security"),
+        (mme.CmSlacParmReq(3, 0, RUN_A), "application type 3"),
+        (
+            mme.CmSlacMatchReq(0, 0, 0x3E, bytes(17), PEV_A, bytes(17), EVSE_MAC, RUN_A),
+            "unknown or early run",
+        ),
+    ],
+)
+def test_messages_that_are_not_for_us_are_ignored(message: mme.Mme, what: str) -> None:
+    rig = Rig().start_ready().rx(PEV_A, message)
+    [ignored] = rig.events_of(fsm.Ignored)
+    assert what in ignored.what  # type: ignore[attr-defined]
+    assert not rig.sent_of(mme.CmSlacParmCnf) and not rig.sent_of(mme.CmSlacMatchCnf)
+
+
+def test_inactive_evse_ignores_slac_and_stop_forgets_runs() -> None:
+    rig = Rig()
+    rig.parm()
+    assert rig.events_of(fsm.Ignored) and not rig.sent
+    rig.start_ready().parm()
+    rig.slac.stop(0.0)
+    assert rig.slac.run_phase(RUN_A) is None and not rig.slac.active
