@@ -211,7 +211,7 @@ def test_no_ev_within_slac_init_fails() -> None:
 
 def test_failing_runs_give_up_after_slac_init() -> None:
     rig = Rig(slac_init_s=20.0).start_ready().sounded()
-    for t in (0.2, 0.4, 0.6):  # no ATTEN_CHAR.RSP: the EV refused (attenuation out of range)
+    for t in (0.2, 0.4, 0.61):  # no ATTEN_CHAR.RSP: the EV refused (attenuation out of range)
         rig.at(t)
     assert len(rig.events_of(fsm.RunFailed)) == 1
     rig.at(20.0)
