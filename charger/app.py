@@ -19,6 +19,8 @@ from charger.log import event
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
+from charger.protocols.slac.link import RawEthernet
+from charger.protocols.slac.service import SlacService, SlacServiceSettings
 from charger.state.controller import CsController, StationIdentity
 from charger.state.store import Store
 from charger.supervise import supervise
@@ -66,6 +68,7 @@ class App:
                 self._spawn("mosquitto", broker.run)
             if cfg.station.cs == "local":
                 await self._start_cs(store)
+            self._start_slac()
             if cfg.authorization.mode != "external":
                 LocalAuthorization(
                     self.bus,
@@ -121,6 +124,11 @@ class App:
         # A crash drives every output safe first (contactor open, CP in state F).
         self._spawn("cs_controller", controller.run, on_crash=controller.drive_safe)
 
+    def _start_slac(self) -> None:
+        for service in build_slac_services(self.config, self.board, self.bus):
+            service.start()
+            self._spawn(f"slac {service.evse_id}", service.run)
+
     def _spawn(
         self,
         name: str,
@@ -146,6 +154,28 @@ class App:
             await broker.stop()
         store.close()
         event(log, logging.INFO, "stopped", exit_code=self._exit_code)
+
+
+def build_slac_services(config: Config, board: Board | None, bus: Bus) -> list[SlacService]:
+    """One SLAC service per HLC-capable EVSE, on the board's PLC link or a raw socket."""
+    services = []
+    for evse in (e for e in config.evses if e.hlc):
+        plc = board.evses[evse.id].plc if board is not None else None
+        transport = plc.frame_transport() if plc is not None else None
+        services.append(
+            SlacService(
+                bus,
+                transport or RawEthernet(evse.network_interface),
+                SlacServiceSettings(
+                    evse_id=evse.evse_id,
+                    fallback_current_a=evse.max_current_a,
+                    request_timeout_s=config.mqtt.request_timeout_s,
+                    slac_init_s=config.slac.init_timeout_s,
+                ),
+                reset_modem=plc.reset_modem if plc is not None else None,
+            )
+        )
+    return services
 
 
 async def _run_demo(commands: Callable[[Mapping[str, Any]], dict[str, Any]]) -> None:

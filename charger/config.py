@@ -112,6 +112,12 @@ class EvseConfig:
     has_lock: bool = True
     ventilation_available: bool = False
     network_interface: str = "eth1"
+    hlc: bool = False  # ISO 15118 via SLAC on network_interface; else basic charging only
+
+
+@dataclass(frozen=True)
+class SlacConfig:
+    init_timeout_s: float = 50.0  # TT_EVSE_SLAC_init, ISO 15118-3: 20-50 s
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class SimConfig:
     ev_max_current_a: float = 16.0
     ev_phases: int = 3
     ev_reaction_s: float = 0.5
+    ev_hlc: bool = False  # the car does SLAC when it sees 5 %
     physics_period_s: float = 0.1
     time_scale: float = 1.0
 
@@ -155,6 +162,7 @@ class Config:
     authorization: AuthorizationConfig
     evses: tuple[EvseConfig, ...]
     ocpp: OcppConfig = field(default_factory=OcppConfig)
+    slac: SlacConfig = field(default_factory=SlacConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     rpi: RpiConfig = field(default_factory=RpiConfig)
 
@@ -338,6 +346,10 @@ def parse(data: dict[str, Any], source: str) -> Config:
             f"security_profile {ocpp.security_profile})"
         )
 
+    s = root.section("slac")
+    slac = SlacConfig(init_timeout_s=s.number("init_timeout_s", 50.0, 1, 50))
+    s.done()
+
     s = root.section("sim")
     sim = SimConfig(
         ev_capacity_wh=s.number("ev_capacity_wh", 60000, 100, 1_000_000),
@@ -345,6 +357,7 @@ def parse(data: dict[str, Any], source: str) -> Config:
         ev_max_current_a=s.number("ev_max_current_a", 16, 6, 80),
         ev_phases=s.integer("ev_phases", 3, 1, 3),
         ev_reaction_s=s.number("ev_reaction_s", 0.5, 0, 5),
+        ev_hlc=s.boolean("ev_hlc", False),
         physics_period_s=s.number("physics_period_s", 0.1, 0.01, 10),
         time_scale=s.number("time_scale", 1.0, 0.1, 10000),
     )
@@ -366,7 +379,7 @@ def parse(data: dict[str, Any], source: str) -> Config:
 
     if problems:
         raise ConfigError(source, problems)
-    return Config(station, log, mqtt, hal_backend, auth, evses, ocpp, sim, rpi)
+    return Config(station, log, mqtt, hal_backend, auth, evses, ocpp, slac, sim, rpi)
 
 
 def _evse(s: _Section) -> EvseConfig:
@@ -381,6 +394,7 @@ def _evse(s: _Section) -> EvseConfig:
         has_lock=s.boolean("has_lock", True),
         ventilation_available=s.boolean("ventilation_available", False),
         network_interface=s.text("network_interface", "eth1"),
+        hlc=s.boolean("hlc", False),
     )
     if "evse_id" not in s.table:
         s.problems.append(

@@ -99,13 +99,36 @@ class PowerModule(Protocol):
     async def disable(self) -> None: ...
 
 
-class PlcLink(Protocol):
-    """The HomePlug Green PHY modem an EVSE talks SLAC through (added by the SLAC issue)."""
+class FrameTransport(Protocol):
+    """Raw Ethernet frames to and from the PLC modem (SLAC, ethertype 0x88E1)."""
 
     @property
-    def interface(self) -> str: ...
+    def mac(self) -> bytes:
+        """The MAC address frames are sent from."""
 
-    async def reset_modem(self) -> None: ...
+    async def open(self) -> None: ...
+
+    def send(self, frame: bytes) -> None:
+        """Queues one Ethernet frame; never blocks."""
+
+    def on_frame(self, callback: Callable[[bytes], None]) -> None:
+        """Calls back from the event loop with every frame received."""
+
+    def close(self) -> None: ...
+
+
+class PlcLink(Protocol):
+    """The HomePlug Green PHY modem an EVSE talks SLAC and ISO 15118 through."""
+
+    @property
+    def interface(self) -> str:
+        """The network interface of the modem (e.g. the qcaspi one on a Pi)."""
+
+    def frame_transport(self) -> FrameTransport | None:
+        """An in-process link (the simulator), or None: use a raw socket on `interface`."""
+
+    async def reset_modem(self) -> None:
+        """Hardware reset of the modem where the board has a reset line."""
 
 
 @dataclass(slots=True)

@@ -232,6 +232,23 @@ class NoMeter:
         return MeterReading((v, v, v), (0.0, 0.0, 0.0), 0.0, 50.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 
 
+class RpiPlc:
+    """The QCA7000 on SPI: frames go through the kernel's qcaspi interface."""
+
+    def __init__(self, interface: str) -> None:
+        self._interface = interface
+
+    @property
+    def interface(self) -> str:
+        return self._interface
+
+    def frame_transport(self) -> None:
+        return None  # a raw socket on `interface`
+
+    async def reset_modem(self) -> None:
+        event(log, logging.WARNING, "modem_reset_unwired", interface=self._interface)
+
+
 class RpiBoard:
     def __init__(
         self, config: EvseConfig, rpi: RpiConfig, gpio: Any, spi: Any, pwm: SysfsPwm
@@ -249,6 +266,7 @@ class RpiBoard:
                 rcd=self.rcd,
                 meter=NoMeter(config),
                 lock=lock,
+                plc=RpiPlc(config.network_interface),
             )
         }
 

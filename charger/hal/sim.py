@@ -24,6 +24,7 @@ from charger.hal.interfaces import (
     PilotReading,
     SteadyLevel,
 )
+from charger.hal.sim_plc import SimPlcLink, SimPowerline
 from charger.log import event
 from charger.pwm import current_for_duty
 
@@ -58,6 +59,7 @@ class SimEv:
     current_a: float = 0.0  # what the EV is set to draw when power is present
     ignore_reduction: bool = False
     diode_short: bool = False
+    hlc: bool = False  # does SLAC (and, later, ISO 15118) at 5 %
 
 
 @dataclass(slots=True)
@@ -79,7 +81,9 @@ class SimEvse:
             max_current_a=sim.ev_max_current_a,
             phases=sim.ev_phases,
             reaction_s=sim.ev_reaction_s,
+            hlc=sim.ev_hlc,
         )
+        self.powerline = SimPowerline(config.id)
         self._time_scale = sim.time_scale
         self.out = _Outputs()
         self.faults: set[str] = set()
@@ -203,6 +207,15 @@ class SimEvse:
         self._pilot_changed()
         if self.ev.plugged:
             self._ev_react()
+            self._ev_slac()
+
+    def _ev_slac(self) -> None:
+        pev = self.powerline.pev
+        at_5_percent = self.out.pwm_duty is not None and abs(self.out.pwm_duty - 5.0) < 0.5
+        if self.ev.hlc and at_5_percent:
+            pev.start()
+        elif pev.active or pev.matched:
+            pev.stop()
 
     def read(self) -> PilotReading:
         return self._last_reading
@@ -269,8 +282,10 @@ class SimEvse:
         self.ev.plugged = True
         self.ev.s2_state = "B"
         self.ev.current_a = 0.0
+        self.powerline.plug(True)
         self._pilot_changed()
         self._ev_react()
+        self._ev_slac()
 
     def unplug(self) -> None:
         """Pulls the plug: no reaction delay, even under load."""
@@ -280,6 +295,7 @@ class SimEvse:
         self.ev.plugged = False
         self.ev.s2_state = "B"
         self.ev.current_a = 0.0
+        self.powerline.plug(False)
         self._pilot_changed()
 
     def request_charging(self, wanted: bool) -> None:
@@ -332,6 +348,11 @@ class SimEvse:
             "rcd_tripped": self.rcd_tripped,
             "energy_import_wh": round(self.energy_import_wh, 3),
             "faults": sorted(self.faults),
+            "slac": {
+                "hlc": ev.hlc,
+                "matched": self.powerline.pev.matched,
+                "attenuation_db": self.powerline.pev.attenuation_db,
+            },
         }
 
 
@@ -400,6 +421,7 @@ class SimBoard:
                 meter=_MeterAdapter(sim),
                 lock=_LockAdapter(sim) if sim.config.has_lock else None,
                 id_reader=_IdReaderAdapter(sim),
+                plc=SimPlcLink(sim.powerline),
             )
 
     @property
@@ -477,8 +499,23 @@ def _set_ev(sim: SimEvse, payload: Mapping[str, Any]) -> None:
             if not lo <= value <= hi:
                 raise ValueError(f"set_ev: '{key}' must be within {lo}-{hi}, got {value}")
             setattr(sim.ev, key, int(value) if key == "phases" else float(value))
+    if "hlc" in payload:
+        sim.ev.hlc = _arg(payload, "hlc", bool)
+    pev = sim.powerline.pev
+    if "attenuation_db" in payload:
+        pev.attenuation_db = _bounded_int(payload, "attenuation_db", 0, 255)
+    if "lose_sounds" in payload:
+        pev.lose_sounds = _bounded_int(payload, "lose_sounds", 0, 100)
     if sim.ev.plugged:
         sim._ev_react()
+        sim._ev_slac()
+
+
+def _bounded_int(payload: Mapping[str, Any], key: str, lo: int, hi: int) -> int:
+    value: int = _arg(payload, key, int)
+    if not lo <= value <= hi:
+        raise ValueError(f"set_ev: '{key}' must be within {lo}-{hi}, got {value}")
+    return value
 
 
 def _rcd_reset(sim: SimEvse) -> None:

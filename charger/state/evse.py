@@ -84,6 +84,7 @@ class EvseController:
             has_lock=self.hw.lock is not None,
             ventilation_available=self.config.ventilation_available,
             now=self._clock(),
+            pwm_by_request=self.config.hlc,
         )
         fsm.set_available(self._clock(), available)
         return fsm

@@ -162,6 +162,7 @@ class Iec61851:
         has_lock: bool,
         ventilation_available: bool,
         now: float,
+        pwm_by_request: bool = False,
     ) -> None:
         duty_for_current(max_current_a)  # validates the hardware limit
         self._hw_max_a = max_current_a
@@ -177,6 +178,10 @@ class Iec61851:
         self._available = True
         self._stopped = False  # charging stopped for this session (stop or EVSE decision)
         self._hlc = False
+        # HLC stations: the SLAC service decides between 5 % and a basic duty (cp_pwm);
+        # until it asks for basic charging the CS offers no basic PWM on its own.
+        self._pwm_by_request = pwm_by_request
+        self._basic_requested = False
         self._forced: PilotMode | None = None  # E or F forced by cp_pwm
         self._requested_a = max_current_a  # what services ask for (cp_pwm current)
         self._lock_request: bool | None = None  # explicit cs_connector lock/unlock
@@ -298,6 +303,7 @@ class Iec61851:
         self._hlc = hlc
         if not hlc and current_a is not None:
             self._requested_a = current_a
+            self._basic_requested = current_a > 0
         self._evaluate(now)
 
     def set_current_limit(self, now: float, current_a: float, *, safety: bool = False) -> None:
@@ -348,6 +354,7 @@ class Iec61851:
         self._authorized = False
         self._stopped = False
         self._hlc = False
+        self._basic_requested = False
         self._lock_request = None
         self._requested_a = self._hw_max_a
         self._over_since = None
@@ -501,7 +508,7 @@ class Iec61851:
         ):
             if self._hlc:
                 pilot, duty = PilotMode.PWM, HLC_DUTY_PERCENT
-            elif self._authorized:
+            elif self._authorized and (self._basic_requested or not self._pwm_by_request):
                 self._update_announced(now, safety)
                 if self._announced_a >= MIN_CURRENT_A:
                     pilot, duty = PilotMode.PWM, duty_for_current(self._announced_a)

@@ -10,6 +10,7 @@ from typing import Any
 
 from charger import api, config
 from charger.api import Message
+from charger.app import build_slac_services
 from charger.bus import Bus
 from charger.hal import create_board
 from charger.hal.sim import SimBoard
@@ -20,7 +21,7 @@ from charger.state.store import Store
 EVSE_ID = "DE*TST*E0001"
 
 
-def station_config(tmp_path: Path, extra: str = "", evse: str = "") -> config.Config:
+def station_config(tmp_path: Path, extra: str = "", evse: str = "", sim: str = "") -> config.Config:
     text = f"""
 [station]
 state_dir = "{tmp_path}"
@@ -37,6 +38,7 @@ max_current_a = 32
 ev_reaction_s = 0
 ev_max_current_a = 16
 time_scale = 100
+{sim}
 {extra}
 """
     return config.parse(__import__("tomllib").loads(text), "test")
@@ -122,12 +124,17 @@ async def running_station(cfg: config.Config) -> AsyncIterator[Station]:
         ).start()
     await board.start()
     controller.start()
-    task = asyncio.create_task(controller.run())
+    tasks = [asyncio.create_task(controller.run())]
+    station.slac = build_slac_services(cfg, board, bus)  # type: ignore[attr-defined]
+    for service in station.slac:  # type: ignore[attr-defined]
+        service.start()
+        tasks.append(asyncio.create_task(service.run()))
     station.controller = controller  # type: ignore[attr-defined]
     try:
         yield station
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await board.stop()
         store.close()

@@ -468,3 +468,18 @@ def test_only_measurements_after_the_grace_period_count() -> None:
     assert rig.closed
     rig.current(32)
     assert not rig.closed and Fault.EV_IGNORED_REDUCTION in rig.faults_raised()
+
+
+def test_hlc_station_waits_for_the_slac_service_to_choose_the_duty() -> None:
+    rig = Rig()
+    rig.fsm = Iec61851(
+        max_current_a=32, has_lock=True, ventilation_available=False, now=0.0, pwm_by_request=True
+    )
+    rig.cp("B").authorize()
+    assert rig.state is CpState.B1  # authorized, but no basic PWM until asked
+    rig.fsm.set_pwm_request(0.0, hlc=True, current_a=None, error=False, fault=False)
+    rig._settle()
+    assert rig.fsm.outputs.duty_percent == 5.0
+    rig.fsm.set_pwm_request(0.0, hlc=False, current_a=16, error=False, fault=False)
+    rig.cp("C")
+    assert rig.fsm.outputs.duty_percent == pytest.approx(26.67) and rig.closed

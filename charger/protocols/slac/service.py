@@ -1,0 +1,276 @@
+"""SLAC service for one EVSE: the asyncio shell around `SlacEvse`, meeting the CS on the bus.
+
+When the EV is plugged in (cp_status B/C/D) it asks the CS for 5 % (cp_pwm hlc=true) and
+starts matching; progress goes out as slac_status updates. When the EV leaves (state A)
+everything is reset. If SLAC fails, ISO 15118-3's retry applies: the CP goes to state F
+for T_step_EF and matching starts again, at most C_sequ_retry times; after that the
+station falls back to basic charging (cp_pwm with the EVSE's current) and says so with
+slac_status basic_charging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from charger import api
+from charger.api import Message
+from charger.bus import Bus, RequestTimeout
+from charger.hal.interfaces import FrameTransport
+from charger.log import event
+from charger.protocols.slac import evse as fsm
+from charger.protocols.slac import mme
+
+log = logging.getLogger(__name__)
+
+TOPIC = "josev/cs"
+T_STEP_EF_S = 4.0  # ISO 15118-3: state E/F held this long before SLAC is retried
+C_SEQU_RETRY = 2  # ISO 15118-3: retries of the whole SLAC sequence
+
+
+@dataclass(frozen=True, slots=True)
+class SlacServiceSettings:
+    evse_id: str
+    fallback_current_a: float  # offered with basic charging after SLAC gave up
+    request_timeout_s: float = 10.0
+    slac_init_s: float = fsm.TT_EVSE_SLAC_INIT_S
+    step_ef_s: float = T_STEP_EF_S
+
+
+def run_id_text(run_id: bytes) -> str:
+    return "0x" + run_id.hex().upper()
+
+
+class SlacService:
+    def __init__(
+        self,
+        bus: Bus,
+        transport: FrameTransport,
+        settings: SlacServiceSettings,
+        *,
+        reset_modem: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bus = bus
+        self._transport = transport
+        self._s = settings
+        self._reset_modem = reset_modem
+        self._clock = clock
+        self._slac: fsm.SlacEvse | None = None
+        self._wakeup = asyncio.Event()
+        self._plugged = False
+        self._retries = 0
+        self._basic = False
+        self._last_run: bytes | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self.status: str | None = None  # last slac_status sent (for tests and diagnostics)
+
+    @property
+    def evse_id(self) -> str:
+        return self._s.evse_id
+
+    def start(self) -> None:
+        self._bus.subscribe("cs/josev", self._on_cs_message, names={"cp_status"})
+        self._transport.on_frame(self._on_frame)
+
+    async def run(self) -> None:
+        await self._transport.open()
+        self._slac = fsm.SlacEvse(
+            fsm.SlacSettings(evse_mac=self._transport.mac, slac_init_s=self._s.slac_init_s)
+        )
+        while True:
+            deadline = self._slac.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            self._step(lambda now: self._fsm.tick(now))
+
+    @property
+    def _fsm(self) -> fsm.SlacEvse:
+        if self._slac is None:
+            raise RuntimeError("the SLAC service has not opened its link yet")
+        return self._slac
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_frame(self, raw: bytes) -> None:
+        try:
+            frame = mme.decode_frame(raw)
+        except mme.MmeError as exc:
+            event(log, logging.DEBUG, "slac_frame_rejected", evse=self._s.evse_id, reason=str(exc))
+            return
+        if frame.dst not in (self._transport.mac, mme.BROADCAST):
+            return
+        if self._slac is not None:
+            self._step(lambda now: self._fsm.receive(now, frame))
+
+    def _on_cs_message(self, message: Message) -> None:
+        if message.data.get("evse_id") != self._s.evse_id or self._slac is None:
+            return
+        state = str(message.data["state"])
+        now = self._clock()
+        self._fsm.cp_state(now, state)
+        connected = state[0] in "BCD"
+        if state[0] == "A" and self._plugged:
+            self._plugged = False
+            self._end_plug_in()
+        elif connected and not self._plugged:
+            self._plugged = True
+            self._begin()
+
+    # ------------------------------------------------------------------ session
+
+    def _begin(self) -> None:
+        self._retries = 0
+        self._basic = False
+        self._spawn(self._start_matching())
+
+    async def _start_matching(self) -> None:
+        if not await self._cp_pwm(hlc=True):
+            return
+        if self._plugged:
+            self._step(lambda now: self._fsm.start(now))
+
+    def _end_plug_in(self) -> None:
+        was_active = self._fsm.active or self._fsm.matched
+        self._step(lambda now: self._fsm.stop(now))
+        if was_active and self._last_run is not None:
+            self._publish("unmatched", self._last_run)
+        self._last_run = None
+
+    async def _retry_after_ef(self) -> None:
+        await self._cp_pwm(hlc=False, current=0.0, fault=True)
+        await asyncio.sleep(self._s.step_ef_s)
+        if self._plugged:
+            await self._start_matching()
+
+    async def _fall_back_to_basic(self) -> None:
+        self._basic = True
+        self._publish("basic_charging", self._last_run or bytes(8))
+        await self._cp_pwm(hlc=False, current=self._s.fallback_current_a)
+
+    async def _cp_pwm(
+        self, *, hlc: bool, current: float | None = None, fault: bool = False
+    ) -> bool:
+        data: api.CpPwmRequest = {
+            "evse_id": self._s.evse_id,
+            "hlc": hlc,
+            "error_state": False,
+            "fault_state": fault,
+        }
+        if not hlc:
+            data["current"] = current or 0.0
+        try:
+            reply = await self._bus.request(
+                api.request("cp_pwm", TOPIC, data), self._s.request_timeout_s
+            )
+        except RequestTimeout:
+            return False
+        if reply.data["status"] != "valid":
+            event(
+                log,
+                logging.WARNING,
+                "cp_pwm_refused",
+                evse=self._s.evse_id,
+                status=reply.data["status"],
+                info=reply.data.get("info", ""),
+            )
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the machine
+
+    def _step(self, action: Callable[[float], None]) -> None:
+        action(self._clock())
+        for dst, message in self._fsm.drain_sends():
+            self._transport.send(mme.encode_frame(dst, self._transport.mac, message))
+        for ev in self._fsm.drain_events():
+            self._on_event(ev)
+        self._wakeup.set()
+
+    def _on_event(self, ev: fsm.Event) -> None:
+        evse = self._s.evse_id
+        match ev:
+            case fsm.Matching():
+                self._last_run = ev.run_id
+                event(
+                    log,
+                    logging.INFO,
+                    "slac_matching",
+                    evse=evse,
+                    run_id=run_id_text(ev.run_id),
+                    pev=mme.mac_str(ev.pev_mac),
+                )
+                self._publish("matching", ev.run_id)
+            case fsm.Matched():
+                event(
+                    log,
+                    logging.INFO,
+                    "slac_matched",
+                    evse=evse,
+                    run_id=run_id_text(ev.run_id),
+                    pev=mme.mac_str(ev.pev_mac),
+                    nid=ev.nid.hex(),
+                )
+                self._publish("matched", ev.run_id)
+            case fsm.LinkEstablished():
+                event(
+                    log,
+                    logging.INFO,
+                    "slac_link_established",
+                    evse=evse,
+                    run_id=run_id_text(ev.run_id),
+                )
+            case fsm.RunFailed():
+                event(
+                    log,
+                    logging.INFO,
+                    "slac_run_failed",
+                    evse=evse,
+                    run_id=run_id_text(ev.run_id),
+                    reason=ev.reason,
+                )
+            case fsm.Failed():
+                event(
+                    log,
+                    logging.WARNING,
+                    "slac_failed",
+                    evse=evse,
+                    reason=ev.reason,
+                    retry=self._retries + 1 <= C_SEQU_RETRY,
+                )
+                self._publish("failed", self._last_run or bytes(8))
+                if not self._plugged:
+                    return
+                if self._retries < C_SEQU_RETRY:
+                    self._retries += 1
+                    self._spawn(self._retry_after_ef())
+                else:
+                    self._spawn(self._fall_back_to_basic())
+            case fsm.ModemReset():
+                event(log, logging.WARNING, "slac_modem_reset", evse=evse, reason=ev.reason)
+                if self._reset_modem is not None:
+                    self._spawn(self._reset_modem())
+            case fsm.KeySet():
+                event(log, logging.DEBUG, "slac_key_set", evse=evse, nid=ev.nid.hex())
+            case fsm.Ignored():
+                event(log, logging.DEBUG, "slac_ignored", evse=evse, what=ev.what)
+
+    def _publish(self, status: str, run_id: bytes) -> None:
+        self.status = status
+        data: api.SlacStatus = {
+            "evse_id": self._s.evse_id,
+            "run_id": run_id_text(run_id),
+            "status": status,
+        }
+        self._bus.publish(api.update("slac_status", TOPIC, data))
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)

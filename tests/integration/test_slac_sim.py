@@ -1,0 +1,71 @@
+"""SLAC on the simulated board: the service, the CS and the simulated EV and modem."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from tests.support.station import EVSE_ID, running_station, station_config
+
+HLC = "hlc = true"
+
+
+async def test_simulated_hlc_session_matches(tmp_path: Path) -> None:
+    cfg = station_config(tmp_path, evse=HLC, sim="ev_hlc = true")
+    async with running_station(cfg) as st:
+        st.ev.plug_in()
+        pwm = await st.wait_for(lambda m: m.name == "cp_pwm" and m.type == "request")
+        assert pwm.data == {
+            "evse_id": EVSE_ID,
+            "hlc": True,
+            "error_state": False,
+            "fault_state": False,
+        }
+        await st.wait_state("B2")
+        assert st.board.evse(1).out.pwm_duty == 5.0
+        matching = await st.wait_for(lambda m: m.name == "slac_status")
+        assert matching.data["status"] == "matching" and matching.topic == "josev/cs"
+        assert matching.data["run_id"] == "0x02000000AA010001"
+        matched = await st.wait_for(
+            lambda m: m.name == "slac_status" and m.data["status"] == "matched"
+        )
+        assert matched.data["run_id"] == "0x02000000AA010001"
+        line = st.board.evse(1).powerline
+        assert line.pev.nmk == line.evse_nmk and line.pev.matched
+        st.ev.unplug()
+        await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "unmatched")
+
+
+async def test_attenuation_out_of_range_is_refused_then_basic_charging(tmp_path: Path) -> None:
+    cfg = station_config(
+        tmp_path, evse=HLC, sim="ev_hlc = true", extra="[slac]\ninit_timeout_s = 1"
+    )
+    async with running_station(cfg) as st:
+        for service in st.slac:  # type: ignore[attr-defined]
+            service._s = dataclasses.replace(service._s, step_ef_s=0.05)
+        st.ev.powerline.pev.attenuation_db = 60  # above the EV's 40 dB limit: it refuses
+        st.ev.plug_in()
+        await st.wait_for(
+            lambda m: m.name == "slac_status" and m.data["status"] == "basic_charging", timeout_s=15
+        )
+        statuses = [m.data["status"] for m in st.messages if m.name == "slac_status"]
+        assert statuses.count("failed") == 3  # first try + C_sequ_retry (2) retries
+        assert statuses[-1] == "basic_charging" and "matched" not in statuses
+        assert cp_states(st).count("F") == 2  # one E/F toggle before each retry
+        await st.wait_state("C2")
+        closed = await st.wait_for(
+            lambda m: m.name == "cs_contactor_status" and m.data["status"] == "closed"
+        )
+        assert closed is not None and not st.ev.powerline.pev.matched
+
+
+async def test_lost_sounds_still_match(tmp_path: Path) -> None:
+    cfg = station_config(tmp_path, evse=HLC, sim="ev_hlc = true")
+    async with running_station(cfg) as st:
+        st.ev.powerline.pev.lose_sounds = 2
+        st.ev.plug_in()
+        await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "matched")
+
+
+def cp_states(st: object) -> list[str]:
+    return [m.data["state"] for m in st.messages if m.name == "cp_status"]  # type: ignore[attr-defined]
