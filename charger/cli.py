@@ -115,6 +115,19 @@ def _cmd_simctl(args: argparse.Namespace) -> int:
     return 0 if reply.get("ok") else 1
 
 
+def _cmd_slac(args: argparse.Namespace) -> int:
+    from charger import log
+    from charger.protocols.slac.link import RawEthernet
+    from charger.protocols.slac.standalone import serve
+
+    log.configure(args.log_level)
+    transport = RawEthernet(args.iface, carrier_timeout_s=args.carrier_timeout)
+    try:
+        return asyncio.run(serve(transport, loop=args.loop, init_timeout_s=args.timeout))
+    except KeyboardInterrupt:
+        return 130
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="charger", description="EV charger firmware")
     parser.add_argument("--version", action="version", version=f"charger {__version__}")
@@ -129,6 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let a simulated car plug in, charge, stop and leave in a loop",
     )
+
+    slac = sub.add_parser("slac", help="run the EVSE side of SLAC alone on an interface")
+    slac.add_argument("--iface", required=True, help="the PLC modem's network interface")
+    slac.add_argument("--loop", action="store_true", help="keep serving after each outcome")
+    slac.add_argument(
+        "--timeout",
+        type=float,
+        default=50.0,
+        help="seconds to wait for an EV (TT_EVSE_SLAC_init, default 50)",
+    )
+    slac.add_argument(
+        "--carrier-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for carrier on the interface",
+    )
+    slac.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path")
@@ -158,4 +188,6 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_check(args)
     if args.command == "bus":
         return _cmd_tail(args)
+    if args.command == "slac":
+        return _cmd_slac(args)
     return _cmd_simctl(args)

@@ -17,7 +17,11 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v cc >/dev/null || missing+=(gcc)
 if [ "$want_test" = 1 ]; then
+    # SLAC interoperability tests: Qualcomm's pev in network namespaces, tshark's dissector
     command -v ip >/dev/null || missing+=(iproute2)
+    command -v pev >/dev/null || missing+=(plc-utils-extra)
+    command -v tshark >/dev/null || missing+=(tshark)
+    command -v ethtool >/dev/null || [ -x /usr/sbin/ethtool ] || missing+=(ethtool)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

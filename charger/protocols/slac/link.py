@@ -15,6 +15,8 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from charger.log import event
 from charger.protocols.slac.mme import ETHERTYPE_HOMEPLUG, mac_str
@@ -46,15 +48,23 @@ def link_local_from_mac(mac: bytes) -> str:
 
 
 def prepare_interface(name: str, carrier_timeout_s: float = CARRIER_TIMEOUT_S) -> InterfaceInfo:
-    """Blocking: up, carrier, MAC, IPv6 link-local. Raises LinkError saying what failed."""
-    from pyroute2 import IPRoute  # imported here: only the board needs netlink
+    """Blocking: up, carrier, MAC, IPv6 link-local. Raises LinkError saying what failed.
+
+    A missing IPv6 link-local address is only a warning: SLAC works without it, the
+    ISO 15118 session that follows does not, and says so itself.
+    """
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
 
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)
         if not found:
             raise LinkError(f"network interface {name!r} does not exist")
         index = int(found[0])
-        ipr.link("set", index=index, state="up")
+        try:
+            ipr.link("set", index=index, state="up")
+        except NetlinkError as exc:
+            raise LinkError(f"cannot bring {name} up: {exc}") from None
         deadline = time.monotonic() + carrier_timeout_s
         while True:
             link = ipr.get_links(index)[0]
@@ -67,17 +77,32 @@ def prepare_interface(name: str, carrier_timeout_s: float = CARRIER_TIMEOUT_S) -
                 )
             time.sleep(0.1)
         mac = bytes.fromhex(str(link.get_attr("IFLA_ADDRESS")).replace(":", ""))
-        addresses = [
-            a.get_attr("IFA_ADDRESS")
-            for a in ipr.get_addr(index=index, family=socket.AF_INET6)
-            if a["scope"] == IFA_SCOPE_LINK
-        ]
-        if addresses:
-            link_local = str(addresses[0])
-        else:
-            link_local = link_local_from_mac(mac)
-            ipr.addr("add", index=index, address=link_local, prefixlen=64)
+        link_local = _ensure_link_local(ipr, name, index, mac, NetlinkError)
     return InterfaceInfo(name, index, mac, link_local)
+
+
+def _ensure_link_local(ipr: Any, name: str, index: int, mac: bytes, error: type[Exception]) -> str:
+    switch = Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6")
+    try:
+        if switch.read_text().strip() == "1":
+            switch.write_text("0")  # ISO 15118 runs over IPv6 on this link
+    except OSError as exc:
+        event(log, logging.WARNING, "ipv6_unavailable", interface=name, error=str(exc))
+        return ""
+    existing = [
+        a.get_attr("IFA_ADDRESS")
+        for a in ipr.get_addr(index=index, family=socket.AF_INET6)
+        if a["scope"] == IFA_SCOPE_LINK
+    ]
+    if existing:
+        return str(existing[0])
+    address = link_local_from_mac(mac)
+    try:
+        ipr.addr("add", index=index, address=address, prefixlen=64)
+    except error as exc:
+        event(log, logging.WARNING, "ipv6_link_local_failed", interface=name, error=str(exc))
+        return ""
+    return address
 
 
 class RawEthernet:

@@ -11,7 +11,6 @@ slac_status basic_charging.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from charger.hal.interfaces import FrameTransport
 from charger.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
+from charger.protocols.slac.driver import SlacDriver
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,14 @@ class SlacService:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._bus = bus
-        self._transport = transport
         self._s = settings
         self._reset_modem = reset_modem
         self._clock = clock
-        self._slac: fsm.SlacEvse | None = None
-        self._wakeup = asyncio.Event()
+        self._driver = SlacDriver(
+            transport, slac_init_s=settings.slac_init_s, on_event=self._on_event, clock=clock
+        )
         self._plugged = False
         self._retries = 0
-        self._basic = False
         self._last_run: bytes | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self.status: str | None = None  # last slac_status sent (for tests and diagnostics)
@@ -75,46 +74,22 @@ class SlacService:
 
     def start(self) -> None:
         self._bus.subscribe("cs/josev", self._on_cs_message, names={"cp_status"})
-        self._transport.on_frame(self._on_frame)
 
     async def run(self) -> None:
-        await self._transport.open()
-        self._slac = fsm.SlacEvse(
-            fsm.SlacSettings(evse_mac=self._transport.mac, slac_init_s=self._s.slac_init_s)
-        )
-        while True:
-            deadline = self._slac.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - self._clock())
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            self._step(lambda now: self._fsm.tick(now))
+        await self._driver.run()
 
     @property
     def _fsm(self) -> fsm.SlacEvse:
-        if self._slac is None:
-            raise RuntimeError("the SLAC service has not opened its link yet")
-        return self._slac
+        return self._driver.fsm
 
-    # ------------------------------------------------------------------ inputs
-
-    def _on_frame(self, raw: bytes) -> None:
-        try:
-            frame = mme.decode_frame(raw)
-        except mme.MmeError as exc:
-            event(log, logging.DEBUG, "slac_frame_rejected", evse=self._s.evse_id, reason=str(exc))
-            return
-        if frame.dst not in (self._transport.mac, mme.BROADCAST):
-            return
-        if self._slac is not None:
-            self._step(lambda now: self._fsm.receive(now, frame))
+    def _step(self, action: Callable[[float], None]) -> None:
+        self._driver.step(action)
 
     def _on_cs_message(self, message: Message) -> None:
-        if message.data.get("evse_id") != self._s.evse_id or self._slac is None:
+        if message.data.get("evse_id") != self._s.evse_id or not self._driver.ready:
             return
         state = str(message.data["state"])
-        now = self._clock()
-        self._fsm.cp_state(now, state)
+        self._fsm.cp_state(self._clock(), state)
         connected = state[0] in "BCD"
         if state[0] == "A" and self._plugged:
             self._plugged = False
@@ -127,7 +102,6 @@ class SlacService:
 
     def _begin(self) -> None:
         self._retries = 0
-        self._basic = False
         self._spawn(self._start_matching())
 
     async def _start_matching(self) -> None:
@@ -150,7 +124,6 @@ class SlacService:
             await self._start_matching()
 
     async def _fall_back_to_basic(self) -> None:
-        self._basic = True
         self._publish("basic_charging", self._last_run or bytes(8))
         await self._cp_pwm(hlc=False, current=self._s.fallback_current_a)
 
@@ -183,15 +156,7 @@ class SlacService:
             return False
         return True
 
-    # ------------------------------------------------------------------ the machine
-
-    def _step(self, action: Callable[[float], None]) -> None:
-        action(self._clock())
-        for dst, message in self._fsm.drain_sends():
-            self._transport.send(mme.encode_frame(dst, self._transport.mac, message))
-        for ev in self._fsm.drain_events():
-            self._on_event(ev)
-        self._wakeup.set()
+    # ------------------------------------------------------------------ events
 
     def _on_event(self, ev: fsm.Event) -> None:
         evse = self._s.evse_id

@@ -1,0 +1,79 @@
+"""Runs a `SlacEvse` on a frame transport: frames in and out, ticks at its deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from charger.hal.interfaces import FrameTransport
+from charger.log import event
+from charger.protocols.slac import evse as fsm
+from charger.protocols.slac import mme
+
+log = logging.getLogger(__name__)
+
+
+class SlacDriver:
+    def __init__(
+        self,
+        transport: FrameTransport,
+        *,
+        slac_init_s: float,
+        on_event: Callable[[fsm.Event], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._slac_init_s = slac_init_s
+        self._on_event = on_event
+        self._clock = clock
+        self._slac: fsm.SlacEvse | None = None
+        self._wakeup = asyncio.Event()
+        transport.on_frame(self._on_frame)
+
+    @property
+    def fsm(self) -> fsm.SlacEvse:
+        if self._slac is None:
+            raise RuntimeError("the SLAC link is not open yet")
+        return self._slac
+
+    @property
+    def ready(self) -> bool:
+        return self._slac is not None
+
+    async def run(self) -> None:
+        """Opens the link, then ticks the state machine at its deadlines for ever."""
+        await self._transport.open()
+        self._slac = fsm.SlacEvse(
+            fsm.SlacSettings(evse_mac=self._transport.mac, slac_init_s=self._slac_init_s)
+        )
+        while True:
+            deadline = self._slac.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            self.step(self._slac.tick)
+
+    def step(self, action: Callable[[float], None]) -> None:
+        """Feeds one input, sends what the machine wants sent, reports its events."""
+        action(self._clock())
+        slac = self.fsm
+        for dst, message in slac.drain_sends():
+            self._transport.send(mme.encode_frame(dst, self._transport.mac, message))
+        for ev in slac.drain_events():
+            self._on_event(ev)
+        self._wakeup.set()
+
+    def _on_frame(self, raw: bytes) -> None:
+        if self._slac is None:
+            return
+        try:
+            frame = mme.decode_frame(raw)
+        except mme.MmeError as exc:
+            event(log, logging.DEBUG, "slac_frame_rejected", reason=str(exc))
+            return
+        if frame.dst in (self._transport.mac, mme.BROADCAST):
+            self.step(lambda now: self.fsm.receive(now, frame))
