@@ -99,7 +99,13 @@ class Charger:
 
 
 def charger_config(
-    tmp: Path, port: int, *, broker: str = "external", extra: str = "", cs: str = "local"
+    tmp: Path,
+    port: int,
+    *,
+    broker: str = "external",
+    extra: str = "",
+    cs: str = "local",
+    evse: str = "",
 ) -> Path:
     path = tmp / "charger.toml"
     path.write_text(f"""
@@ -119,6 +125,7 @@ backend = "sim"
 id = 1
 evse_id = "{EVSE_ID}"
 max_current_a = 32
+{evse}
 [sim]
 ev_reaction_s = 0.05
 ev_max_current_a = 16
@@ -138,9 +145,10 @@ def start_charger(tmp_path: Path) -> Iterator[Callable[..., Charger]]:
         broker: str = "external",
         extra: str = "",
         cs: str = "local",
+        evse: str = "",
         args: tuple[str, ...] = (),
     ) -> Charger:
-        config = charger_config(tmp_path, port, broker=broker, extra=extra, cs=cs)
+        config = charger_config(tmp_path, port, broker=broker, extra=extra, cs=cs, evse=evse)
         log_path = tmp_path / f"charger-{len(started)}.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(

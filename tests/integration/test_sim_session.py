@@ -139,3 +139,19 @@ async def test_allow_list_by_rfid(broker: Broker, start_charger: Callable[..., C
         await probe.sim("present_token", token="04A1B2")
         await probe.wait_message("stop_charging", after=mark, evse_id=EVSE_ID)
         await probe.wait_message("cs_contactor_status", after=mark, status="opened")
+
+
+async def test_simulated_hlc_session_reports_slac_matched(
+    broker: Broker, start_charger: Callable[..., Charger]
+) -> None:
+    start_charger(broker.port, extra="ev_hlc = true", evse="hlc = true")  # extra: in [sim]
+    async with probe_on(broker.port) as probe:
+        await probe.sim("plug_in")
+        pwm = await probe.wait_message("cp_pwm", hlc=True)
+        assert pwm["type"] == "request"
+        await probe.wait_message("slac_status", status="matching")
+        matched = await probe.wait_message("slac_status", status="matched")
+        assert matched["data"]["evse_id"] == EVSE_ID
+        state = await probe.sim("state")
+        assert state["state"]["slac"]["matched"] is True
+        assert state["state"]["pilot"]["duty_percent"] == 5.0

@@ -61,6 +61,7 @@ def test_match_and_avln_with_pev(tmp_path: Path) -> None:
     assert "avln=True" in output and "warnings=0" in output
     log = evse_log(tmp_path)
     assert "slac_matched run_id=02000000aa01" in log
+    assert "link_local=fe80::ff:fe00:ee01" in log  # IPv6 link-local set up for ISO 15118
     summary = json.loads((tmp_path / "emu.json").read_text())
     assert summary["padded_frames"] == 0  # every frame we sent was already 60+ bytes
 

@@ -282,3 +282,30 @@ def test_inactive_evse_ignores_slac_and_stop_forgets_runs() -> None:
     rig.start_ready().parm()
     rig.slac.stop(0.0)
     assert rig.slac.run_phase(RUN_A) is None and not rig.slac.active
+
+
+def test_run_without_start_atten_or_sounds_times_out() -> None:
+    rig = Rig().start_ready().parm()
+    rig.at(fsm.TT_MATCH_SEQUENCE_S - 0.01)
+    assert not rig.events_of(fsm.RunFailed)
+    rig.at(fsm.TT_MATCH_SEQUENCE_S)
+    assert rig.events_of(fsm.RunFailed) == [
+        fsm.RunFailed(RUN_A, "no CM_START_ATTEN_CHAR.IND or sound within TT_match_sequence")
+    ]
+
+
+def test_run_without_match_req_times_out() -> None:
+    rig = Rig().start_ready().sounded().atten_rsp()
+    rig.at(fsm.TT_MATCH_SEQUENCE_S + 0.01)
+    assert rig.events_of(fsm.RunFailed) == [
+        fsm.RunFailed(RUN_A, "no CM_SLAC_MATCH.REQ within TT_match_sequence")
+    ]
+
+
+def test_link_local_address_is_the_modified_eui64_of_the_mac() -> None:
+    from charger.protocols.slac.link import link_local_from_mac
+
+    assert link_local_from_mac(bytes.fromhex("020000 00ee01".replace(" ", ""))) == (
+        "fe80::ff:fe00:ee01"
+    )
+    assert link_local_from_mac(bytes.fromhex("00b052123456")) == "fe80::2b0:52ff:fe12:3456"
