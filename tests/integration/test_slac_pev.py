@@ -62,6 +62,7 @@ def test_match_and_avln_with_pev(tmp_path: Path) -> None:
     log = evse_log(tmp_path)
     assert "slac_matched run_id=02000000aa01" in log
     assert "link_local=fe80::ff:fe00:ee01" in log  # IPv6 link-local set up for ISO 15118
+    assert "slac_modem firmware=MAC-QCA7000-1.1.0.730-04-20140815-CS" in log  # the emulator's
     summary = json.loads((tmp_path / "emu.json").read_text())
     assert summary["padded_frames"] == 0  # every frame we sent was already 60+ bytes
 

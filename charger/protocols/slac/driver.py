@@ -49,6 +49,7 @@ class SlacDriver:
         self._slac = fsm.SlacEvse(
             fsm.SlacSettings(evse_mac=self._transport.mac, slac_init_s=self._slac_init_s)
         )
+        self.step(lambda now: self.fsm.query_modem())
         while True:
             deadline = self._slac.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())

@@ -91,13 +91,28 @@ class KeySet:
 
 
 @dataclass(frozen=True, slots=True)
+class ModemInfo:
+    firmware: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """A frame that was valid but not for us now (kept for diagnostics)."""
 
     what: str
 
 
-Event = Matching | Matched | LinkEstablished | RunFailed | Failed | ModemReset | KeySet | Ignored
+Event = (
+    Matching
+    | Matched
+    | LinkEstablished
+    | RunFailed
+    | Failed
+    | ModemReset
+    | KeySet
+    | ModemInfo
+    | Ignored
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +204,10 @@ class SlacEvse:
 
     # ------------------------------------------------------------------ inputs
 
+    def query_modem(self) -> None:
+        """Asks the local modem for its firmware version (answered with ModemInfo)."""
+        self._sends.append((mme.LOCAL_MODEM, mme.VsSwVerReq()))
+
     def start(self, now: float) -> None:
         """The EV is in B with 5 %: new key, then wait for CM_SLAC_PARM.REQ."""
         self.stop(now)
@@ -225,6 +244,8 @@ class SlacEvse:
         match m:
             case mme.CmSetKeyCnf():
                 self._on_set_key_cnf(now, m)
+            case mme.VsSwVerCnf():
+                self._events.append(ModemInfo(m.version))
             case mme.VsRsDevCnf():
                 self._modem_back_at = now + MODEM_RESET_WAIT_S
             case mme.VsPlLnkStatusCnf():

@@ -221,6 +221,8 @@ class SlacService:
                 event(log, logging.WARNING, "slac_modem_reset", evse=evse, reason=ev.reason)
                 if self._reset_modem is not None:
                     self._spawn(self._reset_modem())
+            case fsm.ModemInfo():
+                event(log, logging.INFO, "slac_modem", evse=evse, firmware=ev.firmware)
             case fsm.KeySet():
                 event(log, logging.DEBUG, "slac_key_set", evse=evse, nid=ev.nid.hex())
             case fsm.Ignored():

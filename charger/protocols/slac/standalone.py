@@ -25,6 +25,8 @@ async def serve(transport: FrameTransport, *, loop: bool, init_timeout_s: float)
 
     def on_event(ev: fsm.Event) -> None:
         match ev:
+            case fsm.ModemInfo():
+                event(log, logging.INFO, "slac_modem", firmware=ev.firmware)
             case fsm.KeySet():
                 event(log, logging.INFO, "slac_key_set", nid=ev.nid.hex())
             case fsm.Matching():

@@ -92,6 +92,15 @@ def test_start_puts_a_fresh_key_into_the_local_modem() -> None:
     assert rig.events == [fsm.KeySet(nid_from_nmk(NMK))]
 
 
+def test_modem_firmware_query() -> None:
+    rig = Rig()
+    rig.slac.query_modem()
+    rig.collect()
+    assert rig.sent == [(mme.LOCAL_MODEM, mme.VsSwVerReq())]
+    rig.rx(MODEM, mme.VsSwVerCnf(0, 0x22, "MAC-QCA7000-1.1.0"))
+    assert rig.events == [fsm.ModemInfo("MAC-QCA7000-1.1.0")]
+
+
 def test_each_start_draws_a_new_random_key() -> None:
     slac = SlacEvse(SlacSettings(evse_mac=EVSE_MAC))
     slac.start(0.0)
