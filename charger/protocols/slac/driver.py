@@ -78,3 +78,48 @@ class SlacDriver:
             return
         if frame.dst in (self._transport.mac, mme.BROADCAST):
             self.step(lambda now: self.fsm.receive(now, frame))
+
+
+def log_event(ev: fsm.Event, **context: str) -> None:
+    """One log line per SLAC event, with the same fields wherever SLAC runs."""
+    match ev:
+        case fsm.Matching():
+            event(
+                log,
+                logging.INFO,
+                "slac_matching",
+                **context,
+                run_id=ev.run_id.hex(),
+                pev=mme.mac_str(ev.pev_mac),
+            )
+        case fsm.Matched():
+            event(
+                log,
+                logging.INFO,
+                "slac_matched",
+                **context,
+                run_id=ev.run_id.hex(),
+                pev=mme.mac_str(ev.pev_mac),
+                nid=ev.nid.hex(),
+            )
+        case fsm.LinkEstablished():
+            event(log, logging.INFO, "slac_link_established", **context, run_id=ev.run_id.hex())
+        case fsm.RunFailed():
+            event(
+                log,
+                logging.INFO,
+                "slac_run_failed",
+                **context,
+                run_id=ev.run_id.hex(),
+                reason=ev.reason,
+            )
+        case fsm.Failed():
+            event(log, logging.WARNING, "slac_failed", **context, reason=ev.reason)
+        case fsm.ModemReset():
+            event(log, logging.WARNING, "slac_modem_reset", **context, reason=ev.reason)
+        case fsm.ModemInfo():
+            event(log, logging.INFO, "slac_modem", **context, firmware=ev.firmware)
+        case fsm.KeySet():
+            event(log, logging.INFO, "slac_key_set", **context, nid=ev.nid.hex())
+        case fsm.Ignored():
+            event(log, logging.DEBUG, "slac_ignored", **context, what=ev.what)

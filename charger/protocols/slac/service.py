@@ -22,8 +22,7 @@ from charger.bus import Bus, RequestTimeout
 from charger.hal.interfaces import FrameTransport
 from charger.log import event
 from charger.protocols.slac import evse as fsm
-from charger.protocols.slac import mme
-from charger.protocols.slac.driver import SlacDriver
+from charger.protocols.slac.driver import SlacDriver, log_event
 
 log = logging.getLogger(__name__)
 
@@ -159,56 +158,14 @@ class SlacService:
     # ------------------------------------------------------------------ events
 
     def _on_event(self, ev: fsm.Event) -> None:
-        evse = self._s.evse_id
+        log_event(ev, evse=self._s.evse_id)
         match ev:
             case fsm.Matching():
                 self._last_run = ev.run_id
-                event(
-                    log,
-                    logging.INFO,
-                    "slac_matching",
-                    evse=evse,
-                    run_id=run_id_text(ev.run_id),
-                    pev=mme.mac_str(ev.pev_mac),
-                )
                 self._publish("matching", ev.run_id)
             case fsm.Matched():
-                event(
-                    log,
-                    logging.INFO,
-                    "slac_matched",
-                    evse=evse,
-                    run_id=run_id_text(ev.run_id),
-                    pev=mme.mac_str(ev.pev_mac),
-                    nid=ev.nid.hex(),
-                )
                 self._publish("matched", ev.run_id)
-            case fsm.LinkEstablished():
-                event(
-                    log,
-                    logging.INFO,
-                    "slac_link_established",
-                    evse=evse,
-                    run_id=run_id_text(ev.run_id),
-                )
-            case fsm.RunFailed():
-                event(
-                    log,
-                    logging.INFO,
-                    "slac_run_failed",
-                    evse=evse,
-                    run_id=run_id_text(ev.run_id),
-                    reason=ev.reason,
-                )
             case fsm.Failed():
-                event(
-                    log,
-                    logging.WARNING,
-                    "slac_failed",
-                    evse=evse,
-                    reason=ev.reason,
-                    retry=self._retries + 1 <= C_SEQU_RETRY,
-                )
                 self._publish("failed", self._last_run or bytes(8))
                 if not self._plugged:
                     return
@@ -217,16 +174,8 @@ class SlacService:
                     self._spawn(self._retry_after_ef())
                 else:
                     self._spawn(self._fall_back_to_basic())
-            case fsm.ModemReset():
-                event(log, logging.WARNING, "slac_modem_reset", evse=evse, reason=ev.reason)
-                if self._reset_modem is not None:
-                    self._spawn(self._reset_modem())
-            case fsm.ModemInfo():
-                event(log, logging.INFO, "slac_modem", evse=evse, firmware=ev.firmware)
-            case fsm.KeySet():
-                event(log, logging.DEBUG, "slac_key_set", evse=evse, nid=ev.nid.hex())
-            case fsm.Ignored():
-                event(log, logging.DEBUG, "slac_ignored", evse=evse, what=ev.what)
+            case fsm.ModemReset() if self._reset_modem is not None:
+                self._spawn(self._reset_modem())
 
     def _publish(self, status: str, run_id: bytes) -> None:
         self.status = status

@@ -13,8 +13,7 @@ import logging
 from charger.hal.interfaces import FrameTransport
 from charger.log import event
 from charger.protocols.slac import evse as fsm
-from charger.protocols.slac import mme
-from charger.protocols.slac.driver import SlacDriver
+from charger.protocols.slac.driver import SlacDriver, log_event
 from charger.protocols.slac.link import LinkError
 
 log = logging.getLogger(__name__)
@@ -24,42 +23,9 @@ async def serve(transport: FrameTransport, *, loop: bool, init_timeout_s: float)
     outcome: asyncio.Queue[bool] = asyncio.Queue()
 
     def on_event(ev: fsm.Event) -> None:
-        match ev:
-            case fsm.ModemInfo():
-                event(log, logging.INFO, "slac_modem", firmware=ev.firmware)
-            case fsm.KeySet():
-                event(log, logging.INFO, "slac_key_set", nid=ev.nid.hex())
-            case fsm.Matching():
-                event(
-                    log,
-                    logging.INFO,
-                    "slac_matching",
-                    run_id=ev.run_id.hex(),
-                    pev=mme.mac_str(ev.pev_mac),
-                )
-            case fsm.Matched():
-                event(
-                    log,
-                    logging.INFO,
-                    "slac_matched",
-                    run_id=ev.run_id.hex(),
-                    pev=mme.mac_str(ev.pev_mac),
-                    nid=ev.nid.hex(),
-                )
-                outcome.put_nowait(True)
-            case fsm.LinkEstablished():
-                event(log, logging.INFO, "slac_link_established", run_id=ev.run_id.hex())
-            case fsm.RunFailed():
-                event(
-                    log, logging.INFO, "slac_run_failed", run_id=ev.run_id.hex(), reason=ev.reason
-                )
-            case fsm.Failed():
-                event(log, logging.WARNING, "slac_failed", reason=ev.reason)
-                outcome.put_nowait(False)
-            case fsm.ModemReset():
-                event(log, logging.WARNING, "slac_modem_reset", reason=ev.reason)
-            case fsm.Ignored():
-                event(log, logging.DEBUG, "slac_ignored", what=ev.what)
+        log_event(ev)
+        if isinstance(ev, fsm.Matched | fsm.Failed):
+            outcome.put_nowait(isinstance(ev, fsm.Matched))
 
     driver = SlacDriver(transport, slac_init_s=init_timeout_s, on_event=on_event)
     runner = asyncio.create_task(driver.run())
