@@ -19,6 +19,7 @@ from charger.log import event
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
+from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
 from charger.state.controller import CsController, StationIdentity
@@ -69,6 +70,10 @@ class App:
             if cfg.station.cs == "local":
                 await self._start_cs(store)
             self._start_slac()
+            if cfg.ocpp.enabled:
+                client = OcppClient(self.bus, ocpp_settings(cfg))
+                client.start()
+                self._spawn("ocpp", client.run)
             if cfg.authorization.mode != "external":
                 LocalAuthorization(
                     self.bus,
@@ -154,6 +159,22 @@ class App:
             await broker.stop()
         store.close()
         event(log, logging.INFO, "stopped", exit_code=self._exit_code)
+
+
+def ocpp_settings(config: Config) -> OcppSettings:
+    ocpp, station = config.ocpp, config.station
+    return OcppSettings(
+        csms_url=ocpp.csms_url,
+        identity=ocpp.identity or station.serial_number,
+        basic_auth_password=ocpp.basic_auth_password,
+        security_profile=ocpp.security_profile,
+        vendor=station.vendor,
+        model=station.model,
+        serial_number=station.serial_number,
+        firmware_version=__version__,
+        connectors=tuple(Connector(e.evse_id, e.id, e.connector_id) for e in config.evses),
+        answer_authorization=config.authorization.mode == "external",
+    )
 
 
 def build_slac_services(config: Config, board: Board | None, bus: Bus) -> list[SlacService]:

@@ -88,6 +88,7 @@ class MqttConfig:
 class OcppConfig:
     """The CSMS connection; reported in device_model, used by the OCPP service."""
 
+    enabled: bool = False  # run the OCPP 2.0.1 client
     csms_url: str = "ws://127.0.0.1:9000/ocpp"
     identity: str = ""  # empty: the serial number
     security_profile: int = 1
@@ -334,6 +335,7 @@ def parse(data: dict[str, Any], source: str) -> Config:
 
     s = root.section("ocpp")
     ocpp = OcppConfig(
+        enabled=s.boolean("enabled", False),
         csms_url=s.text("csms_url", OcppConfig.csms_url, r"wss?://\S+"),
         identity=s.text("identity", "", r"[\x21-\x7e]{0,48}"),
         security_profile=s.integer("security_profile", 1, 1, 3),

@@ -1,0 +1,131 @@
+"""Test CSMSs on loopback: one built on the `ocpp` package, one that speaks raw frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import websockets
+from ocpp.routing import on
+from ocpp.v201 import ChargePoint, call_result
+from websockets.asyncio.server import ServerConnection
+
+
+@dataclass
+class CsmsState:
+    boot_status: str = "Accepted"
+    interval: int = 1
+    authorize_status: str = "Accepted"
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    connections: list[ServerConnection] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def note(self, action: str, payload: dict[str, Any]) -> None:
+        self.received.append((action, payload))
+        self.changed.set()
+
+    def actions(self) -> list[str]:
+        return [action for action, _ in self.received]
+
+    async def wait_for(self, action: str, count: int = 1, timeout_s: float = 10) -> dict[str, Any]:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                matching = [p for a, p in self.received if a == action]
+                if len(matching) >= count:
+                    return matching[count - 1]
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class _StationHandler(ChargePoint):
+    def __init__(self, identity: str, ws: ServerConnection, state: CsmsState) -> None:
+        super().__init__(identity, ws)
+        self.state = state
+
+    @on("BootNotification")
+    async def on_boot(self, **payload: Any) -> Any:
+        self.state.note("BootNotification", payload)
+        return call_result.BootNotification(
+            current_time=now(), interval=self.state.interval, status=self.state.boot_status
+        )
+
+    @on("Heartbeat")
+    async def on_heartbeat(self, **payload: Any) -> Any:
+        self.state.note("Heartbeat", payload)
+        return call_result.Heartbeat(current_time=now())
+
+    @on("StatusNotification")
+    async def on_status(self, **payload: Any) -> Any:
+        self.state.note("StatusNotification", payload)
+        return call_result.StatusNotification()
+
+    @on("Authorize")
+    async def on_authorize(self, **payload: Any) -> Any:
+        self.state.note("Authorize", payload)
+        return call_result.Authorize(id_token_info={"status": self.state.authorize_status})
+
+
+@asynccontextmanager
+async def ocpp_csms(state: CsmsState) -> AsyncIterator[str]:
+    """Serves on a free loopback port; yields the CSMS URL (without the station id)."""
+
+    async def handler(ws: ServerConnection) -> None:
+        state.connections.append(ws)
+        state.headers.append(dict(ws.request.headers) if ws.request else {})
+        identity = ws.request.path.rsplit("/", 1)[-1] if ws.request else "?"
+        with suppress(websockets.ConnectionClosed):
+            await _StationHandler(identity, ws, state).start()
+
+    async with websockets.serve(handler, "127.0.0.1", 0, subprotocols=["ocpp2.0.1"]) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/ocpp"
+
+
+@dataclass
+class RawCsms:
+    """Answers BootNotification and the station's CALLs, and lets a test send raw frames."""
+
+    url: str = ""
+    replies: asyncio.Queue[list[Any]] = field(default_factory=asyncio.Queue)
+    booted: asyncio.Event = field(default_factory=asyncio.Event)
+    ws: ServerConnection | None = None
+
+    async def send(self, frame: str) -> list[Any]:
+        assert self.ws is not None
+        await self.ws.send(frame)
+        return await asyncio.wait_for(self.replies.get(), 5)
+
+
+@asynccontextmanager
+async def raw_csms() -> AsyncIterator[RawCsms]:
+    csms = RawCsms()
+
+    async def handler(ws: ServerConnection) -> None:
+        csms.ws = ws
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame[0] == 2:  # the station's CALL: accept whatever it is
+                payload: dict[str, Any] = {}
+                if frame[2] == "BootNotification":
+                    payload = {"currentTime": now(), "interval": 300, "status": "Accepted"}
+                    csms.booted.set()
+                elif frame[2] == "Heartbeat":
+                    payload = {"currentTime": now()}
+                await ws.send(json.dumps([3, frame[1], payload]))
+            else:
+                await csms.replies.put(frame)
+
+    async with websockets.serve(handler, "127.0.0.1", 0, subprotocols=["ocpp2.0.1"]) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        csms.url = f"ws://127.0.0.1:{port}/ocpp"
+        yield csms

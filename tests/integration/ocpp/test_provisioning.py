@@ -1,0 +1,211 @@
+"""OCPP client against CSMSs on loopback, named after the OCA test cases they follow."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from charger import api
+from charger.api import Message
+from charger.bus import Bus
+from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings, reconnect_delays
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms, raw_csms
+
+EVSE_ID = "DE*OCP*E0001"
+
+
+def settings(url: str, **overrides: object) -> OcppSettings:
+    base = OcppSettings(
+        csms_url=url,
+        identity="CS001",
+        basic_auth_password="s3cret-password",
+        vendor="OpenWallbox",
+        model="Wallbox 22",
+        serial_number="SN-42",
+        firmware_version="0.1.0",
+        connectors=(Connector(EVSE_ID, 1, 1),),
+        retry_wait_minimum_s=0.05,
+        retry_random_range_s=0.05,
+        call_timeout_s=5,
+    )
+    return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
+
+
+class Station:
+    def __init__(self, bus: Bus, client: OcppClient) -> None:
+        self.bus, self.client = bus, client
+        self.messages: list[Message] = []
+        bus.subscribe("josev/cs", self.messages.append)
+
+    async def wait_for(self, name: str, **data: object) -> Message:
+        async with asyncio.timeout(10):
+            while True:
+                for m in self.messages:
+                    if m.name == name and all(m.data.get(k) == v for k, v in data.items()):
+                        return m
+                await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def station(url: str, **overrides: object) -> AsyncIterator[Station]:
+    bus = Bus(validate_outgoing=True)
+    client = OcppClient(bus, settings(url, **overrides), rng=random.Random(1))
+    st = Station(bus, client)
+    client.start()
+    task = asyncio.create_task(client.run())
+    try:
+        yield st
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_TC_B_01_CS_cold_boot_accepted() -> None:
+    state = CsmsState(interval=1)
+    async with ocpp_csms(state) as url, station(url) as st:
+        boot = await state.wait_for("BootNotification")
+        assert boot == {
+            "charging_station": {
+                "model": "Wallbox 22",
+                "vendor_name": "OpenWallbox",
+                "serial_number": "SN-42",
+                "firmware_version": "0.1.0",
+            },
+            "reason": "PowerUp",
+        }
+        status = await state.wait_for("StatusNotification")
+        assert (status["connector_status"], status["evse_id"], status["connector_id"]) == (
+            "Available",
+            1,
+            1,
+        )
+        await state.wait_for("Heartbeat", count=2)
+        assert state.actions()[:2] == ["BootNotification", "StatusNotification"]
+        connected = await st.wait_for("websocket_status", status="connected")
+        assert connected.data == {
+            "status": "connected",
+            "identity": "CS001",
+            "csms_url": url,
+            "security_profile": 1,
+        }
+
+
+def test_TC_A_01_CS_basic_authentication_header() -> None:
+    async def run() -> None:
+        state = CsmsState()
+        async with ocpp_csms(state) as url, station(url):
+            await state.wait_for("BootNotification")
+        expected = "Basic " + base64.b64encode(b"CS001:s3cret-password").decode()
+        headers = {k.lower(): v for k, v in state.headers[0].items()}
+        assert headers["authorization"] == expected
+        assert headers["sec-websocket-protocol"] == "ocpp2.0.1"
+
+    asyncio.run(run())
+
+
+async def test_TC_B_02_CS_cold_boot_pending() -> None:
+    state = CsmsState(boot_status="Pending", interval=1)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("BootNotification", count=2)
+        assert set(state.actions()) == {"BootNotification"}  # nothing else while Pending
+        state.boot_status = "Accepted"
+        await state.wait_for("StatusNotification")
+        await state.wait_for("Heartbeat")
+
+
+async def test_TC_B_03_CS_cold_boot_rejected() -> None:
+    state = CsmsState(boot_status="Rejected", interval=1)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("BootNotification", count=2)
+        assert set(state.actions()) == {"BootNotification"}
+        state.boot_status = "Accepted"
+        await state.wait_for("Heartbeat")
+
+
+async def test_TC_G_01_CS_status_notification_follows_the_cp() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        for cp in ("B1", "C2", "F", "A1"):
+            st.bus.publish(
+                api.update(
+                    "cp_status", "cs/josev", {"evse_id": EVSE_ID, "connector_id": 1, "state": cp}
+                )
+            )
+        await state.wait_for("StatusNotification", count=4)
+        statuses = [p["connector_status"] for a, p in state.received if a == "StatusNotification"]
+        assert statuses == ["Available", "Occupied", "Faulted", "Available"]  # C2: no change
+
+
+async def test_TC_C_01_CS_authorization_through_the_csms() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        request = api.request(
+            "authorization",
+            "cs/josev",
+            {"evse_id": EVSE_ID, "id_token": "04A1B2C3", "token_type": "ISO14443"},
+        )
+        reply = await st.bus.request(request, 5)
+        assert reply.data == {"status": "accepted"}
+        assert (await state.wait_for("Authorize")) == {
+            "id_token": {"id_token": "04A1B2C3", "type": "ISO14443"}
+        }
+        state.authorize_status = "Invalid"
+        reply = await st.bus.request(
+            api.request(
+                "authorization",
+                "cs/josev",
+                {"evse_id": EVSE_ID, "id_token": "DEAD", "token_type": "ISO14443"},
+            ),
+            5,
+        )
+        assert reply.data == {"status": "rejected"}
+        free = await st.bus.request(
+            api.request("authorization", "cs/josev", {"token_type": "no_authorization"}), 5
+        )
+        assert free.data == {"status": "accepted"}  # Josev API 1.6(4): no CSMS round trip
+        assert state.actions().count("Authorize") == 2
+
+
+async def test_TC_B_57_CS_reconnects_after_connection_loss() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        await state.connections[0].close()
+        await st.wait_for("websocket_status", status="disconnected")
+        await state.wait_for("BootNotification", count=2)
+        assert len(state.connections) == 2
+
+
+async def test_malformed_frames_get_the_right_callerror() -> None:
+    async with raw_csms() as csms, station(csms.url):
+        await asyncio.wait_for(csms.booted.wait(), 5)
+        cases = [
+            ("not json", ["-1", "RpcFrameworkError"]),
+            ('[2, 7, "Reset", {}]', ["-1", "RpcFrameworkError"]),
+            ('[9, "m1", "Reset", {}]', ["m1", "MessageTypeNotSupported"]),
+            ('[2, "m2", "Reset"]', ["m2", "ProtocolError"]),
+            ('[2, "m3", "LaunchRocket", {}]', ["m3", "NotImplemented"]),
+            ('[2, "m4", "Reset", {}]', ["m4", "OccurrenceConstraintViolation"]),
+            ('[2, "m5", "Reset", {"type": 5}]', ["m5", "TypeConstraintViolation"]),
+            ('[2, "m6", "Reset", {"type": "Sometimes"}]', ["m6", "PropertyConstraintViolation"]),
+            ('[2, "m7", "Reset", {"type": "OnIdle", "x": 1}]', ["m7", "FormatViolation"]),
+            ('[2, "m8", "Reset", {"type": "OnIdle"}]', ["m8", "NotSupported"]),
+        ]
+        for frame, (message_id, code) in cases:
+            reply = await csms.send(frame)
+            assert reply[:3] == [4, message_id, code], (frame, reply)
+            assert isinstance(reply[3], str) and reply[3]
+
+
+def test_reconnect_backoff_doubles_and_is_randomised() -> None:
+    s = settings("ws://x", retry_wait_minimum_s=2.0, retry_random_range_s=1.0, retry_repeat_times=3)
+    delays = reconnect_delays(s, random.Random(7))
+    bases = [2.0, 4.0, 8.0, 16.0]
+    assert [int(d - b >= 0 and d - b <= 1.0) for d, b in zip(delays, bases, strict=True)] == [1] * 4
+    assert len(set(round(d - b, 6) for d, b in zip(delays, bases, strict=True))) == 4

@@ -1,0 +1,135 @@
+"""OCPP-J framing, validation error codes, and the session's CALL discipline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from charger.protocols.ocpp import rpc
+from charger.protocols.ocpp.rpc import RpcError
+from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
+
+BOOT = {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}
+
+
+def test_ocpp_201_has_64_actions() -> None:
+    assert len(rpc.actions()) == 64 and {"BootNotification", "TransactionEvent"} <= rpc.actions()
+
+
+def test_frames_round_trip() -> None:
+    call = rpc.parse('[2,"a1","BootNotification",' + json.dumps(BOOT) + "]")
+    assert call == rpc.Call("a1", "BootNotification", BOOT)
+    assert rpc.parse(call.frame()) == call
+    assert rpc.parse('[3,"a1",{"x":1}]') == rpc.CallResult("a1", {"x": 1})
+    assert rpc.parse('[4,"a1","NotSupported","no",{}]') == rpc.CallErrorFrame(
+        "a1", "NotSupported", "no", {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "where"),
+    [
+        (
+            {"reason": "PowerUp"},
+            "OccurrenceConstraintViolation",
+            "must contain ['chargingStation']",
+        ),
+        ({**BOOT, "reason": 3}, "TypeConstraintViolation", "BootNotificationRequest.reason"),
+        ({**BOOT, "reason": "Sunrise"}, "PropertyConstraintViolation", "must be one of"),
+        (
+            {**BOOT, "chargingStation": {"model": "M" * 21, "vendorName": "V"}},
+            "PropertyConstraintViolation",
+            "chargingStation.model must be shorter than or equal to 20",
+        ),
+        ({**BOOT, "colour": "red"}, "FormatViolation", "must not contain {'colour'}"),
+    ],
+)
+def test_schema_violations_map_to_ocpp_j_codes(
+    payload: dict[str, Any], code: str, where: str
+) -> None:
+    with pytest.raises(RpcError) as info:
+        rpc.validate("BootNotification", "Request", payload, "m9")
+    assert info.value.code == code and where in info.value.description
+    assert json.loads(info.value.frame())[:3] == [4, "m9", code]
+
+
+def test_date_time_format_is_checked() -> None:
+    with pytest.raises(RpcError) as info:
+        rpc.validate("Heartbeat", "Response", {"currentTime": "yesterday"})
+    assert info.value.code == "PropertyConstraintViolation"
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.sent: list[list[Any]] = []
+        self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        self.sent_event = asyncio.Event()
+
+    async def send(self, message: str) -> None:
+        self.sent.append(json.loads(message))
+        self.sent_event.set()
+
+    async def recv(self) -> str:
+        return await self.inbox.get()
+
+    async def next_sent(self) -> list[Any]:
+        while True:
+            if self.sent:
+                return self.sent.pop(0)
+            self.sent_event.clear()
+            await asyncio.wait_for(self.sent_event.wait(), 2)
+
+
+async def test_one_call_at_a_time_and_answers_are_matched_by_id() -> None:
+    sock = FakeSocket()
+    session = Session(sock, {}, call_timeout_s=2)
+    reader = asyncio.create_task(session.serve())
+    first = asyncio.create_task(session.call("Heartbeat", {}))
+    second = asyncio.create_task(session.call("Heartbeat", {}))
+    call1 = await sock.next_sent()
+    await asyncio.sleep(0.05)
+    assert sock.sent == []  # the second CALL waits for the first answer
+    await sock.inbox.put(json.dumps([3, "someone-else", {}]))  # unexpected id: ignored
+    await sock.inbox.put(json.dumps([3, call1[1], {"currentTime": "2026-01-01T00:00:00Z"}]))
+    assert await first == {"currentTime": "2026-01-01T00:00:00Z"}
+    call2 = await sock.next_sent()
+    await sock.inbox.put(json.dumps([4, call2[1], "InternalError", "oops", {}]))
+    with pytest.raises(CallRejected, match="Heartbeat: InternalError: oops"):
+        await second
+    reader.cancel()
+
+
+async def test_call_timeout_and_invalid_answer() -> None:
+    sock = FakeSocket()
+    session = Session(sock, {}, call_timeout_s=0.05)
+    reader = asyncio.create_task(session.serve())
+    with pytest.raises(CallTimeout, match=r"no answer to Heartbeat within 0\.05 s"):
+        await session.call("Heartbeat", {})
+    session.call_timeout_s = 2
+    pending = asyncio.create_task(session.call("Heartbeat", {}))
+    await sock.next_sent()  # the CALL that timed out
+    sent = await sock.next_sent()
+    await sock.inbox.put(json.dumps([3, sent[1], {"currentTime": 5}]))
+    with pytest.raises(RpcError, match=r"HeartbeatResponse\.currentTime must be string"):
+        await pending
+    reader.cancel()
+
+
+async def test_incoming_calls_are_dispatched_and_failures_answered() -> None:
+    async def reset(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Accepted"} if payload["type"] == "OnIdle" else {"status": "Maybe"}
+
+    sock = FakeSocket()
+    session = Session(sock, {"Reset": reset}, call_timeout_s=2)
+    reader = asyncio.create_task(session.serve())
+    await sock.inbox.put(json.dumps([2, "r1", "Reset", {"type": "OnIdle"}]))
+    assert await sock.next_sent() == [3, "r1", {"status": "Accepted"}]
+    await sock.inbox.put(json.dumps([2, "r2", "Reset", {"type": "Immediate"}]))
+    reply = await sock.next_sent()  # our own handler's invalid answer is not sent as is
+    assert reply[:3] == [4, "r2", "PropertyConstraintViolation"]
+    await sock.inbox.put(json.dumps([2, "r3", "Heartbeat", {}]))
+    assert (await sock.next_sent())[:3] == [4, "r3", "NotSupported"]
+    reader.cancel()
