@@ -98,7 +98,8 @@ def topics(name: str, type_: str) -> tuple[str, ...]:
 
 @cache
 def _validator(name: str, type_: str) -> Any:
-    return fastjsonschema.compile(schema(name, type_))
+    # use_default=False: validation must never write defaults into the message
+    return fastjsonschema.compile(schema(name, type_), use_default=False)
 
 
 def validate(envelope: Any) -> None:

@@ -130,3 +130,10 @@ def test_timestamp_matches_the_api_pattern() -> None:
     stamp = api.timestamp()
     api.validate(envelope("meter_values", "request", {"timestamp": stamp}))
     assert stamp.endswith("Z") and len(stamp) == 24
+
+
+def test_validation_does_not_modify_the_message() -> None:
+    message = envelope("cs_status_and_limits", "request", {})
+    before = json.dumps(message, sort_keys=True)
+    api.validate(message)
+    assert json.dumps(message, sort_keys=True) == before

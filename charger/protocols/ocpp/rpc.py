@@ -120,7 +120,7 @@ def _validator(name: str) -> Any:
     path = resources.files("ocpp.v201").joinpath("schemas", f"{name}.json")
     schema = json.loads(path.read_text(encoding="utf-8"))
     schema.pop("$id", None)  # fastjsonschema would try to resolve it as a URL
-    return fastjsonschema.compile(schema)
+    return fastjsonschema.compile(schema, use_default=False)  # never fill in defaults
 
 
 def validate(

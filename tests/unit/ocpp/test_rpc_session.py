@@ -133,3 +133,16 @@ async def test_incoming_calls_are_dispatched_and_failures_answered() -> None:
     await sock.inbox.put(json.dumps([2, "r3", "Heartbeat", {}]))
     assert (await sock.next_sent())[:3] == [4, "r3", "NotSupported"]
     reader.cancel()
+
+
+def test_validation_never_writes_defaults_into_the_payload() -> None:
+    payload = {
+        "eventType": "Started",
+        "timestamp": "2026-11-22T03:00:00Z",
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "t"},
+    }
+    before = json.dumps(payload, sort_keys=True)
+    rpc.validate("TransactionEvent", "Request", payload)  # the schema has offline: default false
+    assert json.dumps(payload, sort_keys=True) == before

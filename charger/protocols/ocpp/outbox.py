@@ -1,0 +1,137 @@
+"""Durable, ordered outbox for the OCPP messages that must survive a power cut.
+
+TransactionEvent and SecurityEventNotification requests are committed to SQLite (WAL,
+synchronous=FULL, CBOR payloads) before anything is sent; an entry is removed only when
+the CSMS has answered it, so after a reconnect or a reboot the rest goes out again in
+the original order. Open transactions (id, seqNo, EVSE, ...) are kept in the same file,
+so seqNo stays continuous across reboots. SQLite runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cbor2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    action TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    transaction_id TEXT PRIMARY KEY,
+    evse_id INTEGER NOT NULL,
+    state BLOB NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    action: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self.changed = asyncio.Event()
+
+    # ------------------------------------------------------------------ blocking core
+
+    def _put(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        transaction: tuple[str, int, dict[str, Any]] | None,
+    ) -> int:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            cursor = self._db.execute(
+                "INSERT INTO outbox (action, payload, created) VALUES (?, ?, ?)",
+                (action, cbor2.dumps(payload), time.time()),
+            )
+            if transaction is not None:  # the message and the state it implies, atomically
+                tx_id, evse_id, state = transaction
+                self._db.execute(
+                    "INSERT OR REPLACE INTO transactions VALUES (?, ?, ?)",
+                    (tx_id, evse_id, cbor2.dumps(state)),
+                )
+            self._db.execute("COMMIT")
+            return int(cursor.lastrowid or 0)
+
+    def _first(self) -> Entry | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, action, payload, attempts FROM outbox ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else Entry(row[0], row[1], cbor2.loads(row[2]), row[3])
+
+    def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
+
+    def _all(self, sql: str) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql).fetchall()
+
+    # ------------------------------------------------------------------ async API
+
+    async def put(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        transaction: tuple[str, int, dict[str, Any]] | None = None,
+    ) -> int:
+        """Commits a message (and the transaction state it implies) to disk."""
+        seq = await asyncio.to_thread(self._put, action, payload, transaction)
+        self.changed.set()
+        return seq
+
+    async def first(self) -> Entry | None:
+        return await asyncio.to_thread(self._first)
+
+    async def ack(self, seq: int) -> None:
+        await asyncio.to_thread(self._execute, "DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    async def attempted(self, seq: int) -> None:
+        await asyncio.to_thread(
+            self._execute, "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,)
+        )
+
+    async def pending(self) -> list[Entry]:
+        rows = await asyncio.to_thread(
+            self._all, "SELECT seq, action, payload, attempts FROM outbox ORDER BY seq"
+        )
+        return [Entry(r[0], r[1], cbor2.loads(r[2]), r[3]) for r in rows]
+
+    async def transactions(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        rows = await asyncio.to_thread(
+            self._all, "SELECT transaction_id, evse_id, state FROM transactions"
+        )
+        return {r[0]: (r[1], cbor2.loads(r[2])) for r in rows}
+
+    async def forget_transaction(self, transaction_id: str) -> None:
+        await asyncio.to_thread(
+            self._execute, "DELETE FROM transactions WHERE transaction_id = ?", (transaction_id,)
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

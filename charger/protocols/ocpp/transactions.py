@@ -1,0 +1,254 @@
+"""OCPP 2.0.1 transactions (E01-E15), sans-IO: facts about each EVSE in, TransactionEvent
+request payloads out.
+
+A transaction starts when the first of the TxStartPoint conditions becomes true and
+ends when one of the TxStopPoint conditions stops being true (E01, E06). Each event
+carries the transaction's next seqNo; the first event after an authorization carries the
+idToken; `offline` marks events that happened while the CSMS was unreachable. The caller
+commits every payload to the durable outbox, with `snapshot()`, before sending it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+START_POINTS = (
+    "ParkingBayOccupied",
+    "EVConnected",
+    "Authorized",
+    "DataSigned",
+    "PowerPathClosed",
+    "EnergyTransfer",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TxSettings:
+    start_points: frozenset[str] = frozenset({"EVConnected", "Authorized"})
+    stop_points: frozenset[str] = frozenset({"EVConnected", "Authorized"})
+
+
+@dataclass(slots=True)
+class _Evse:
+    ocpp_id: int
+    connector_id: int
+    ev_connected: bool = False
+    authorized: bool = False
+    id_token: dict[str, Any] | None = None
+    token_sent: bool = False
+    power_path_closed: bool = False
+    pwm_offered: bool = False
+    ev_drawing: bool = False
+    energy_wh: float | None = None
+    transaction_id: str | None = None
+    seq_no: int = 0
+    remote_start_id: int | None = None
+    charging_state: str = "Idle"
+    has_charged: bool = False
+
+
+@dataclass(slots=True)
+class TransactionManager:
+    settings: TxSettings
+    connectors: list[tuple[int, int]]  # (OCPP EVSE id, connector id)
+    now: Callable[[], str]
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    online: bool = False
+    _evses: dict[int, _Evse] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._evses = {e: _Evse(e, c) for e, c in self.connectors}
+
+    # ------------------------------------------------------------------ queries
+
+    def transaction_id(self, evse: int) -> str | None:
+        return self._evses[evse].transaction_id
+
+    def snapshot(self, evse: int) -> dict[str, Any]:
+        """What must survive a reboot for this EVSE's open transaction."""
+        e = self._evses[evse]
+        return {
+            "seq_no": e.seq_no,
+            "charging_state": e.charging_state,
+            "id_token": e.id_token,
+            "energy_wh": e.energy_wh,
+        }
+
+    def id_token(self, evse: int) -> dict[str, Any] | None:
+        return self._evses[evse].id_token
+
+    # ------------------------------------------------------------------ facts
+
+    def ev_connected(self, evse: int, connected: bool) -> list[dict[str, Any]]:
+        e = self._evses[evse]
+        if e.ev_connected == connected:
+            return []
+        e.ev_connected = connected
+        if connected:
+            return self._maybe_start(e, "CablePluggedIn")
+        e.power_path_closed = e.ev_drawing = e.pwm_offered = False
+        # StopTxOnEVSideDisconnect (default true): unplugging ends the transaction (E10).
+        return self._end(e, "EVCommunicationLost", "EVDisconnected")
+
+    def authorized(
+        self, evse: int, id_token: dict[str, Any], remote_start_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        e = self._evses[evse]
+        e.authorized, e.id_token, e.token_sent = True, id_token, False
+        e.remote_start_id = remote_start_id
+        trigger = "RemoteStart" if remote_start_id is not None else "Authorized"
+        if e.transaction_id is None:
+            return self._maybe_start(e, trigger)
+        return self._update(e, trigger)
+
+    def stop_authorized(self, evse: int, *, remote: bool = False) -> list[dict[str, Any]]:
+        """The driver (same token) or the CSMS asked to stop."""
+        e = self._evses[evse]
+        if e.transaction_id is None:
+            return []
+        e.authorized = False
+        trigger, reason = ("RemoteStop", "Remote") if remote else ("StopAuthorized", "Local")
+        if "Authorized" in self.settings.stop_points:
+            return self._end(e, trigger, reason)
+        return self._update(e, trigger)
+
+    def power_path(self, evse: int, closed: bool) -> list[dict[str, Any]]:
+        e = self._evses[evse]
+        if e.power_path_closed == closed:
+            return []
+        e.power_path_closed = closed
+        if closed and e.transaction_id is None:
+            return self._maybe_start(e, "ChargingStateChanged")
+        if not closed and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:
+            return self._end(e, "ChargingStateChanged", "StoppedByEV")
+        return self._state_changed(e)
+
+    def cp_state(self, evse: int, state: str) -> list[dict[str, Any]]:
+        """PWM on (x2) and EV wanting energy (C/D) refine the charging state."""
+        e = self._evses[evse]
+        events = self.ev_connected(evse, state[0] in "BCD")
+        e.pwm_offered = state.endswith("2")
+        e.ev_drawing = state[0] in "CD"
+        return events + self._state_changed(e)
+
+    def meter(self, evse: int, energy_wh: float, *, periodic: bool) -> list[dict[str, Any]]:
+        e = self._evses[evse]
+        e.energy_wh = energy_wh
+        if periodic and e.transaction_id is not None:
+            return [self._event(e, "Updated", "MeterValuePeriodic", with_meter=True)]
+        return []
+
+    def restore(
+        self, evse: int, transaction_id: str, state: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """After a reboot: the transaction that was open ends (the power was lost)."""
+        e = self._evses[evse]
+        e.transaction_id, e.seq_no = transaction_id, int(state["seq_no"])
+        e.charging_state = str(state["charging_state"])
+        e.id_token, e.energy_wh, e.token_sent = state.get("id_token"), state.get("energy_wh"), True
+        return self._end(e, "AbnormalCondition", "PowerLoss", keep_state=True)
+
+    # ------------------------------------------------------------------ rules
+
+    def _conditions(self, e: _Evse) -> dict[str, bool]:
+        return {
+            "EVConnected": e.ev_connected,
+            "Authorized": e.authorized,
+            "PowerPathClosed": e.power_path_closed,
+            "EnergyTransfer": e.power_path_closed and e.ev_drawing,
+        }
+
+    def _maybe_start(self, e: _Evse, trigger: str) -> list[dict[str, Any]]:
+        if e.transaction_id is not None:
+            return self._update(e, trigger)
+        met = self._conditions(e)
+        if not any(met.get(point, False) for point in self.settings.start_points):
+            return []
+        e.transaction_id, e.seq_no = self.new_id(), 0
+        e.charging_state = self._charging_state(e)
+        return [self._event(e, "Started", trigger, with_meter=True)]
+
+    def _update(self, e: _Evse, trigger: str) -> list[dict[str, Any]]:
+        if e.transaction_id is None:
+            return []
+        e.charging_state = self._charging_state(e)
+        return [self._event(e, "Updated", trigger)]
+
+    def _state_changed(self, e: _Evse) -> list[dict[str, Any]]:
+        if e.transaction_id is None or self._charging_state(e) == e.charging_state:
+            return []
+        return self._update(e, "ChargingStateChanged")
+
+    def _end(
+        self, e: _Evse, trigger: str, reason: str, *, keep_state: bool = False
+    ) -> list[dict[str, Any]]:
+        if e.transaction_id is None:
+            return []
+        if not keep_state:
+            e.charging_state = self._charging_state(e)
+        event = self._event(e, "Ended", trigger, with_meter=True, stopped_reason=reason)
+        e.transaction_id, e.authorized, e.id_token, e.remote_start_id = None, False, None, None
+        e.has_charged = False
+        return [event]
+
+    def _charging_state(self, e: _Evse) -> str:
+        if not e.ev_connected:
+            return "Idle"
+        if e.power_path_closed:
+            e.has_charged = True
+            return "Charging" if e.ev_drawing else "SuspendedEV"
+        # After energy flowed, a withdrawn PWM means the EVSE suspended charging.
+        return "SuspendedEVSE" if e.has_charged and not e.pwm_offered else "EVConnected"
+
+    def _event(
+        self,
+        e: _Evse,
+        kind: str,
+        trigger: str,
+        *,
+        with_meter: bool = False,
+        stopped_reason: str | None = None,
+    ) -> dict[str, Any]:
+        assert e.transaction_id is not None
+        info: dict[str, Any] = {
+            "transactionId": e.transaction_id,
+            "chargingState": e.charging_state,
+        }
+        if stopped_reason is not None:
+            info["stoppedReason"] = stopped_reason
+        if e.remote_start_id is not None and (kind == "Started" or trigger == "RemoteStart"):
+            info["remoteStartId"] = e.remote_start_id
+        payload: dict[str, Any] = {
+            "eventType": kind,
+            "timestamp": self.now(),
+            "triggerReason": trigger,
+            "seqNo": e.seq_no,
+            "transactionInfo": info,
+            "evse": {"id": e.ocpp_id, "connectorId": e.connector_id},
+        }
+        e.seq_no += 1
+        if not self.online:
+            payload["offline"] = True
+        if e.id_token is not None and not e.token_sent:
+            payload["idToken"] = e.id_token
+            e.token_sent = True
+        if with_meter and e.energy_wh is not None:
+            context = {"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(
+                kind, "Sample.Periodic"
+            )
+            payload["meterValue"] = [
+                {
+                    "timestamp": payload["timestamp"],
+                    "sampledValue": [
+                        {
+                            "value": round(e.energy_wh, 3),
+                            "context": context,
+                            "measurand": "Energy.Active.Import.Register",
+                        }
+                    ],
+                }
+            ]
+        return payload

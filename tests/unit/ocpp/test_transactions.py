@@ -1,0 +1,123 @@
+"""TransactionEvent generation: start and stop points, seqNo, idToken, offline, restore.
+Every payload produced is validated against the official TransactionEventRequest schema."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from charger.protocols.ocpp import rpc
+from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
+
+TOKEN = {"idToken": "04A1B2C3", "type": "ISO14443"}
+
+
+def manager(start: set[str] | None = None, stop: set[str] | None = None) -> TransactionManager:
+    ids = (f"tx-{n}" for n in itertools.count(1))
+    settings = TxSettings(
+        start_points=frozenset(start or {"EVConnected", "Authorized"}),
+        stop_points=frozenset(stop or {"EVConnected", "Authorized"}),
+    )
+    return TransactionManager(
+        settings,
+        [(1, 1)],
+        now=lambda: "2026-11-22T03:00:00Z",
+        new_id=lambda: next(ids),
+        online=True,
+    )
+
+
+def check(events: list[dict[str, Any]]) -> list[tuple[str, str, int, str]]:
+    for payload in events:
+        rpc.validate("TransactionEvent", "Request", payload)
+    return [
+        (e["eventType"], e["triggerReason"], e["seqNo"], e["transactionInfo"]["chargingState"])
+        for e in events
+    ]
+
+
+def test_cable_first_then_token_then_charge_then_stop_by_token() -> None:
+    tx = manager()
+    assert check(tx.cp_state(1, "B1")) == [("Started", "CablePluggedIn", 0, "EVConnected")]
+    authorized = tx.authorized(1, TOKEN)
+    assert check(authorized) == [("Updated", "Authorized", 1, "EVConnected")]
+    assert authorized[0]["idToken"] == TOKEN
+    assert check(tx.cp_state(1, "B2")) == []  # PWM offered: still EVConnected
+    events = tx.cp_state(1, "C2") + tx.power_path(1, True)
+    assert check(events) == [("Updated", "ChargingStateChanged", 2, "Charging")]
+    assert "idToken" not in events[0]  # sent once, with the authorization
+    ended = tx.stop_authorized(1)
+    assert check(ended) == [("Ended", "StopAuthorized", 3, "Charging")]
+    assert ended[0]["transactionInfo"]["stoppedReason"] == "Local"
+    assert tx.transaction_id(1) is None and check(tx.cp_state(1, "A1")) == []
+
+
+def test_token_first_then_cable_and_unplug_ends() -> None:
+    tx = manager()
+    started = tx.authorized(1, TOKEN)
+    assert check(started) == [("Started", "Authorized", 0, "Idle")]
+    assert (
+        started[0]["idToken"] == TOKEN and started[0]["transactionInfo"]["transactionId"] == "tx-1"
+    )
+    assert check(tx.cp_state(1, "B1")) == [("Updated", "CablePluggedIn", 1, "EVConnected")]
+    ended = tx.cp_state(1, "A1")
+    assert check(ended) == [("Ended", "EVCommunicationLost", 2, "Idle")]
+    assert ended[0]["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+
+
+def test_start_at_power_path_closed_with_remote_start() -> None:
+    tx = manager(start={"PowerPathClosed"}, stop={"EVConnected"})
+    assert tx.cp_state(1, "B1") == [] and tx.authorized(1, TOKEN, remote_start_id=42) == []
+    started = tx.cp_state(1, "C2") + tx.power_path(1, True)
+    assert check(started) == [("Started", "ChargingStateChanged", 0, "Charging")]
+    assert started[0]["transactionInfo"]["remoteStartId"] == 42
+    assert started[0]["idToken"] == TOKEN
+    assert check(tx.stop_authorized(1, remote=True)) == [("Updated", "RemoteStop", 1, "Charging")]
+    # the CS removes the PWM, the EV stops drawing, the contactor opens: suspended by the EVSE
+    events = tx.cp_state(1, "C1") + tx.cp_state(1, "B1") + tx.power_path(1, False)
+    assert check(events)[-1] == ("Updated", "ChargingStateChanged", 3, "SuspendedEVSE")
+    assert tx.transaction_id(1) is not None  # TxStopPoint EVConnected: still plugged in
+
+
+def test_suspended_states() -> None:
+    tx = manager()
+    tx.cp_state(1, "B1")
+    tx.authorized(1, TOKEN)
+    tx.cp_state(1, "C2")
+    tx.power_path(1, True)
+    assert check(tx.cp_state(1, "B2"))[-1][3] == "SuspendedEV"  # EV stopped drawing
+    assert check(tx.power_path(1, False) + tx.cp_state(1, "B1"))[-1][3] == "SuspendedEVSE"
+
+
+def test_offline_events_are_flagged_and_meter_values_included() -> None:
+    tx = manager()
+    tx.online = False
+    tx.meter(1, 1000.0, periodic=False)
+    started = tx.cp_state(1, "B1")
+    assert started[0]["offline"] is True
+    assert started[0]["meterValue"][0]["sampledValue"][0] == {
+        "value": 1000.0,
+        "context": "Transaction.Begin",
+        "measurand": "Energy.Active.Import.Register",
+    }
+    tx.online = True
+    periodic = tx.meter(1, 1500.0, periodic=True)
+    assert check(periodic) == [("Updated", "MeterValuePeriodic", 1, "EVConnected")]
+    assert "offline" not in periodic[0]
+    assert periodic[0]["meterValue"][0]["sampledValue"][0]["value"] == 1500.0
+
+
+def test_restore_after_power_loss_continues_seq_no() -> None:
+    before = manager()
+    before.cp_state(1, "B1")
+    before.authorized(1, TOKEN)
+    snapshot = before.snapshot(1)
+    after = manager()
+    ended = after.restore(1, "tx-1", snapshot)
+    assert check(ended) == [("Ended", "AbnormalCondition", 2, "EVConnected")]
+    assert ended[0]["transactionInfo"] == {
+        "transactionId": "tx-1",
+        "chargingState": "EVConnected",
+        "stoppedReason": "PowerLoss",
+    }
+    assert "idToken" not in ended[0]  # it went out before the reboot
