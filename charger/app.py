@@ -20,6 +20,7 @@ from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
 from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings
+from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
 from charger.state.controller import CsController, StationIdentity
@@ -71,7 +72,8 @@ class App:
                 await self._start_cs(store)
             self._start_slac()
             if cfg.ocpp.enabled:
-                client = OcppClient(self.bus, ocpp_settings(cfg))
+                outbox = await asyncio.to_thread(Outbox, cfg.station.state_dir / "ocpp.db")
+                client = OcppClient(self.bus, ocpp_settings(cfg), outbox)
                 client.start()
                 self._spawn("ocpp", client.run)
             if cfg.authorization.mode != "external":

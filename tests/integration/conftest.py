@@ -106,6 +106,7 @@ def charger_config(
     extra: str = "",
     cs: str = "local",
     evse: str = "",
+    tail: str = "",
 ) -> Path:
     path = tmp / "charger.toml"
     path.write_text(f"""
@@ -131,6 +132,7 @@ ev_reaction_s = 0.05
 ev_max_current_a = 16
 time_scale = 50
 {extra}
+{tail}
 """)
     return path
 
@@ -146,9 +148,12 @@ def start_charger(tmp_path: Path) -> Iterator[Callable[..., Charger]]:
         extra: str = "",
         cs: str = "local",
         evse: str = "",
+        tail: str = "",
         args: tuple[str, ...] = (),
     ) -> Charger:
-        config = charger_config(tmp_path, port, broker=broker, extra=extra, cs=cs, evse=evse)
+        config = charger_config(
+            tmp_path, port, broker=broker, extra=extra, cs=cs, evse=evse, tail=tail
+        )
         log_path = tmp_path / f"charger-{len(started)}.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(

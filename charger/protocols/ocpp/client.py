@@ -3,9 +3,10 @@
 This first part covers the connection (OCPP-J over WebSocket, subprotocol ocpp2.0.1,
 HTTP Basic authentication of security profile 1, reconnect with the RetryBackOff
 randomisation), provisioning's BootNotification with Accepted/Pending/Rejected (B01-B03),
-Heartbeat (G02), StatusNotification per connector from the CS's `cp_status` (G01), and
-Authorize for the `authorization` requests of the CS (C01), with `websocket_status` on
-the bus.
+Heartbeat (G02), StatusNotification per connector from the CS's `cp_status` (G01),
+Authorize for the CS's `authorization` requests (C01), transactions (E01-E14) built from
+what the CS reports and sent through the durable outbox, and remote start/stop
+(F01-F03), with `websocket_status` on the bus.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import base64
 import contextlib
 import logging
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,9 @@ from charger import api
 from charger.api import Message
 from charger.bus import Bus
 from charger.log import event
+from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
+from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,10 @@ class OcppSettings:
     retry_wait_minimum_s: float = 1.0  # OCPPCommCtrlr.RetryBackOffWaitMinimum
     retry_random_range_s: float = 2.0  # OCPPCommCtrlr.RetryBackOffRandomRange
     retry_repeat_times: int = 5  # OCPPCommCtrlr.RetryBackOffRepeatTimes
+    message_attempts_tx: int = 3  # OCPPCommCtrlr.MessageAttempts (TransactionEvent)
+    message_attempt_interval_tx_s: float = 10.0  # OCPPCommCtrlr.MessageAttemptInterval
+    tx_updated_interval_s: float = 60.0  # SampledDataCtrlr.TxUpdatedInterval
+    tx: TxSettings = field(default_factory=TxSettings)  # TxCtrlr.TxStartPoint/TxStopPoint
 
 
 def connector_status(cp_state: str) -> str:
@@ -86,8 +93,8 @@ def connector_status(cp_state: str) -> str:
 
 
 def reconnect_delays(settings: OcppSettings, rng: random.Random) -> list[float]:
-    """B04/B10: wait doubles from RetryBackOffWaitMinimum for RetryBackOffRepeatTimes tries,
-    then stays; each wait gets a random 0..RetryBackOffRandomRange added."""
+    """B04/B10: the wait doubles from RetryBackOffWaitMinimum for RetryBackOffRepeatTimes
+    tries, then stays; each wait gets a random 0..RetryBackOffRandomRange added."""
     return [
         settings.retry_wait_minimum_s * 2 ** min(i, settings.retry_repeat_times)
         + rng.uniform(0, settings.retry_random_range_s)
@@ -100,12 +107,14 @@ class OcppClient:
         self,
         bus: Bus,
         settings: OcppSettings,
+        outbox: Outbox,
         *,
         rng: random.Random | None = None,
         connect: Callable[..., Any] = websockets.connect,
     ) -> None:
         self._bus = bus
         self._s = settings
+        self._outbox = outbox
         self._rng = rng or random.Random()
         self._connect = connect
         self._session: Session | None = None
@@ -114,6 +123,15 @@ class OcppClient:
         self._connector_status: dict[tuple[int, int], str] = {
             (c.ocpp_evse_id, c.connector_id): "Available" for c in settings.connectors
         }
+        self.tx = TransactionManager(
+            settings.tx,
+            [(c.ocpp_evse_id, c.connector_id) for c in settings.connectors],
+            now=api.timestamp,
+        )
+        self._writes: asyncio.Queue[tuple[int, dict[str, Any], dict[str, Any]]]
+        self._writes = asyncio.Queue()
+        self._last_periodic: dict[int, float] = {}
+        self._unsettled: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ bus
@@ -122,13 +140,32 @@ class OcppClient:
         self._bus.subscribe(
             "cs/josev",
             self._on_cs_message,
-            names={"cp_status", "authorization", "websocket_status"},
+            names={
+                "cp_status",
+                "authorization",
+                "websocket_status",
+                "cs_contactor_status",
+                "meter_values",
+            },
         )
         self._publish_ws_status(connected=False)
 
+    def _connector(self, evse_id: object) -> Connector | None:
+        return next((c for c in self._s.connectors if c.evse_id == evse_id), None)
+
     def _on_cs_message(self, message: Message) -> None:
-        if message.name == "cp_status":
-            self._on_cp_status(message)
+        connector = self._connector(message.data.get("evse_id"))
+        if connector is not None and message.type == "update":
+            evse = connector.ocpp_evse_id
+            if message.name == "cp_status":
+                self._emit(evse, self.tx.cp_state(evse, str(message.data["state"])))
+                self._on_cp_status(connector, str(message.data["state"]))
+                self._settle_soon(evse)
+            elif message.name == "cs_contactor_status" and message.data["status"] != "error":
+                self._emit(evse, self.tx.power_path(evse, message.data["status"] == "closed"))
+                self._settle_soon(evse)
+            elif message.name == "meter_values":
+                self._on_meter(evse, float(message.data["total_active_energy_imported"]))
         elif message.name == "websocket_status" and message.type == "request":
             self._bus.publish(message.reply(self._ws_status_data()))
         elif (
@@ -152,10 +189,89 @@ class OcppClient:
         data = self._ws_status_data() if connected else {"status": "disconnected"}
         self._bus.publish(api.update("websocket_status", TOPIC, data))
 
+    # ------------------------------------------------------------------ transactions
+
+    def _emit(self, evse: int, events: list[dict[str, Any]]) -> None:
+        """Queues TransactionEvents for the writer, with the state each one leaves."""
+        for payload in events:
+            self._writes.put_nowait((evse, payload, self.tx.snapshot(evse)))
+
+    async def _write_forever(self) -> None:
+        """Commits queued events to the outbox one by one, in the order they happened."""
+        while True:
+            evse, payload, state = await self._writes.get()
+            tx_id = payload["transactionInfo"]["transactionId"]
+            if payload["eventType"] == "Ended":
+                await self._outbox.put("TransactionEvent", payload, forget=tx_id)
+            else:
+                await self._outbox.put("TransactionEvent", payload, (tx_id, evse, state))
+
+    def _settle_soon(self, evse: int) -> None:
+        if evse not in self._unsettled:
+            self._unsettled.add(evse)
+            asyncio.get_running_loop().call_soon(self._settle, evse)
+
+    def _settle(self, evse: int) -> None:
+        self._unsettled.discard(evse)
+        self._emit(evse, self.tx.settle(evse))
+
+    def _on_meter(self, evse: int, energy_wh: float) -> None:
+        now = asyncio.get_running_loop().time()
+        periodic = now - self._last_periodic.get(evse, now) >= self._s.tx_updated_interval_s
+        self._last_periodic.setdefault(evse, now)
+        events = self.tx.meter(evse, energy_wh, periodic=periodic)
+        if events:
+            self._last_periodic[evse] = now
+        self._emit(evse, events)
+
+    async def _restore(self) -> None:
+        """After a reboot, transactions that were still open end with PowerLoss."""
+        for tx_id, (evse, state) in (await self._outbox.transactions()).items():
+            event(log, logging.WARNING, "ocpp_transaction_restored", transaction=tx_id)
+            self._emit(evse, self.tx.restore(evse, tx_id, state))
+
+    async def _send_outbox(self, session: Session) -> None:
+        """E13: sends queued messages in order; an entry leaves only once answered."""
+        while True:
+            entry = await self._outbox.first()
+            if entry is None:
+                self._outbox.changed.clear()
+                await self._outbox.changed.wait()
+                continue
+            try:
+                await session.call(entry.action, entry.payload)
+            except CallRejected:
+                await self._outbox.attempted(entry.seq)
+                if entry.attempts + 1 >= self._s.message_attempts_tx:
+                    event(
+                        log,
+                        logging.ERROR,
+                        "ocpp_message_dropped",
+                        action=entry.action,
+                        attempts=entry.attempts + 1,
+                    )
+                    await self._outbox.ack(entry.seq)
+                else:
+                    await asyncio.sleep(
+                        self._s.message_attempt_interval_tx_s * (entry.attempts + 1)
+                    )
+                continue
+            except CallTimeout:
+                continue  # the pings watch the connection; send the same entry again
+            await self._outbox.ack(entry.seq)
+
     # ------------------------------------------------------------------ connection
 
     async def run(self) -> None:
-        """Connects, boots, serves; reconnects with the RetryBackOff schedule."""
+        """Restores, connects, boots, serves; reconnects with the RetryBackOff schedule."""
+        await self._restore()
+        writer = asyncio.create_task(self._write_forever())
+        try:
+            await self._connect_forever()
+        finally:
+            writer.cancel()
+
+    async def _connect_forever(self) -> None:
         failures = 0
         while True:
             try:
@@ -176,6 +292,7 @@ class OcppClient:
                 )
             self._session = None
             self.registered = False
+            self.tx.online = False
             self._publish_ws_status(connected=False)
             delays = reconnect_delays(self._s, self._rng)
             delay = delays[min(failures, len(delays) - 1)]
@@ -220,21 +337,30 @@ class OcppClient:
                 task.cancel()
             await asyncio.gather(reader, work, return_exceptions=True)
 
-    def _handlers(self) -> dict[str, Any]:
-        return {}  # CSMS-initiated messages come with the next parts of the OCPP issue
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
+        return {
+            "RequestStartTransaction": self._on_request_start,
+            "RequestStopTransaction": self._on_request_stop,
+            "GetTransactionStatus": self._on_get_transaction_status,
+        }
 
     # ------------------------------------------------------------------ provisioning
 
     async def _boot_and_heartbeat(self, session: Session) -> None:
         interval = await self._boot(session)
         self.registered = True
-        for (evse, connector), status in sorted(self._connector_status.items()):
-            await self._status_notification(session, evse, connector, status)
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(CallTimeout, CallRejected):
-                reply = await session.call("Heartbeat", {})
-                self._sync_clock(reply["currentTime"])
+        self.tx.online = True
+        sender = asyncio.create_task(self._send_outbox(session))
+        try:
+            for (evse, connector), status in sorted(self._connector_status.items()):
+                await self._status_notification(session, evse, connector, status)
+            while True:
+                await asyncio.sleep(interval)
+                with contextlib.suppress(CallTimeout, CallRejected):
+                    reply = await session.call("Heartbeat", {})
+                    self._sync_clock(reply["currentTime"])
+        finally:
+            sender.cancel()
 
     async def _boot(self, session: Session) -> float:
         """B01-B03: repeats BootNotification until Accepted; returns the heartbeat interval."""
@@ -269,14 +395,9 @@ class OcppClient:
 
     # ------------------------------------------------------------------ availability
 
-    def _on_cp_status(self, message: Message) -> None:
-        connector = next(
-            (c for c in self._s.connectors if c.evse_id == message.data["evse_id"]), None
-        )
-        if connector is None:
-            return
+    def _on_cp_status(self, connector: Connector, state: str) -> None:
         key = (connector.ocpp_evse_id, connector.connector_id)
-        status = connector_status(str(message.data["state"]))
+        status = connector_status(state)
         if self._connector_status.get(key) == status:
             return
         self._connector_status[key] = status
@@ -302,14 +423,14 @@ class OcppClient:
 
     async def _authorize(self, message: Message) -> None:
         token_type = str(message.data["token_type"])
+        id_token = {
+            "idToken": str(message.data.get("id_token", "")),
+            "type": TOKEN_TYPES.get(token_type, "Local"),
+        }
         status = "rejected"
         if token_type == "no_authorization":
             status = "accepted"  # Josev API 1.6(4): free charging is accepted at once
         elif self._session is not None and self.registered:
-            id_token = {
-                "idToken": message.data.get("id_token", ""),
-                "type": TOKEN_TYPES.get(token_type, "Local"),
-            }
             try:
                 reply = await self._session.call("Authorize", {"idToken": id_token})
                 if reply["idTokenInfo"]["status"] == "Accepted":
@@ -317,8 +438,92 @@ class OcppClient:
             except (CallTimeout, CallRejected) as exc:
                 event(log, logging.WARNING, "ocpp_authorize_failed", error=str(exc))
         self._bus.publish(message.reply({"status": status}))
+        connector = self._connector(message.data.get("evse_id"))
+        if status != "accepted" or connector is None:
+            return
+        evse = connector.ocpp_evse_id
+        if self.tx.transaction_id(evse) is not None and self.tx.id_token(evse) == id_token:
+            # The same token again ends the session (E07), as Josev does: stop_charging.
+            self._emit(evse, self.tx.stop_authorized(evse))
+            self._spawn(self._stop_charging(connector.evse_id))
+        else:
+            self._emit(evse, self.tx.authorized(evse, id_token))
 
-    def _spawn(self, coroutine: Any) -> None:
+    # ------------------------------------------------------------------ remote control
+
+    async def _on_request_start(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """F01/F02: the CSMS authorizes a token on an EVSE; the CS hears it on the bus."""
+        wanted = payload.get("evseId")
+        connector = next(
+            (
+                c
+                for c in self._s.connectors
+                if (wanted is None or c.ocpp_evse_id == wanted)
+                # free, or plugged in first with a transaction not yet authorized (F02)
+                and self.tx.id_token(c.ocpp_evse_id) is None
+            ),
+            None,
+        )
+        if connector is None:
+            return {"status": "Rejected"}
+        evse = connector.ocpp_evse_id
+        self._emit(evse, self.tx.authorized(evse, payload["idToken"], payload["remoteStartId"]))
+        self._bus.publish(
+            api.update(
+                "authorization",
+                TOPIC,
+                {
+                    "evse_id": connector.evse_id,
+                    "status": "accepted",
+                    "id_token": payload["idToken"]["idToken"],
+                    "token_type": "central",
+                },
+            )
+        )
+        result: dict[str, Any] = {"status": "Accepted"}
+        if (tx_id := self.tx.transaction_id(evse)) is not None:
+            result["transactionId"] = tx_id
+        return result
+
+    async def _on_request_stop(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """F03: end the transaction; the CS stops the energy transfer."""
+        connector = next(
+            (
+                c
+                for c in self._s.connectors
+                if self.tx.transaction_id(c.ocpp_evse_id) == payload["transactionId"]
+            ),
+            None,
+        )
+        if connector is None:
+            return {"status": "Rejected"}
+        evse = connector.ocpp_evse_id
+        self._emit(evse, self.tx.stop_authorized(evse, remote=True))
+        self._spawn(self._stop_charging(connector.evse_id))
+        return {"status": "Accepted"}
+
+    async def _on_get_transaction_status(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """E14: are messages of the transaction still queued, is it ongoing?"""
+        tx_id = payload.get("transactionId")
+        pending = [
+            e
+            for e in await self._outbox.pending()
+            if e.action == "TransactionEvent"
+            and (tx_id is None or e.payload["transactionInfo"]["transactionId"] == tx_id)
+        ]
+        result: dict[str, Any] = {"messagesInQueue": bool(pending)}
+        if tx_id is not None:
+            result["ongoingIndicator"] = any(
+                self.tx.transaction_id(c.ocpp_evse_id) == tx_id for c in self._s.connectors
+            )
+        return result
+
+    async def _stop_charging(self, evse_id: str) -> None:
+        request = api.request("stop_charging", TOPIC, {"evse_id": evse_id})
+        with contextlib.suppress(TimeoutError):
+            await self._bus.request(request, self._s.call_timeout_s)
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

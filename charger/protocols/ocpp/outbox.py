@@ -60,6 +60,7 @@ class Outbox:
         action: str,
         payload: dict[str, Any],
         transaction: tuple[str, int, dict[str, Any]] | None,
+        forget: str | None,
     ) -> int:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -73,6 +74,8 @@ class Outbox:
                     "INSERT OR REPLACE INTO transactions VALUES (?, ?, ?)",
                     (tx_id, evse_id, cbor2.dumps(state)),
                 )
+            if forget is not None:  # the Ended event and the end of the state, atomically
+                self._db.execute("DELETE FROM transactions WHERE transaction_id = ?", (forget,))
             self._db.execute("COMMIT")
             return int(cursor.lastrowid or 0)
 
@@ -98,9 +101,10 @@ class Outbox:
         action: str,
         payload: dict[str, Any],
         transaction: tuple[str, int, dict[str, Any]] | None = None,
+        forget: str | None = None,
     ) -> int:
-        """Commits a message (and the transaction state it implies) to disk."""
-        seq = await asyncio.to_thread(self._put, action, payload, transaction)
+        """Commits a message, and the transaction state it implies, to disk at once."""
+        seq = await asyncio.to_thread(self._put, action, payload, transaction, forget)
         self.changed.set()
         return seq
 

@@ -124,15 +124,23 @@ class TransactionManager:
             return self._maybe_start(e, "ChargingStateChanged")
         if not closed and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:
             return self._end(e, "ChargingStateChanged", "StoppedByEV")
-        return self._state_changed(e)
+        return []
 
     def cp_state(self, evse: int, state: str) -> list[dict[str, Any]]:
         """PWM on (x2) and EV wanting energy (C/D) refine the charging state."""
         e = self._evses[evse]
-        events = self.ev_connected(evse, state[0] in "BCD")
         e.pwm_offered = state.endswith("2")
         e.ev_drawing = state[0] in "CD"
-        return events + self._state_changed(e)
+        return self.ev_connected(evse, state[0] in "BCD")
+
+    def settle(self, evse: int) -> list[dict[str, Any]]:
+        """One ChargingStateChanged once a step's facts are all in: the CS reports the
+        contactor and the CP state of one step one after the other, and they must not
+        show as two changes."""
+        e = self._evses[evse]
+        if e.transaction_id is None or self._charging_state(e) == e.charging_state:
+            return []
+        return self._update(e, "ChargingStateChanged")
 
     def meter(self, evse: int, energy_wh: float, *, periodic: bool) -> list[dict[str, Any]]:
         e = self._evses[evse]
@@ -177,11 +185,6 @@ class TransactionManager:
         e.charging_state = self._charging_state(e)
         return [self._event(e, "Updated", trigger)]
 
-    def _state_changed(self, e: _Evse) -> list[dict[str, Any]]:
-        if e.transaction_id is None or self._charging_state(e) == e.charging_state:
-            return []
-        return self._update(e, "ChargingStateChanged")
-
     def _end(
         self, e: _Evse, trigger: str, reason: str, *, keep_state: bool = False
     ) -> list[dict[str, Any]]:
@@ -195,13 +198,17 @@ class TransactionManager:
         return [event]
 
     def _charging_state(self, e: _Evse) -> str:
+        """OCPP ChargingStateEnumType: Charging while energy can flow to an EV that wants
+        it; after energy has flowed, SuspendedEV when the EVSE offers (PWM on) and the EV
+        does not take, SuspendedEVSE when the EVSE withdrew its offer."""
         if not e.ev_connected:
             return "Idle"
-        if e.power_path_closed:
+        if e.power_path_closed and e.ev_drawing:
             e.has_charged = True
-            return "Charging" if e.ev_drawing else "SuspendedEV"
-        # After energy flowed, a withdrawn PWM means the EVSE suspended charging.
-        return "SuspendedEVSE" if e.has_charged and not e.pwm_offered else "EVConnected"
+            return "Charging"
+        if e.has_charged or e.power_path_closed:
+            return "SuspendedEV" if e.pwm_offered else "SuspendedEVSE"
+        return "EVConnected"
 
     def _event(
         self,

@@ -24,6 +24,7 @@ class CsmsState:
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
+    stations: list[Any] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def note(self, action: str, payload: dict[str, Any]) -> None:
@@ -69,6 +70,11 @@ class _StationHandler(ChargePoint):
         self.state.note("StatusNotification", payload)
         return call_result.StatusNotification()
 
+    @on("TransactionEvent")
+    async def on_transaction_event(self, **payload: Any) -> Any:
+        self.state.note("TransactionEvent", payload)
+        return call_result.TransactionEvent()
+
     @on("Authorize")
     async def on_authorize(self, **payload: Any) -> Any:
         self.state.note("Authorize", payload)
@@ -76,19 +82,21 @@ class _StationHandler(ChargePoint):
 
 
 @asynccontextmanager
-async def ocpp_csms(state: CsmsState) -> AsyncIterator[str]:
+async def ocpp_csms(state: CsmsState, port: int = 0) -> AsyncIterator[str]:
     """Serves on a free loopback port; yields the CSMS URL (without the station id)."""
 
     async def handler(ws: ServerConnection) -> None:
         state.connections.append(ws)
         state.headers.append(dict(ws.request.headers) if ws.request else {})
         identity = ws.request.path.rsplit("/", 1)[-1] if ws.request else "?"
+        station = _StationHandler(identity, ws, state)
+        state.stations.append(station)
         with suppress(websockets.ConnectionClosed):
-            await _StationHandler(identity, ws, state).start()
+            await station.start()
 
-    async with websockets.serve(handler, "127.0.0.1", 0, subprotocols=["ocpp2.0.1"]) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/ocpp"
+    async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp2.0.1"]) as server:
+        bound = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{bound}/ocpp"
 
 
 @dataclass

@@ -6,13 +6,16 @@ import asyncio
 import base64
 import dataclasses
 import random
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from charger import api
 from charger.api import Message
 from charger.bus import Bus
 from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings, reconnect_delays
+from charger.protocols.ocpp.outbox import Outbox
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms, raw_csms
 
 EVSE_ID = "DE*OCP*E0001"
@@ -53,7 +56,8 @@ class Station:
 @asynccontextmanager
 async def station(url: str, **overrides: object) -> AsyncIterator[Station]:
     bus = Bus(validate_outgoing=True)
-    client = OcppClient(bus, settings(url, **overrides), rng=random.Random(1))
+    outbox = Outbox(Path(tempfile.mkdtemp()) / "ocpp.db")
+    client = OcppClient(bus, settings(url, **overrides), outbox, rng=random.Random(1))
     st = Station(bus, client)
     client.start()
     task = asyncio.create_task(client.run())
@@ -62,6 +66,7 @@ async def station(url: str, **overrides: object) -> AsyncIterator[Station]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        outbox.close()
 
 
 async def test_TC_B_01_CS_cold_boot_accepted() -> None:

@@ -42,8 +42,9 @@ def test_cable_first_then_token_then_charge_then_stop_by_token() -> None:
     authorized = tx.authorized(1, TOKEN)
     assert check(authorized) == [("Updated", "Authorized", 1, "EVConnected")]
     assert authorized[0]["idToken"] == TOKEN
-    assert check(tx.cp_state(1, "B2")) == []  # PWM offered: still EVConnected
-    events = tx.cp_state(1, "C2") + tx.power_path(1, True)
+    assert check(tx.cp_state(1, "B2") + tx.settle(1)) == []  # PWM offered: still EVConnected
+    # the CS reports the contactor, then C2, in one step: one change once settled
+    events = tx.power_path(1, True) + tx.cp_state(1, "C2") + tx.settle(1)
     assert check(events) == [("Updated", "ChargingStateChanged", 2, "Charging")]
     assert "idToken" not in events[0]  # sent once, with the authorization
     ended = tx.stop_authorized(1)
@@ -68,14 +69,15 @@ def test_token_first_then_cable_and_unplug_ends() -> None:
 def test_start_at_power_path_closed_with_remote_start() -> None:
     tx = manager(start={"PowerPathClosed"}, stop={"EVConnected"})
     assert tx.cp_state(1, "B1") == [] and tx.authorized(1, TOKEN, remote_start_id=42) == []
-    started = tx.cp_state(1, "C2") + tx.power_path(1, True)
+    started = tx.cp_state(1, "C2") + tx.power_path(1, True) + tx.settle(1)
     assert check(started) == [("Started", "ChargingStateChanged", 0, "Charging")]
     assert started[0]["transactionInfo"]["remoteStartId"] == 42
     assert started[0]["idToken"] == TOKEN
     assert check(tx.stop_authorized(1, remote=True)) == [("Updated", "RemoteStop", 1, "Charging")]
     # the CS removes the PWM, the EV stops drawing, the contactor opens: suspended by the EVSE
-    events = tx.cp_state(1, "C1") + tx.cp_state(1, "B1") + tx.power_path(1, False)
-    assert check(events)[-1] == ("Updated", "ChargingStateChanged", 3, "SuspendedEVSE")
+    events = tx.cp_state(1, "C1") + tx.settle(1)  # PWM off, the EV still draws
+    events += tx.power_path(1, False) + tx.cp_state(1, "B1") + tx.settle(1)
+    assert check(events) == [("Updated", "ChargingStateChanged", 2, "SuspendedEVSE")]
     assert tx.transaction_id(1) is not None  # TxStopPoint EVConnected: still plugged in
 
 
@@ -85,8 +87,11 @@ def test_suspended_states() -> None:
     tx.authorized(1, TOKEN)
     tx.cp_state(1, "C2")
     tx.power_path(1, True)
-    assert check(tx.cp_state(1, "B2"))[-1][3] == "SuspendedEV"  # EV stopped drawing
-    assert check(tx.power_path(1, False) + tx.cp_state(1, "B1"))[-1][3] == "SuspendedEVSE"
+    tx.settle(1)
+    assert check(tx.cp_state(1, "B2") + tx.settle(1))[-1][3] == "SuspendedEV"  # EV paused
+    assert check(tx.power_path(1, False) + tx.cp_state(1, "B1") + tx.settle(1))[-1][3] == (
+        "SuspendedEVSE"
+    )
 
 
 def test_offline_events_are_flagged_and_meter_values_included() -> None:

@@ -1,0 +1,163 @@
+"""Transactions through the OCPP client and its durable outbox (OCA E and F cases)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ocpp.v201 import call
+
+from charger import api
+from tests.integration.conftest import free_port
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
+
+TOKEN = {"evse_id": EVSE_ID, "id_token": "04A1B2C3", "token_type": "ISO14443"}
+
+
+def cs(st: Station, name: str, **data: Any) -> None:
+    st.bus.publish(api.update(name, "cs/josev", {"evse_id": EVSE_ID, **data}))
+
+
+def events(state: CsmsState) -> list[tuple[str, str, int, str]]:
+    return [
+        (p["event_type"], p["trigger_reason"], p["seq_no"], p["transaction_info"]["charging_state"])
+        for a, p in state.received
+        if a == "TransactionEvent"
+    ]
+
+
+async def test_TC_E_03_CS_cable_plugin_first() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        cs(st, "cp_status", connector_id=1, state="B1")
+        reply = await st.bus.request(api.request("authorization", "cs/josev", TOKEN), 5)
+        assert reply.data == {"status": "accepted"}
+        # as our CS reports a step: the contactor first, then the CP state, back to back
+        steps = [
+            [("cp_status", {"state": "B2"})],
+            [("cs_contactor_status", {"status": "closed"}), ("cp_status", {"state": "C2"})],
+            [("cs_contactor_status", {"status": "opened"}), ("cp_status", {"state": "B2"})],
+            [("cp_status", {"state": "A1"})],
+        ]
+        for step in steps:
+            for name, data in step:
+                cs(st, name, **({"connector_id": 1} if name == "cp_status" else {}), **data)
+            await asyncio.sleep(0.01)
+        ended = await state.wait_for("TransactionEvent", count=5)
+        assert events(state) == [
+            ("Started", "CablePluggedIn", 0, "EVConnected"),
+            ("Updated", "Authorized", 1, "EVConnected"),
+            ("Updated", "ChargingStateChanged", 2, "Charging"),
+            ("Updated", "ChargingStateChanged", 3, "SuspendedEV"),  # the EV stopped taking
+            ("Ended", "EVCommunicationLost", 4, "Idle"),
+        ]
+        assert ended["transaction_info"]["stopped_reason"] == "EVDisconnected"
+        tx_events = [p for a, p in state.received if a == "TransactionEvent"]
+        assert len({p["transaction_info"]["transaction_id"] for p in tx_events}) == 1
+        assert tx_events[1]["id_token"] == {"id_token": "04A1B2C3", "type": "ISO14443"}
+        assert all("offline" not in p for p in tx_events)
+
+
+async def test_TC_E_04_CS_authorization_first_and_E_07_stop_with_same_token() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        await st.bus.request(api.request("authorization", "cs/josev", TOKEN), 5)
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent", count=2)
+        stops: list[Any] = []
+        st.bus.subscribe(
+            "josev/cs",
+            lambda m: (
+                stops.append(m) if m.name == "stop_charging" and m.type == "request" else None
+            ),
+        )
+        await st.bus.request(api.request("authorization", "cs/josev", TOKEN), 5)
+        ended = await state.wait_for("TransactionEvent", count=3)
+        assert events(state) == [
+            ("Started", "Authorized", 0, "Idle"),
+            ("Updated", "CablePluggedIn", 1, "EVConnected"),
+            ("Ended", "StopAuthorized", 2, "EVConnected"),
+        ]
+        assert ended["transaction_info"]["stopped_reason"] == "Local"
+        assert [m.data for m in stops] == [{"evse_id": EVSE_ID}]
+
+
+async def test_TC_F_01_CS_remote_start_and_F_03_remote_stop() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        csms = state.stations[0]
+        started = await csms.call(
+            call.RequestStartTransaction(
+                id_token={"id_token": "REMOTE1", "type": "Central"}, remote_start_id=77, evse_id=1
+            )
+        )
+        assert started.status == "Accepted" and started.transaction_id
+        update = await st.wait_for("authorization", status="accepted", id_token="REMOTE1")
+        assert update.type == "update" and update.data["evse_id"] == EVSE_ID
+        remote = await state.wait_for("TransactionEvent", count=2)
+        assert (remote["event_type"], remote["trigger_reason"]) == ("Updated", "RemoteStart")
+        assert remote["id_token"] == {"id_token": "REMOTE1", "type": "Central"}
+        assert remote["transaction_info"]["remote_start_id"] == 77
+        stopped = await csms.call(
+            call.RequestStopTransaction(transaction_id=started.transaction_id)
+        )
+        assert stopped.status == "Accepted"
+        await st.wait_for("stop_charging", evse_id=EVSE_ID)
+        ended = await state.wait_for("TransactionEvent", count=3)
+        assert (ended["event_type"], ended["trigger_reason"]) == ("Ended", "RemoteStop")
+        assert ended["transaction_info"]["stopped_reason"] == "Remote"
+        unknown = await csms.call(call.RequestStopTransaction(transaction_id="nope"))
+        assert unknown.status == "Rejected"
+
+
+async def test_TC_E_14_CS_get_transaction_status() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        cs(st, "cp_status", connector_id=1, state="B1")
+        first = await state.wait_for("TransactionEvent")
+        tx_id = first["transaction_info"]["transaction_id"]
+        reply = await state.stations[0].call(call.GetTransactionStatus(transaction_id=tx_id))
+        assert (reply.messages_in_queue, reply.ongoing_indicator) == (False, True)
+        cs(st, "cp_status", connector_id=1, state="A1")
+        await state.wait_for("TransactionEvent", count=2)
+        async with asyncio.timeout(5):  # until the CSMS's answer to Ended has been committed
+            while True:
+                reply = await state.stations[0].call(
+                    call.GetTransactionStatus(transaction_id=tx_id)
+                )
+                if not reply.messages_in_queue:
+                    break
+        assert reply.ongoing_indicator is False
+
+
+async def test_events_while_offline_are_queued_and_flagged() -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ocpp"
+    state = CsmsState(interval=300)
+    async with station(url) as st:
+        cs(st, "cp_status", connector_id=1, state="B1")
+        free = api.request(
+            "authorization", "cs/josev", {"evse_id": EVSE_ID, "token_type": "no_authorization"}
+        )
+        assert (await st.bus.request(free, 5)).data == {"status": "accepted"}
+        cs(st, "cp_status", connector_id=1, state="A1")
+        await asyncio.sleep(0.3)
+        async with ocpp_csms(state, port):
+            await state.wait_for("TransactionEvent", count=3)
+            assert events(state) == [
+                ("Started", "CablePluggedIn", 0, "EVConnected"),
+                ("Updated", "Authorized", 1, "EVConnected"),
+                ("Ended", "EVCommunicationLost", 2, "Idle"),
+            ]
+            payloads = [p for a, p in state.received if a == "TransactionEvent"]
+            assert all(p["offline"] is True for p in payloads)
+            assert state.actions().index("BootNotification") < state.actions().index(
+                "TransactionEvent"
+            )
