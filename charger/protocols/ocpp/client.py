@@ -132,6 +132,7 @@ class OcppClient:
         self._writes = asyncio.Queue()
         self._last_periodic: dict[int, float] = {}
         self._unsettled: set[int] = set()
+        self._answered: set[int] = set()  # outbox entries answered, deletion in progress
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ bus
@@ -258,7 +259,9 @@ class OcppClient:
                 continue
             except CallTimeout:
                 continue  # the pings watch the connection; send the same entry again
+            self._answered.add(entry.seq)  # at once: the CSMS may ask about it right now
             await self._outbox.ack(entry.seq)
+            self._answered.discard(entry.seq)
 
     # ------------------------------------------------------------------ connection
 
@@ -509,6 +512,7 @@ class OcppClient:
             e
             for e in await self._outbox.pending()
             if e.action == "TransactionEvent"
+            and e.seq not in self._answered
             and (tx_id is None or e.payload["transactionInfo"]["transactionId"] == tx_id)
         ]
         result: dict[str, Any] = {"messagesInQueue": bool(pending)}
