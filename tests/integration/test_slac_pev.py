@@ -29,6 +29,14 @@ pytestmark = [
 def harness(out: Path, *, emu_args: str = "", limit_s: int = 10) -> tuple[int, str]:
     for tool in ("pev", "tshark", "ip"):
         assert shutil.which(tool), f"{tool} is missing: run scripts/bootstrap.sh --test as root"
+    # an interrupted earlier run may have left the harness's namespaces behind
+    for namespace in ("slt-evse", "slt-pev", "slt-plc"):
+        pids = subprocess.run(
+            ["ip", "netns", "pids", namespace], capture_output=True, text=True
+        ).stdout.split()
+        for pid in pids:
+            subprocess.run(["kill", "-9", pid], check=False)
+    subprocess.run([str(HARNESS / "netns.sh"), "down"], capture_output=True, check=False)
     env = {**os.environ, "EMU_ARGS": emu_args, "PYTHONPATH": str(Path.cwd())}
     result = subprocess.run(
         [

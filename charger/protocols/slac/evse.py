@@ -189,17 +189,20 @@ class SlacEvse:
         return None if run is None else run.phase
 
     def next_deadline(self) -> float | None:
+        """When `tick` next has something to do (None: only an input can change things).
+        Every deadline listed here is one that `tick` acts on and clears or moves."""
         deadlines = [
             self._key_deadline,
             self._modem_back_at,
-            self._give_up_at,
             self._join_deadline,
-            self._next_poll,
+            None if self._linked else self._next_poll,
         ]
+        if self._give_up_at is not None and not self._runs and self._matched is None:
+            deadlines.append(self._give_up_at)
         for run in self._runs.values():
-            deadlines.append(run.deadline)
-            deadlines.append(run.started + TT_EVSE_MATCH_SESSION_S)
-            deadlines.append(run.validate_until)
+            if run.phase is Phase.MATCHED:
+                continue
+            deadlines += [run.deadline, run.started + TT_EVSE_MATCH_SESSION_S, run.validate_until]
         return min((d for d in deadlines if d is not None), default=None)
 
     # ------------------------------------------------------------------ inputs

@@ -318,3 +318,20 @@ def test_link_local_address_is_the_modified_eui64_of_the_mac() -> None:
         "fe80::ff:fe00:ee01"
     )
     assert link_local_from_mac(bytes.fromhex("00b052123456")) == "fe80::2b0:52ff:fe12:3456"
+
+
+def test_next_deadline_is_always_one_tick_acts_on() -> None:
+    """Ticking at next_deadline() must move it on, or a driver would spin."""
+    rig = Rig(slac_init_s=20.0).start_ready().sounded().atten_rsp().match_req()
+    rig.rx(MODEM, mme.VsPlLnkStatusCnf(0, 1))  # matched and linked: nothing left to time
+    assert rig.slac.next_deadline() is None
+    rig = Rig(slac_init_s=1.0).start_ready().parm()  # a run in progress past the give-up
+    seen = []
+    for _ in range(50):
+        deadline = rig.slac.next_deadline()
+        if deadline is None:
+            break
+        assert deadline not in seen, "tick did not move the deadline on"
+        seen.append(deadline)
+        rig.at(deadline)
+    assert rig.slac.next_deadline() is None and rig.events_of(fsm.Failed)
