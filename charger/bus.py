@@ -19,6 +19,7 @@ from typing import Any
 from charger import api
 from charger.api import Message
 from charger.log import event
+from charger.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ class Bus:
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._queue: deque[Message] = deque()
         self._dispatching = False
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(
         self, pattern: str, handler: Handler, names: set[str] | None = None
@@ -103,18 +103,7 @@ class Bus:
                 self._spawn(result, message)
 
     def _spawn(self, awaitable: Awaitable[None], message: Message) -> None:
-        async def run() -> None:
-            try:
-                await awaitable
-            except Exception:
-                log.exception(
-                    "bus_handler_failed",
-                    extra={"kv": {"name": message.name, "type": message.type}},
-                )
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(awaitable, f"bus handler for {message.name}.{message.type} on {message.topic}")
 
     async def request(self, message: Message, timeout_s: float) -> Message:
         """Publishes a request and returns its response; raises RequestTimeout."""

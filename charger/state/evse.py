@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from charger.log import event
 from charger.pwm import DutyError, duty_for_current
 from charger.state import iec61851 as fsm_mod
 from charger.state.iec61851 import Fault, Iec61851, Outputs, PilotMode
+from charger.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -330,11 +331,11 @@ class EvseController:
 
     def _on_plug_in(self) -> None:
         if self._settings.free_charging and not self.fsm.authorized:
-            self._spawn(self._authorize(None, "no_authorization"))
+            spawn(self._authorize(None, "no_authorization"), "authorization request")
 
     def _on_token(self, token: str, token_type: str) -> None:
         event(log, logging.INFO, "token_presented", evse=self.evse_id, token_type=token_type)
-        self._spawn(self._authorize(token, token_type))
+        spawn(self._authorize(token, token_type), "authorization request")
 
     async def _authorize(self, token: str | None, token_type: str) -> None:
         # Decided before awaiting: the stop_charging this may trigger clears the session.
@@ -437,11 +438,3 @@ class EvseController:
 
     def set_available(self, available: bool) -> None:
         self.step(lambda now: self.fsm.set_available(now, available))
-
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Future[None]] = set()

@@ -31,6 +31,7 @@ from charger.log import event
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
+from charger.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,6 @@ class OcppClient:
         self._last_periodic: dict[int, float] = {}
         self._unsettled: set[int] = set()
         self._answered: set[int] = set()  # outbox entries answered, deletion in progress
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ bus
 
@@ -174,7 +174,7 @@ class OcppClient:
             and message.type == "request"
             and self._s.answer_authorization
         ):
-            self._spawn(self._authorize(message))
+            spawn(self._authorize(message), "ocpp")
 
     def _ws_status_data(self) -> api.WebsocketStatus:
         if self._session is None:
@@ -406,7 +406,7 @@ class OcppClient:
         self._connector_status[key] = status
         session = self._session
         if session is not None and self.registered:
-            self._spawn(self._status_notification(session, *key, status))
+            spawn(self._status_notification(session, *key, status), "ocpp")
 
     async def _status_notification(
         self, session: Session, evse: int, connector: int, status: str
@@ -448,7 +448,7 @@ class OcppClient:
         if self.tx.transaction_id(evse) is not None and self.tx.id_token(evse) == id_token:
             # The same token again ends the session (E07), as Josev does: stop_charging.
             self._emit(evse, self.tx.stop_authorized(evse))
-            self._spawn(self._stop_charging(connector.evse_id))
+            spawn(self._stop_charging(connector.evse_id), "ocpp")
         else:
             self._emit(evse, self.tx.authorized(evse, id_token))
 
@@ -502,7 +502,7 @@ class OcppClient:
             return {"status": "Rejected"}
         evse = connector.ocpp_evse_id
         self._emit(evse, self.tx.stop_authorized(evse, remote=True))
-        self._spawn(self._stop_charging(connector.evse_id))
+        spawn(self._stop_charging(connector.evse_id), "ocpp")
         return {"status": "Accepted"}
 
     async def _on_get_transaction_status(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -526,8 +526,3 @@ class OcppClient:
         request = api.request("stop_charging", TOPIC, {"evse_id": evse_id})
         with contextlib.suppress(TimeoutError):
             await self._bus.request(request, self._s.call_timeout_s)
-
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -23,6 +23,7 @@ from charger.hal.interfaces import FrameTransport
 from charger.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac.driver import SlacDriver, log_event
+from charger.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,6 @@ class SlacService:
         self._plugged = False
         self._retries = 0
         self._last_run: bytes | None = None
-        self._pending: set[asyncio.Task[None]] = set()
         self.status: str | None = None  # last slac_status sent (for tests and diagnostics)
 
     @property
@@ -101,7 +101,7 @@ class SlacService:
 
     def _begin(self) -> None:
         self._retries = 0
-        self._spawn(self._start_matching())
+        spawn(self._start_matching(), f"slac {self._s.evse_id}")
 
     async def _start_matching(self) -> None:
         if not await self._cp_pwm(hlc=True):
@@ -171,11 +171,11 @@ class SlacService:
                     return
                 if self._retries < C_SEQU_RETRY:
                     self._retries += 1
-                    self._spawn(self._retry_after_ef())
+                    spawn(self._retry_after_ef(), f"slac {self._s.evse_id}")
                 else:
-                    self._spawn(self._fall_back_to_basic())
+                    spawn(self._fall_back_to_basic(), f"slac {self._s.evse_id}")
             case fsm.ModemReset() if self._reset_modem is not None:
-                self._spawn(self._reset_modem())
+                spawn(self._reset_modem(), f"slac {self._s.evse_id}")
 
     def _publish(self, status: str, run_id: bytes) -> None:
         self.status = status
@@ -185,8 +185,3 @@ class SlacService:
             "status": status,
         }
         self._bus.publish(api.update("slac_status", TOPIC, data))
-
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)

@@ -1,0 +1,27 @@
+"""Short-lived background tasks: kept referenced until done, failures logged with context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+log = logging.getLogger(__name__)
+_running: set[asyncio.Future[None]] = set()
+
+
+def spawn(work: Awaitable[None], what: str) -> asyncio.Future[None]:
+    """Runs `work` in the background; an exception is logged as `task_failed what=...`."""
+    task = asyncio.ensure_future(work)
+    _running.add(task)
+    task.add_done_callback(lambda done: _finished(done, what))
+    return task
+
+
+def _finished(task: asyncio.Future[None], what: str) -> None:
+    _running.discard(task)
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("task_failed", exc_info=error, extra={"kv": {"task": what}})

@@ -1,0 +1,30 @@
+"""Background tasks: a failure is logged with what the task was doing."""
+
+import asyncio
+
+import pytest
+
+from charger.tasks import spawn
+
+
+async def test_failure_is_logged_with_context(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> None:
+        raise RuntimeError("modem on fire")
+
+    task = spawn(broken(), "slac DE*1")
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)
+    record = next(r for r in caplog.records if r.getMessage() == "task_failed")
+    assert record.kv == {"task": "slac DE*1"}  # type: ignore[attr-defined]
+    assert "modem on fire" in caplog.text
+
+
+async def test_success_and_cancellation_are_quiet(caplog: pytest.LogCaptureFixture) -> None:
+    async def fine() -> None:
+        await asyncio.sleep(0)
+
+    await spawn(fine(), "ok")
+    slow = spawn(asyncio.sleep(10), "slow")
+    slow.cancel()
+    await asyncio.gather(slow, return_exceptions=True)
+    assert "task_failed" not in caplog.text
