@@ -21,6 +21,7 @@ from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
 from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings
 from charger.protocols.ocpp.outbox import Outbox
+from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
 from charger.state.controller import CsController, StationIdentity
@@ -176,6 +177,14 @@ def ocpp_settings(config: Config) -> OcppSettings:
         firmware_version=__version__,
         connectors=tuple(Connector(e.evse_id, e.id, e.connector_id) for e in config.evses),
         answer_authorization=config.authorization.mode == "external",
+        tls=client_context(
+            ocpp.security_profile,
+            ocpp.ca_file or None,
+            ocpp.client_cert_file or None,
+            ocpp.client_key_file or None,
+        )
+        if ocpp.security_profile >= 2
+        else None,
     )
 
 

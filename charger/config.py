@@ -93,6 +93,9 @@ class OcppConfig:
     identity: str = ""  # empty: the serial number
     security_profile: int = 1
     basic_auth_password: str = ""
+    ca_file: str = ""  # CSMS root certificate(s), PEM (profiles 2, 3); empty: system roots
+    client_cert_file: str = ""  # the station's certificate chain, PEM (profile 3)
+    client_key_file: str = ""  # its private key, PEM (profile 3)
 
 
 @dataclass(frozen=True)
@@ -340,8 +343,16 @@ def parse(data: dict[str, Any], source: str) -> Config:
         identity=s.text("identity", "", r"[\x21-\x7e]{0,48}"),
         security_profile=s.integer("security_profile", 1, 1, 3),
         basic_auth_password=s.text("basic_auth_password", ""),
+        ca_file=s.text("ca_file", ""),
+        client_cert_file=s.text("client_cert_file", ""),
+        client_key_file=s.text("client_key_file", ""),
     )
     s.done()
+    if ocpp.security_profile == 3 and not (ocpp.client_cert_file and ocpp.client_key_file):
+        problems.append(
+            "ocpp.client_cert_file: is missing (expected the station's certificate "
+            "and ocpp.client_key_file for security_profile 3)"
+        )
     if ocpp.security_profile >= 2 and not ocpp.csms_url.startswith("wss://"):
         problems.append(
             f"ocpp.csms_url: is {ocpp.csms_url!r} (expected a wss:// URL for "

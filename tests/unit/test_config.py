@@ -85,3 +85,13 @@ def test_error_message_names_the_file(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{tmp_path / 'c.toml'}: log.level: is 3 (expected one of debug, info, warning, error)"
     )
+
+
+def test_security_profile_3_needs_a_client_certificate(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path, MINIMAL + '[ocpp]\nsecurity_profile = 3\ncsms_url = "wss://x/ocpp"\n'
+    )
+    assert found == [
+        "ocpp.client_cert_file: is missing (expected the station's certificate and "
+        "ocpp.client_key_file for security_profile 3)"
+    ]

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from charger.bus import Bus
 from charger.log import event
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
+from charger.protocols.ocpp.tls import security_event
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
 from charger.tasks import spawn
 
@@ -81,6 +83,7 @@ class OcppSettings:
     message_attempt_interval_tx_s: float = 10.0  # OCPPCommCtrlr.MessageAttemptInterval
     tx_updated_interval_s: float = 60.0  # SampledDataCtrlr.TxUpdatedInterval
     tx: TxSettings = field(default_factory=TxSettings)  # TxCtrlr.TxStartPoint/TxStopPoint
+    tls: ssl.SSLContext | None = None  # security profiles 2 and 3 (wss://)
 
 
 def connector_status(cp_state: str) -> str:
@@ -293,6 +296,7 @@ class OcppClient:
                     url=self._s.csms_url,
                     error=str(exc) or type(exc).__name__,
                 )
+                await self._security_event(exc)
             self._session = None
             self.registered = False
             self.tx.online = False
@@ -301,6 +305,15 @@ class OcppClient:
             delay = delays[min(failures, len(delays) - 1)]
             failures += 1
             await asyncio.sleep(delay)
+
+    async def _security_event(self, error: BaseException) -> None:
+        """A04: TLS failures become SecurityEventNotifications, queued durably."""
+        kind = security_event(error)
+        if kind is None:
+            return
+        event(log, logging.ERROR, "ocpp_security_event", type=kind, error=str(error))
+        payload = {"type": kind, "timestamp": api.timestamp(), "techInfo": str(error)[:255]}
+        await self._outbox.put("SecurityEventNotification", payload)
 
     def _url(self) -> str:
         return self._s.csms_url.rstrip("/") + "/" + self._s.identity
@@ -315,6 +328,7 @@ class OcppClient:
             subprotocols=[SUBPROTOCOL],
             additional_headers=headers,
             open_timeout=self._s.call_timeout_s,
+            ssl=self._s.tls if self._s.csms_url.startswith("wss://") else None,
             ping_interval=self._s.ping_interval_s,
             ping_timeout=self._s.call_timeout_s,
         ) as ws:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -82,7 +83,9 @@ class _StationHandler(ChargePoint):
 
 
 @asynccontextmanager
-async def ocpp_csms(state: CsmsState, port: int = 0) -> AsyncIterator[str]:
+async def ocpp_csms(
+    state: CsmsState, port: int = 0, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[str]:
     """Serves on a free loopback port; yields the CSMS URL (without the station id)."""
 
     async def handler(ws: ServerConnection) -> None:
@@ -94,9 +97,11 @@ async def ocpp_csms(state: CsmsState, port: int = 0) -> AsyncIterator[str]:
         with suppress(websockets.ConnectionClosed):
             await station.start()
 
-    async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp2.0.1"]) as server:
+    async with websockets.serve(
+        handler, "127.0.0.1", port, subprotocols=["ocpp2.0.1"], ssl=tls
+    ) as server:
         bound = next(iter(server.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{bound}/ocpp"
+        yield f"{'wss' if tls else 'ws'}://127.0.0.1:{bound}/ocpp"
 
 
 @dataclass

@@ -59,6 +59,7 @@ async def station(url: str, **overrides: object) -> AsyncIterator[Station]:
     outbox = Outbox(Path(tempfile.mkdtemp()) / "ocpp.db")
     client = OcppClient(bus, settings(url, **overrides), outbox, rng=random.Random(1))
     st = Station(bus, client)
+    st.client = client  # type: ignore[attr-defined]
     client.start()
     task = asyncio.create_task(client.run())
     try:

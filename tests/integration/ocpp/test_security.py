@@ -1,0 +1,164 @@
+"""Security profiles 2 and 3 against TLS CSMSs with certificates made here (OCA A cases)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from charger.protocols.ocpp.tls import client_context
+from tests.integration.conftest import free_port, wait_port
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.pki import leaf, root
+from tests.integration.ocpp.test_provisioning import station
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, object]:
+    csms_root, root_cert, root_key = root(tmp_path, "csms-root")
+    _, other_cert, other_key = root(tmp_path, "stranger-root")
+    station_root, st_cert, st_key = root(tmp_path, "station-root")
+    return {
+        "root": csms_root,
+        "server": leaf(
+            tmp_path,
+            "server",
+            (root_cert, root_key),
+            common_name="127.0.0.1",
+            server=True,
+            ip="127.0.0.1",
+        ),
+        "wrong_host": leaf(
+            tmp_path, "wrong", (root_cert, root_key), common_name="csms.example.net", server=True
+        ),
+        "untrusted": leaf(
+            tmp_path,
+            "untrusted",
+            (other_cert, other_key),
+            common_name="127.0.0.1",
+            server=True,
+            ip="127.0.0.1",
+        ),
+        "station_root": station_root,
+        "station": leaf(tmp_path, "station", (st_cert, st_key), common_name="CS001", server=False),
+    }
+
+
+def server_context(
+    cert: object, *, client_ca: Path | None = None, tls11: bool = False
+) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert.cert, cert.key)  # type: ignore[attr-defined]
+    if client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    return context
+
+
+async def security_events(st: object, count: int = 1) -> list[dict[str, object]]:
+    outbox = st.client._outbox  # type: ignore[attr-defined]
+    async with asyncio.timeout(10):
+        while True:
+            events = [
+                e.payload for e in await outbox.pending() if e.action == "SecurityEventNotification"
+            ]
+            if len(events) >= count:
+                return events
+            await asyncio.sleep(0.05)
+
+
+async def test_TC_A_04_CS_profile_2_valid_server_certificate(pki: dict[str, object]) -> None:
+    state = CsmsState()
+    root_ = pki["root"]
+    tls = client_context(2, str(root_.cert))  # type: ignore[attr-defined]
+    async with (
+        ocpp_csms(state, tls=server_context(pki["server"])) as url,
+        station(url, security_profile=2, tls=tls) as st,
+    ):
+        await state.wait_for("BootNotification")
+        headers = {k.lower(): v for k, v in state.headers[0].items()}
+        assert headers["authorization"].startswith("Basic ")
+        connected = await st.wait_for("websocket_status", status="connected")
+        assert connected.data["security_profile"] == 2 and url.startswith("wss://")
+
+
+@pytest.mark.parametrize("server", ["untrusted", "wrong_host"])
+async def test_TC_A_05_CS_invalid_server_certificate(pki: dict[str, object], server: str) -> None:
+    state = CsmsState()
+    tls = client_context(2, str(pki["root"].cert))  # type: ignore[attr-defined]
+    async with (
+        ocpp_csms(state, tls=server_context(pki[server])) as url,
+        station(url, security_profile=2, tls=tls) as st,
+    ):
+        [event] = await security_events(st)
+        assert event["type"] == "InvalidCsmsCertificate"
+        assert "certificate verify failed" in str(event["techInfo"])
+        assert state.actions() == []  # never got as far as a BootNotification
+
+
+@pytest.fixture
+def tls11_csms(pki: dict[str, object]) -> Iterator[int]:
+    """`openssl s_server` allowed nothing newer than TLS 1.1; yields its port."""
+    server = pki["server"]
+    port = free_port()
+    command = [
+        "openssl",
+        "s_server",
+        "-accept",
+        str(port),
+        "-cert",
+        str(server.cert),  # type: ignore[attr-defined]
+        "-key",
+        str(server.key),
+        "-tls1_1",
+        "-cipher",
+        "DEFAULT@SECLEVEL=0",
+        "-quiet",
+    ]  # type: ignore[attr-defined]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def test_TC_A_06_CS_tls_version_too_low(pki: dict[str, object], tls11_csms: int) -> None:
+    tls = client_context(2, str(pki["root"].cert))  # type: ignore[attr-defined]
+    async with station(f"wss://127.0.0.1:{tls11_csms}/ocpp", security_profile=2, tls=tls) as st:
+        [event] = await security_events(st)
+        assert event["type"] == "InvalidTLSVersion"
+        assert "protocol version" in str(event["techInfo"])
+
+
+async def test_profile_3_client_certificate(pki: dict[str, object]) -> None:
+    state = CsmsState()
+    station_cert = pki["station"]
+    server = server_context(pki["server"], client_ca=pki["station_root"].cert)  # type: ignore[attr-defined]
+    tls = client_context(
+        3,
+        str(pki["root"].cert),
+        str(station_cert.cert),  # type: ignore[attr-defined]
+        str(station_cert.key),
+    )  # type: ignore[attr-defined]
+    async with ocpp_csms(state, tls=server) as url, station(url, security_profile=3, tls=tls):
+        await state.wait_for("BootNotification")
+        headers = {k.lower() for k in state.headers[0]}
+        assert "authorization" not in headers  # profile 3: the certificate is the identity
+
+
+async def test_profile_3_server_refuses_a_station_without_certificate(
+    pki: dict[str, object],
+) -> None:
+    state = CsmsState()
+    server = server_context(pki["server"], client_ca=pki["station_root"].cert)  # type: ignore[attr-defined]
+    tls = client_context(2, str(pki["root"].cert))  # type: ignore[attr-defined]
+    async with ocpp_csms(state, tls=server) as url, station(url, security_profile=2, tls=tls) as st:
+        await st.wait_for("websocket_status", status="disconnected")
+        await asyncio.sleep(0.5)
+        assert state.actions() == [] and st.client.registered is False  # type: ignore[attr-defined]
