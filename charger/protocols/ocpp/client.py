@@ -30,6 +30,7 @@ from charger.api import Message
 from charger.bus import Bus
 from charger.log import event
 from charger.protocols.ocpp.outbox import Outbox
+from charger.protocols.ocpp.remote import RemoteOperations
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
 from charger.protocols.ocpp.tls import security_event
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
@@ -40,6 +41,12 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp2.0.1"
 TOPIC = "josev/cs"
 DEFAULT_BOOT_RETRY_S = 30.0  # when the CSMS gives interval 0 with Pending/Rejected
+_DATA_TRANSFER_TO_JOSEV = {
+    "Accepted": "accepted",
+    "Rejected": "rejected",
+    "UnknownMessageId": "unknown_message_id",
+    "UnknownVendorId": "unknown_vendor_id",
+}
 
 # Josev token types -> OCPP IdTokenEnumType
 TOKEN_TYPES = {
@@ -137,6 +144,9 @@ class OcppClient:
         self._last_periodic: dict[int, float] = {}
         self._unsettled: set[int] = set()
         self._answered: set[int] = set()  # outbox entries answered, deletion in progress
+        self._unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
+        self._cp_states: dict[int, str] = {}
+        self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
 
     # ------------------------------------------------------------------ bus
 
@@ -150,6 +160,7 @@ class OcppClient:
                 "websocket_status",
                 "cs_contactor_status",
                 "meter_values",
+                "data_transfer",
             },
         )
         self._publish_ws_status(connected=False)
@@ -172,6 +183,8 @@ class OcppClient:
                 self._on_meter(evse, float(message.data["total_active_energy_imported"]))
         elif message.name == "websocket_status" and message.type == "request":
             self._bus.publish(message.reply(self._ws_status_data()))
+        elif message.name == "data_transfer" and message.type == "request":
+            spawn(self._data_transfer_to_csms(message), "ocpp data transfer")
         elif (
             message.name == "authorization"
             and message.type == "request"
@@ -199,6 +212,8 @@ class OcppClient:
         """Queues TransactionEvents for the writer, with the state each one leaves."""
         for payload in events:
             self._writes.put_nowait((evse, payload, self.tx.snapshot(evse)))
+            if payload["eventType"] == "Ended":
+                spawn(self._remote.transaction_ended(), "ocpp scheduled operations")
 
     async def _write_forever(self) -> None:
         """Commits queued events to the outbox one by one, in the order they happened."""
@@ -359,6 +374,7 @@ class OcppClient:
             "RequestStartTransaction": self._on_request_start,
             "RequestStopTransaction": self._on_request_stop,
             "GetTransactionStatus": self._on_get_transaction_status,
+            **self._remote.handlers(),
         }
 
     # ------------------------------------------------------------------ provisioning
@@ -413,8 +429,11 @@ class OcppClient:
     # ------------------------------------------------------------------ availability
 
     def _on_cp_status(self, connector: Connector, state: str) -> None:
+        self._cp_states[connector.ocpp_evse_id] = state
         key = (connector.ocpp_evse_id, connector.connector_id)
         status = connector_status(state)
+        if connector.ocpp_evse_id in self._unavailable and status != "Faulted":
+            status = "Unavailable"
         if self._connector_status.get(key) == status:
             return
         self._connector_status[key] = status
@@ -535,6 +554,90 @@ class OcppClient:
                 self.tx.transaction_id(c.ocpp_evse_id) == tx_id for c in self._s.connectors
             )
         return result
+
+    # ------------------------------------------------------------------ remote.Station
+
+    def evse_id(self, ocpp_evse_id: int) -> str | None:
+        return next((c.evse_id for c in self._s.connectors if c.ocpp_evse_id == ocpp_evse_id), None)
+
+    def evses(self) -> list[int]:
+        return sorted({c.ocpp_evse_id for c in self._s.connectors})
+
+    def transaction_id(self, ocpp_evse_id: int) -> str | None:
+        return self.tx.transaction_id(ocpp_evse_id)
+
+    def end_for_reset(self, ocpp_evse_id: int) -> None:
+        self._emit(ocpp_evse_id, self.tx.end_for_reset(ocpp_evse_id))
+
+    def set_available(self, ocpp_evse_id: int, available: bool) -> None:
+        """G03/G04: the connectors report Unavailable (or their real status again)."""
+        if available:
+            self._unavailable.discard(ocpp_evse_id)
+        else:
+            self._unavailable.add(ocpp_evse_id)
+        for c in self._s.connectors:
+            if c.ocpp_evse_id == ocpp_evse_id:
+                self._on_cp_status(c, self._cp_states.get(ocpp_evse_id, "A1"))
+
+    def trigger(self, message: str, ocpp_evse_id: int | None) -> str:
+        """F06: sends the requested message; returns the TriggerMessage answer."""
+        session = self._session
+        if session is None:
+            return "Rejected"
+        wanted = [e for e in self.evses() if ocpp_evse_id in (None, e)]
+        if message == "BootNotification":
+            return "Rejected" if self.registered else "Accepted"  # F06.FR.17
+        if message == "Heartbeat":
+            spawn(self._call_quietly(session, "Heartbeat", {}), "ocpp trigger")
+        elif message == "StatusNotification":
+            for (evse, connector), status in sorted(self._connector_status.items()):
+                if evse in wanted:
+                    spawn(
+                        self._status_notification(session, evse, connector, status),
+                        "ocpp trigger",
+                    )
+        elif message == "TransactionEvent":
+            for evse in wanted:
+                self._emit(evse, self.tx.trigger(evse))
+        elif message == "MeterValues":
+            for evse in wanted:
+                energy = self.tx.snapshot(evse)["energy_wh"]
+                if energy is not None:
+                    sampled = {
+                        "value": energy,
+                        "context": "Trigger",
+                        "measurand": "Energy.Active.Import.Register",
+                    }
+                    payload = {
+                        "evseId": evse,
+                        "meterValue": [{"timestamp": api.timestamp(), "sampledValue": [sampled]}],
+                    }
+                    spawn(self._call_quietly(session, "MeterValues", payload), "ocpp trigger")
+        else:
+            return "NotImplemented"
+        return "Accepted"
+
+    async def _call_quietly(self, session: Session, action: str, payload: dict[str, Any]) -> None:
+        with contextlib.suppress(CallTimeout, CallRejected):
+            await session.call(action, payload)
+
+    async def _data_transfer_to_csms(self, message: Message) -> None:
+        """P02: the CS's data_transfer to the CSMS, the answer back on the bus."""
+        status, answer = "rejected", None
+        if self._session is not None and self.registered:
+            payload: dict[str, Any] = {"vendorId": message.data["vendor_id"]}
+            if "message_id" in message.data:
+                payload["messageId"] = message.data["message_id"]
+            if "data" in message.data:
+                payload["data"] = message.data["data"]
+            with contextlib.suppress(CallTimeout, CallRejected):
+                reply = await self._session.call("DataTransfer", payload)
+                status = _DATA_TRANSFER_TO_JOSEV[reply["status"]]
+                answer = reply.get("data")
+        data: dict[str, Any] = {"status": status}
+        if answer is not None:
+            data["data"] = answer
+        self._bus.publish(message.reply(data))
 
     async def _stop_charging(self, evse_id: str) -> None:
         request = api.request("stop_charging", TOPIC, {"evse_id": evse_id})

@@ -115,6 +115,17 @@ class TransactionManager:
             return self._end(e, trigger, reason)
         return self._update(e, trigger)
 
+    def end_for_reset(self, evse: int) -> list[dict[str, Any]]:
+        """B12: an Immediate reset ends the transaction first."""
+        return self._end(self._evses[evse], "ResetCommand", "ImmediateReset")
+
+    def trigger(self, evse: int) -> list[dict[str, Any]]:
+        """F06: a TriggerMessage for TransactionEvent."""
+        e = self._evses[evse]
+        if e.transaction_id is None:
+            return []
+        return [self._event(e, "Updated", "Trigger", with_meter=True)]
+
     def power_path(self, evse: int, closed: bool) -> list[dict[str, Any]]:
         e = self._evses[evse]
         if e.power_path_closed == closed:

@@ -76,6 +76,16 @@ class _StationHandler(ChargePoint):
         self.state.note("TransactionEvent", payload)
         return call_result.TransactionEvent()
 
+    @on("DataTransfer")
+    async def on_data_transfer(self, **payload: Any) -> Any:
+        self.state.note("DataTransfer", payload)
+        return call_result.DataTransfer(status="Accepted", data={"echo": payload.get("data")})
+
+    @on("MeterValues")
+    async def on_meter_values(self, **payload: Any) -> Any:
+        self.state.note("MeterValues", payload)
+        return call_result.MeterValues()
+
     @on("Authorize")
     async def on_authorize(self, **payload: Any) -> Any:
         self.state.note("Authorize", payload)

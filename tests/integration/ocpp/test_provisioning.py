@@ -44,6 +44,14 @@ class Station:
         self.messages: list[Message] = []
         bus.subscribe("josev/cs", self.messages.append)
 
+    async def wait_for_count(self, name: str, count: int) -> Message:
+        async with asyncio.timeout(10):
+            while True:
+                found = [m for m in self.messages if m.name == name]
+                if len(found) >= count:
+                    return found[count - 1]
+                await asyncio.sleep(0.01)
+
     async def wait_for(self, name: str, **data: object) -> Message:
         async with asyncio.timeout(10):
             while True:
@@ -201,7 +209,7 @@ async def test_malformed_frames_get_the_right_callerror() -> None:
             ('[2, "m5", "Reset", {"type": 5}]', ["m5", "TypeConstraintViolation"]),
             ('[2, "m6", "Reset", {"type": "Sometimes"}]', ["m6", "PropertyConstraintViolation"]),
             ('[2, "m7", "Reset", {"type": "OnIdle", "x": 1}]', ["m7", "FormatViolation"]),
-            ('[2, "m8", "Reset", {"type": "OnIdle"}]', ["m8", "NotSupported"]),
+            ('[2, "m8", "ClearCache", {}]', ["m8", "NotSupported"]),
         ]
         for frame, (message_id, code) in cases:
             reply = await csms.send(frame)

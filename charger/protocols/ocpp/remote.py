@@ -1,0 +1,168 @@
+"""CSMS-initiated operations carried out through the CS on the bus: Reset (B11, B12),
+ChangeAvailability (G03, G04), UnlockConnector (F05), TriggerMessage (F06) and
+DataTransfer (P01).
+
+Operations that must wait for a transaction to end (an OnIdle reset, making a busy EVSE
+inoperative) answer Scheduled and run when the last affected transaction has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from charger import api
+from charger.bus import Bus, RequestTimeout
+from charger.log import event
+from charger.tasks import spawn
+
+log = logging.getLogger(__name__)
+
+TOPIC = "josev/cs"
+_DATA_TRANSFER_STATUS = {
+    "accepted": "Accepted",
+    "rejected": "Rejected",
+    "unknown_message_id": "UnknownMessageId",
+    "unknown_vendor_id": "UnknownVendorId",
+}
+
+
+class Station(Protocol):
+    """What the remote operations need from the OCPP client."""
+
+    def evse_id(self, ocpp_evse_id: int) -> str | None: ...
+
+    def evses(self) -> list[int]: ...
+
+    def transaction_id(self, ocpp_evse_id: int) -> str | None: ...
+
+    def end_for_reset(self, ocpp_evse_id: int) -> None: ...
+
+    def set_available(self, ocpp_evse_id: int, available: bool) -> None: ...
+
+    def trigger(self, message: str, ocpp_evse_id: int | None) -> str: ...
+
+
+@dataclass
+class RemoteOperations:
+    bus: Bus
+    station: Station
+    timeout_s: float
+    _scheduled: list[tuple[frozenset[int], Callable[[], Awaitable[None]]]] = field(
+        default_factory=list
+    )
+
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
+        return {
+            "Reset": self.reset,
+            "ChangeAvailability": self.change_availability,
+            "UnlockConnector": self.unlock_connector,
+            "TriggerMessage": self.trigger_message,
+            "DataTransfer": self.data_transfer,
+        }
+
+    async def _ask(self, name: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            reply = await self.bus.request(api.request(name, TOPIC, data), self.timeout_s)
+        except RequestTimeout:
+            return None
+        return dict(reply.data)
+
+    def _busy(self, evses: list[int]) -> frozenset[int]:
+        return frozenset(e for e in evses if self.station.transaction_id(e) is not None)
+
+    async def transaction_ended(self) -> None:
+        """Runs the operations that were waiting for their transactions to end."""
+        ready = [(evses, op) for evses, op in self._scheduled if not self._busy(list(evses))]
+        self._scheduled = [item for item in self._scheduled if item not in ready]
+        for _, operation in ready:
+            await operation()
+
+    # ------------------------------------------------------------------ B11, B12
+
+    async def reset(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse = payload.get("evseId")
+        targets = self.station.evses() if evse is None else [evse]
+        if evse is not None and self.station.evse_id(evse) is None:
+            return {"status": "Rejected"}
+        data = {} if evse is None else {"evse_id": self.station.evse_id(evse)}
+
+        async def do_reset() -> None:
+            event(log, logging.WARNING, "ocpp_reset", evse=evse or "station")
+            await self._ask("reset", data)
+
+        busy = self._busy(targets)
+        if busy and payload["type"] == "OnIdle":
+            self._scheduled.append((busy, do_reset))
+            return {"status": "Scheduled"}
+        for e in busy:  # Immediate: the transactions end now, then the reset
+            self.station.end_for_reset(e)
+        reply = await self._ask("reset", data) if evse is not None else {"status": "accepted"}
+        if evse is None:
+            spawn(do_reset(), "ocpp station reset")  # the answer goes out first
+        return {"status": "Accepted" if reply and reply["status"] == "accepted" else "Rejected"}
+
+    # ------------------------------------------------------------------ G03, G04
+
+    async def change_availability(self, payload: dict[str, Any]) -> dict[str, Any]:
+        target = payload.get("evse")
+        evse = None if target is None else target["id"]
+        if evse is not None and self.station.evse_id(evse) is None:
+            return {"status": "Rejected"}
+        targets = self.station.evses() if evse is None else [evse]
+        operative = payload["operationalStatus"] == "Operative"
+        data: dict[str, Any] = {"operational_status": "operative" if operative else "inoperative"}
+        if evse is not None:
+            data["evse_id"] = self.station.evse_id(evse)
+
+        async def apply() -> None:
+            reply = await self._ask("change_availability", data)
+            if reply is not None and reply["status"] == "accepted":
+                for e in targets:
+                    self.station.set_available(e, operative)
+
+        busy = self._busy(targets)
+        if busy and not operative:
+            self._scheduled.append((busy, apply))
+            return {"status": "Scheduled"}
+        reply = await self._ask("change_availability", data)
+        if reply is None or reply["status"] != "accepted":
+            return {"status": "Rejected"}
+        for e in targets:
+            self.station.set_available(e, operative)
+        return {"status": "Accepted"}
+
+    # ------------------------------------------------------------------ F05, F06, P01
+
+    async def unlock_connector(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse_id = self.station.evse_id(payload["evseId"])
+        if evse_id is None:
+            return {"status": "UnknownConnector"}
+        if self.station.transaction_id(payload["evseId"]) is not None:
+            return {"status": "OngoingAuthorizedTransaction"}
+        reply = await self._ask(
+            "cs_connector",
+            {"evse_id": evse_id, "connector_id": payload["connectorId"], "action": "unlock"},
+        )
+        unlocked = reply is not None and reply["status"] == "unlocked"
+        return {"status": "Unlocked" if unlocked else "UnlockFailed"}
+
+    async def trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse = payload.get("evse", {}).get("id") if payload.get("evse") else None
+        return {"status": self.station.trigger(payload["requestedMessage"], evse)}
+
+    async def data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = {"vendor_id": payload["vendorId"]}
+        if "messageId" in payload:
+            data["message_id"] = payload["messageId"]
+        if "data" in payload:
+            data["data"] = payload["data"]
+        reply = await self._ask("data_transfer", data)
+        if reply is None:
+            return {"status": "Rejected"}
+        result: dict[str, Any] = {"status": _DATA_TRANSFER_STATUS[reply["status"]]}
+        if "data" in reply:
+            result["data"] = reply["data"]
+        return result

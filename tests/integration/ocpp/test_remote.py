@@ -1,0 +1,175 @@
+"""CSMS-initiated operations carried out through the CS on the bus (OCA B, G, F, P cases).
+The test plays the CS: it answers the bus requests the OCPP client makes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.v201 import call
+
+from charger import api
+from charger.api import Message
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
+from tests.integration.ocpp.test_transactions import cs
+
+
+def play_cs(st: Station, answers: dict[str, dict[str, Any]]) -> list[Message]:
+    """Answers the client's requests on josev/cs; returns what it was asked."""
+    asked: list[Message] = []
+
+    def answer(message: Message) -> None:
+        if message.type == "request" and message.name in answers:
+            asked.append(message)
+            st.bus.publish(message.reply(answers[message.name]))
+
+    st.bus.subscribe("josev/cs", answer)
+    return asked
+
+
+async def booted(state: CsmsState, st: Station) -> Any:
+    await state.wait_for("StatusNotification")
+    return state.stations[0]
+
+
+async def test_TC_B_11_CS_reset_without_transaction_and_B_21_on_idle_waits() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        asked = play_cs(st, {"reset": {"status": "accepted"}})
+        reply = await csms.call(call.Reset(type="OnIdle"))
+        assert reply.status == "Accepted"
+        await st.wait_for("reset")
+        assert asked[0].data == {}
+        cs(st, "cp_status", connector_id=1, state="B1")  # a transaction starts
+        await state.wait_for("TransactionEvent")
+        reply = await csms.call(call.Reset(type="OnIdle"))
+        assert reply.status == "Scheduled" and len(asked) == 1
+        cs(st, "cp_status", connector_id=1, state="A1")  # it ends: now the reset runs
+        await state.wait_for("TransactionEvent", count=2)
+        second = await st.wait_for_count("reset", 2)
+        assert second.data == {}  # the scheduled station reset, after the transaction
+
+
+async def test_TC_B_22_CS_immediate_reset_ends_the_transaction() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        play_cs(st, {"reset": {"status": "accepted"}})
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        reply = await csms.call(call.Reset(type="Immediate", evse_id=1))
+        assert reply.status == "Accepted"
+        ended = await state.wait_for("TransactionEvent", count=2)
+        assert (ended["event_type"], ended["trigger_reason"]) == ("Ended", "ResetCommand")
+        assert ended["transaction_info"]["stopped_reason"] == "ImmediateReset"
+        request = await st.wait_for("reset")
+        assert request.data == {"evse_id": EVSE_ID}
+
+
+async def test_TC_G_03_CS_change_availability_scheduled_around_a_transaction() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        asked = play_cs(st, {"change_availability": {"status": "accepted"}})
+        reply = await csms.call(
+            call.ChangeAvailability(operational_status="Inoperative", evse={"id": 1})
+        )
+        assert reply.status == "Accepted"
+        assert asked[0].data == {"operational_status": "inoperative", "evse_id": EVSE_ID}
+        unavailable = await state.wait_for("StatusNotification", count=2)
+        assert unavailable["connector_status"] == "Unavailable"
+        reply = await csms.call(call.ChangeAvailability(operational_status="Operative"))
+        assert reply.status == "Accepted"
+        back = await state.wait_for("StatusNotification", count=3)
+        assert back["connector_status"] == "Available"
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        reply = await csms.call(call.ChangeAvailability(operational_status="Inoperative"))
+        assert reply.status == "Scheduled" and len(asked) == 2
+        cs(st, "cp_status", connector_id=1, state="A1")
+        await state.wait_for("TransactionEvent", count=2)
+        last = await state.wait_for("StatusNotification", count=6)  # Occupied, Available, Unav.
+        assert last["connector_status"] == "Unavailable" and len(asked) == 3
+
+
+async def test_TC_F_05_CS_unlock_connector() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        asked = play_cs(
+            st, {"cs_connector": {"evse_id": EVSE_ID, "connector_id": 1, "status": "unlocked"}}
+        )
+        reply = await csms.call(call.UnlockConnector(evse_id=1, connector_id=1))
+        assert reply.status == "Unlocked"
+        assert asked[0].data == {"evse_id": EVSE_ID, "connector_id": 1, "action": "unlock"}
+        assert (await csms.call(call.UnlockConnector(evse_id=9, connector_id=1))).status == (
+            "UnknownConnector"
+        )
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        assert (await csms.call(call.UnlockConnector(evse_id=1, connector_id=1))).status == (
+            "OngoingAuthorizedTransaction"
+        )
+
+
+async def test_TC_F_06_CS_trigger_message() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        assert (await csms.call(call.TriggerMessage(requested_message="Heartbeat"))).status == (
+            "Accepted"
+        )
+        await state.wait_for("Heartbeat")
+        assert (
+            await csms.call(
+                call.TriggerMessage(
+                    requested_message="StatusNotification", evse={"id": 1, "connector_id": 1}
+                )
+            )
+        ).status == ("Accepted")
+        await state.wait_for("StatusNotification", count=2)
+        boot = await csms.call(call.TriggerMessage(requested_message="BootNotification"))
+        assert boot.status == "Rejected"  # already accepted
+        cs(
+            st,
+            "meter_values",
+            timestamp="2026-11-22T03:00:00Z",
+            voltage={"l1": 230, "l2": 230, "l3": 230},
+            current={"l1": 0, "l2": 0, "l3": 0},
+            power_factor=1,
+            frequency=50,
+            total_active_energy_imported=1234.5,
+            total_reactive_energy_imported=0,
+        )
+        assert (await csms.call(call.TriggerMessage(requested_message="MeterValues"))).status == (
+            "Accepted"
+        )
+        meter = await state.wait_for("MeterValues")
+        assert meter["meter_value"][0]["sampled_value"][0]["value"] == 1234.5
+        assert (
+            await csms.call(call.TriggerMessage(requested_message="LogStatusNotification"))
+        ).status == "NotImplemented"
+
+
+async def test_TC_P_01_and_P_02_data_transfer_both_ways() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        asked = play_cs(st, {"data_transfer": {"status": "accepted", "data": {"pong": 1}}})
+        reply = await csms.call(
+            call.DataTransfer(vendor_id="org.example", message_id="ping", data={"n": 1})
+        )
+        assert (reply.status, reply.data) == ("Accepted", {"pong": 1})
+        assert asked[0].data == {"vendor_id": "org.example", "message_id": "ping", "data": {"n": 1}}
+        out = await st.bus.request(
+            api.request(
+                "data_transfer", "cs/josev", {"vendor_id": "org.example", "data": {"hello": "csms"}}
+            ),
+            5,
+        )
+        assert out.data == {"status": "accepted", "data": {"echo": {"hello": "csms"}}}
+        assert await state.wait_for("DataTransfer") == {
+            "vendor_id": "org.example",
+            "data": {"hello": "csms"},
+        }
