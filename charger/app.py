@@ -19,7 +19,12 @@ from charger.log import event
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
-from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings
+from charger.protocols.ocpp.client import (
+    Connector,
+    OcppClient,
+    OcppSettings,
+    build_device_model,
+)
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
@@ -74,7 +79,11 @@ class App:
             self._start_slac()
             if cfg.ocpp.enabled:
                 outbox = await asyncio.to_thread(Outbox, cfg.station.state_dir / "ocpp.db")
-                client = OcppClient(self.bus, ocpp_settings(cfg), outbox)
+                settings = ocpp_settings(cfg)
+                dm_store = await asyncio.to_thread(Store, cfg.station.state_dir / "ocpp-dm.db")
+                client = OcppClient(
+                    self.bus, settings, outbox, device_model=build_device_model(settings, dm_store)
+                )
                 client.start()
                 self._spawn("ocpp", client.run)
             if cfg.authorization.mode != "external":
@@ -175,7 +184,10 @@ def ocpp_settings(config: Config) -> OcppSettings:
         model=station.model,
         serial_number=station.serial_number,
         firmware_version=__version__,
-        connectors=tuple(Connector(e.evse_id, e.id, e.connector_id) for e in config.evses),
+        connectors=tuple(
+            Connector(e.evse_id, e.id, e.connector_id, e.connector_type, e.phases)
+            for e in config.evses
+        ),
         answer_authorization=config.authorization.mode == "external",
         tls=client_context(
             ocpp.security_profile,

@@ -29,11 +29,14 @@ from charger import api
 from charger.api import Message
 from charger.bus import Bus
 from charger.log import event
+from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.remote import RemoteOperations
+from charger.protocols.ocpp.rpc import RpcError
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
 from charger.protocols.ocpp.tls import security_event
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
+from charger.state.store import Store
 from charger.tasks import spawn
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,8 @@ class Connector:
     evse_id: str  # the Josev API's string EVSE id
     ocpp_evse_id: int
     connector_id: int
+    connector_type: str = "cType2"
+    phases: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,28 @@ class OcppSettings:
     tx_updated_interval_s: float = 60.0  # SampledDataCtrlr.TxUpdatedInterval
     tx: TxSettings = field(default_factory=TxSettings)  # TxCtrlr.TxStartPoint/TxStopPoint
     tls: ssl.SSLContext | None = None  # security profiles 2 and 3 (wss://)
+
+
+def build_device_model(settings: OcppSettings, store: Store | None = None) -> DeviceModel:
+    values = {
+        "call_timeout_s": str(int(settings.call_timeout_s)),
+        "message_attempts_tx": str(settings.message_attempts_tx),
+        "message_attempt_interval_tx_s": str(int(settings.message_attempt_interval_tx_s)),
+        "retry_random_range_s": str(int(settings.retry_random_range_s)),
+        "retry_repeat_times": str(settings.retry_repeat_times),
+        "retry_wait_minimum_s": str(int(settings.retry_wait_minimum_s)),
+        "ping_interval_s": str(int(settings.ping_interval_s)),
+        "tx_updated_interval_s": str(int(settings.tx_updated_interval_s)),
+        "basic_auth_password": settings.basic_auth_password,
+        "identity": settings.identity,
+        "vendor": settings.vendor,
+        "model": settings.model,
+        "security_profile": str(settings.security_profile),
+    }
+    evses = [
+        (c.ocpp_evse_id, c.connector_id, c.connector_type, c.phases) for c in settings.connectors
+    ]
+    return DeviceModel.build(values, evses, store)
 
 
 def connector_status(cp_state: str) -> str:
@@ -122,6 +149,7 @@ class OcppClient:
         *,
         rng: random.Random | None = None,
         connect: Callable[..., Any] = websockets.connect,
+        device_model: DeviceModel | None = None,
     ) -> None:
         self._bus = bus
         self._s = settings
@@ -147,6 +175,8 @@ class OcppClient:
         self._unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
         self._cp_states: dict[int, str] = {}
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
+        self.dm = device_model or build_device_model(settings)
+        self._dm_changed = asyncio.Event()
 
     # ------------------------------------------------------------------ bus
 
@@ -285,6 +315,8 @@ class OcppClient:
 
     async def run(self) -> None:
         """Restores, connects, boots, serves; reconnects with the RetryBackOff schedule."""
+        await self.dm.load()
+        self._apply_device_model()
         await self._restore()
         writer = asyncio.create_task(self._write_forever())
         try:
@@ -336,7 +368,8 @@ class OcppClient:
     async def _connection(self) -> None:
         headers = {}
         if self._s.security_profile in (1, 2):
-            token = f"{self._s.identity}:{self._s.basic_auth_password}".encode()
+            password = self.dm.value("SecurityCtrlr", "BasicAuthPassword")  # A01: may change
+            token = f"{self._s.identity}:{password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
         async with self._connect(
             self._url(),
@@ -375,12 +408,71 @@ class OcppClient:
             "RequestStopTransaction": self._on_request_stop,
             "GetTransactionStatus": self._on_get_transaction_status,
             **self._remote.handlers(),
+            "GetVariables": self._on_get_variables,
+            "SetVariables": self._on_set_variables,
+            "GetBaseReport": self._on_get_base_report,
         }
+
+    # ------------------------------------------------------------------ device model
+
+    def _apply_device_model(self) -> None:
+        """Settings the device model governs, read again after every change."""
+        self.tx.settings = TxSettings(
+            self.dm.members("TxCtrlr", "TxStartPoint"), self.dm.members("TxCtrlr", "TxStopPoint")
+        )
+
+    def _check_items(self, count: int, kind: str) -> None:
+        limit = self.dm.integer("DeviceDataCtrlr", "ItemsPerMessage", kind)
+        if count > limit:
+            raise RpcError(
+                "OccurrenceConstraintViolation",
+                f"{count} items in one {kind} request, ItemsPerMessage is {limit}",
+            )
+
+    async def _on_get_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check_items(len(payload["getVariableData"]), "GetVariables")
+        return {"getVariableResult": [self.dm.get(item) for item in payload["getVariableData"]]}
+
+    async def _on_set_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self._check_items(len(payload["setVariableData"]), "SetVariables")
+        results = [await self.dm.set(item) for item in payload["setVariableData"]]
+        self._apply_device_model()
+        self._dm_changed.set()
+        return {"setVariableResult": results}
+
+    async def _on_get_base_report(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """B07/B08: answers at once, then sends the report in NotifyReport pages."""
+        if payload["reportBase"] not in ("ConfigurationInventory", "FullInventory"):
+            return {"status": "NotSupported"}
+        session = self._session
+        if session is not None:
+            entries = self.dm.report(payload["reportBase"])
+            spawn(self._notify_report(session, payload["requestId"], entries), "ocpp report")
+        return {"status": "Accepted"}
+
+    async def _notify_report(
+        self, session: Session, request_id: int, entries: list[dict[str, Any]]
+    ) -> None:
+        size = self.dm.integer("DeviceDataCtrlr", "ItemsPerMessage", "GetReport")
+        pages = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
+        generated = api.timestamp()
+        for seq, page in enumerate(pages):
+            message: dict[str, Any] = {
+                "requestId": request_id,
+                "generatedAt": generated,
+                "seqNo": seq,
+                "tbc": seq < len(pages) - 1,
+            }
+            if page:
+                message["reportData"] = page
+            with contextlib.suppress(CallTimeout, CallRejected):
+                await session.call("NotifyReport", message)
 
     # ------------------------------------------------------------------ provisioning
 
     async def _boot_and_heartbeat(self, session: Session) -> None:
         interval = await self._boot(session)
+        self.dm.assign("OCPPCommCtrlr", "HeartbeatInterval", str(int(interval)))
         self.registered = True
         self.tx.online = True
         sender = asyncio.create_task(self._send_outbox(session))
@@ -388,7 +480,12 @@ class OcppClient:
             for (evse, connector), status in sorted(self._connector_status.items()):
                 await self._status_notification(session, evse, connector, status)
             while True:
-                await asyncio.sleep(interval)
+                # A changed HeartbeatInterval takes effect at once, not after the old one.
+                self._dm_changed.clear()
+                interval_s = self.dm.integer("OCPPCommCtrlr", "HeartbeatInterval")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._dm_changed.wait(), interval_s)
+                    continue
                 with contextlib.suppress(CallTimeout, CallRejected):
                     reply = await session.call("Heartbeat", {})
                     self._sync_clock(reply["currentTime"])

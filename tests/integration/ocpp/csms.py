@@ -81,6 +81,11 @@ class _StationHandler(ChargePoint):
         self.state.note("DataTransfer", payload)
         return call_result.DataTransfer(status="Accepted", data={"echo": payload.get("data")})
 
+    @on("NotifyReport")
+    async def on_notify_report(self, **payload: Any) -> Any:
+        self.state.note("NotifyReport", payload)
+        return call_result.NotifyReport()
+
     @on("MeterValues")
     async def on_meter_values(self, **payload: Any) -> Any:
         self.state.note("MeterValues", payload)

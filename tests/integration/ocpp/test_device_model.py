@@ -1,0 +1,150 @@
+"""The device model through GetVariables, SetVariables and GetBaseReport (OCA B cases)."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.exceptions import OCPPError
+from ocpp.v201 import call
+
+from charger.protocols.ocpp.client import build_device_model
+from charger.state.store import Store
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_provisioning import settings, station
+
+HEARTBEAT = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+
+
+def item(component: str, variable: str, **extra: Any) -> dict[str, Any]:
+    return {"component": {"name": component}, "variable": {"name": variable}, **extra}
+
+
+async def get(csms: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
+    reply = await csms.call(call.GetVariables(get_variable_data=list(items)), suppress=False)
+    return list(reply.get_variable_result)
+
+
+async def set_(csms: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
+    reply = await csms.call(call.SetVariables(set_variable_data=list(items)))
+    return list(reply.set_variable_result)
+
+
+async def test_TC_B_06_and_B_32_to_B_34_CS_get_variables() -> None:
+    state = CsmsState(interval=120)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        results = await get(
+            csms,
+            item("OCPPCommCtrlr", "HeartbeatInterval"),
+            item("FluxCapacitor", "Power"),
+            item("OCPPCommCtrlr", "Espresso"),
+            item("OCPPCommCtrlr", "HeartbeatInterval", attribute_type="Target"),
+            item("SecurityCtrlr", "BasicAuthPassword"),
+            {
+                "component": {"name": "Connector", "evse": {"id": 1, "connector_id": 1}},
+                "variable": {"name": "ConnectorType"},
+            },
+        )
+        assert [(r["attribute_status"], r.get("attribute_value")) for r in results] == [
+            ("Accepted", "120"),  # the interval from the BootNotification answer
+            ("UnknownComponent", None),
+            ("UnknownVariable", None),
+            ("NotSupportedAttributeType", None),
+            ("Rejected", None),  # WriteOnly
+            ("Accepted", "cType2"),
+        ]
+
+
+async def test_TC_B_09_B_11_B_35_B_39_CS_set_variables() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        results = await set_(
+            csms,
+            item("OCPPCommCtrlr", "HeartbeatInterval", attribute_value="1"),
+            item("OCPPCommCtrlr", "HeartbeatInterval", attribute_value="often"),
+            item("SecurityCtrlr", "SecurityProfile", attribute_value="3"),
+            item("FluxCapacitor", "Power", attribute_value="1.21"),
+            item("TxCtrlr", "TxStartPoint", attribute_value="PowerPathClosed"),
+            item("TxCtrlr", "TxStopPoint", attribute_value="Teleported"),
+        )
+        assert [r["attribute_status"] for r in results] == [
+            "Accepted",
+            "Rejected",
+            "Rejected",
+            "UnknownComponent",
+            "Accepted",
+            "Rejected",
+        ]
+        assert "is not an integer" in results[1]["attribute_status_info"]["additional_info"]
+        assert "read-only" in results[2]["attribute_status_info"]["additional_info"]
+        await state.wait_for("Heartbeat", count=2)  # the new interval is in force
+        [value] = await get(csms, item("TxCtrlr", "TxStartPoint"))
+        assert value["attribute_value"] == "PowerPathClosed"
+
+
+async def test_too_many_items_is_an_occurrence_constraint_violation() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        with pytest.raises(OCPPError) as info:
+            await get(state.stations[0], *[item("OCPPCommCtrlr", "HeartbeatInterval")] * 21)
+        assert type(info.value).__name__ == "OccurrenceConstraintViolationError"
+
+
+async def test_TC_B_12_B_13_B_15_CS_base_reports_are_paged() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        full = await csms.call(call.GetBaseReport(request_id=7, report_base="FullInventory"))
+        assert full.status == "Accepted"
+        pages = []
+        while not pages or pages[-1]["tbc"]:
+            pages.append(await state.wait_for("NotifyReport", count=len(pages) + 1))
+        assert [p["seq_no"] for p in pages] == list(range(len(pages))) and len(pages) >= 3
+        assert all(len(p["report_data"]) <= 20 and p["request_id"] == 7 for p in pages)
+        names = {r["variable"]["name"] for p in pages for r in p["report_data"]}
+        assert {"HeartbeatInterval", "TxStartPoint", "BasicAuthPassword", "ConnectorType"} <= names
+        password = next(
+            r
+            for p in pages
+            for r in p["report_data"]
+            if r["variable"]["name"] == "BasicAuthPassword"
+        )
+        assert "value" not in password["variable_attribute"][0]  # WriteOnly: never reported
+        summary = await csms.call(call.GetBaseReport(request_id=8, report_base="SummaryInventory"))
+        assert summary.status == "NotSupported"
+
+
+async def test_TC_A_09_CS_new_basic_auth_password_is_used_on_reconnect() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        [result] = await set_(
+            state.stations[0],
+            item("SecurityCtrlr", "BasicAuthPassword", attribute_value="new-password-0123"),
+        )
+        assert result["attribute_status"] == "Accepted"
+        await state.connections[0].close()
+        await state.wait_for("BootNotification", count=2)
+        header = {k.lower(): v for k, v in state.headers[1].items()}["authorization"]
+        assert base64.b64decode(header.split()[1]) == b"CS001:new-password-0123"
+
+
+async def test_set_values_survive_a_restart() -> None:
+    path = Path(tempfile.mkdtemp()) / "dm.db"
+    model = build_device_model(settings("ws://x"), Store(path))
+    await model.load()
+    result = await model.set(item("OCPPCommCtrlr", "OfflineThreshold", attributeValue="90"))
+    assert result["attributeStatus"] == "Accepted"
+    again = build_device_model(settings("ws://x"), Store(path))
+    assert again.value("OCPPCommCtrlr", "OfflineThreshold") == "60"  # before loading
+    await again.load()
+    assert again.value("OCPPCommCtrlr", "OfflineThreshold") == "90"

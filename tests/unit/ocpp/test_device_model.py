@@ -1,0 +1,34 @@
+"""Value checks of the device model, per dataType (B05 'invalidly formatted values')."""
+
+import pytest
+
+from charger.protocols.ocpp.device_model import Key, Variable, check_value
+
+
+def var(data_type: str, **extra: object) -> Variable:
+    return Variable(Key("C", "V"), "", "ReadWrite", data_type, **extra)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        (var("integer", min_limit=1), "5", None),
+        (var("integer", min_limit=1), "0", "0 is below the minimum 1"),
+        (var("integer", max_limit=10), "11", "11 is above the maximum 10"),
+        (var("integer"), "1.5", "'1.5' is not an integer"),
+        (var("decimal"), "1.5", None),
+        (var("decimal"), "x", "'x' is not a decimal"),
+        (var("boolean"), "true", None),
+        (var("boolean"), "True", "'True' is not true or false"),
+        (var("dateTime"), "2026-11-22T03:00:00Z", None),
+        (var("dateTime"), "tomorrow", "'tomorrow' is not a date-time"),
+        (var("string", max_limit=3), "abcd", "longer than 3 characters"),
+        (var("OptionList", values_list="A,B"), "B", None),
+        (var("OptionList", values_list="A,B"), "C", "C not in A,B"),
+        (var("MemberList", values_list="A,B,C"), "C,A", None),
+        (var("MemberList", values_list="A,B,C"), "A,X", "X not in A,B,C"),
+        (var("SequenceList", values_list="A,B"), "B,A", None),
+    ],
+)
+def test_check_value(variable: Variable, value: str, problem: str | None) -> None:
+    assert check_value(variable, value) == problem
