@@ -95,8 +95,10 @@ def check_value(var: Variable, value: str) -> str | None:
         allowed = var.values_list.split(",")
         items = [value] if kind == "OptionList" else [v for v in value.split(",") if v]
         wrong = [v for v in items if v not in allowed]
-        if wrong or (kind == "OptionList" and not value):
-            return f"{','.join(wrong) or value!r} not in {var.values_list}"
+        if kind == "OptionList" and not value:
+            return f"an empty value is not one of {var.values_list}"
+        if wrong:
+            return f"{','.join(wrong)} not in {var.values_list}"
     return None
 
 
