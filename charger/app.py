@@ -81,9 +81,8 @@ class App:
                 outbox = await asyncio.to_thread(Outbox, cfg.station.state_dir / "ocpp.db")
                 settings = ocpp_settings(cfg)
                 dm_store = await asyncio.to_thread(Store, cfg.station.state_dir / "ocpp-dm.db")
-                client = OcppClient(
-                    self.bus, settings, outbox, device_model=build_device_model(settings, dm_store)
-                )
+                model = await asyncio.to_thread(build_device_model, settings, dm_store)
+                client = OcppClient(self.bus, settings, outbox, device_model=model)
                 client.start()
                 self._spawn("ocpp", client.run)
             if cfg.authorization.mode != "external":
