@@ -25,6 +25,7 @@ from charger.protocols.ocpp.client import (
     OcppSettings,
     build_device_model,
 )
+from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
@@ -82,7 +83,9 @@ class App:
                 settings = ocpp_settings(cfg)
                 dm_store = await asyncio.to_thread(Store, cfg.station.state_dir / "ocpp-dm.db")
                 model = await asyncio.to_thread(build_device_model, settings, dm_store)
-                client = OcppClient(self.bus, settings, outbox, device_model=model)
+                client = OcppClient(
+                    self.bus, settings, outbox, device_model=model, local_list=LocalList(dm_store)
+                )
                 client.start()
                 self._spawn("ocpp", client.run)
             if cfg.authorization.mode != "external":

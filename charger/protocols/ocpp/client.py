@@ -30,6 +30,7 @@ from charger.api import Message
 from charger.bus import Bus
 from charger.log import event
 from charger.protocols.ocpp.device_model import DeviceModel
+from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.remote import RemoteOperations
 from charger.protocols.ocpp.rpc import RpcError
@@ -150,6 +151,7 @@ class OcppClient:
         rng: random.Random | None = None,
         connect: Callable[..., Any] = websockets.connect,
         device_model: DeviceModel | None = None,
+        local_list: LocalList | None = None,
     ) -> None:
         self._bus = bus
         self._s = settings
@@ -175,8 +177,10 @@ class OcppClient:
         self._unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
         self._cp_states: dict[int, str] = {}
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
-        self.dm = device_model or build_device_model(settings)
+        self.dm = device_model if device_model is not None else build_device_model(settings)
         self._dm_changed = asyncio.Event()
+        self.local_list = local_list if local_list is not None else LocalList(None)
+        self._loaded = asyncio.Event()  # device model and local list read from disk
 
     # ------------------------------------------------------------------ bus
 
@@ -316,6 +320,9 @@ class OcppClient:
     async def run(self) -> None:
         """Restores, connects, boots, serves; reconnects with the RetryBackOff schedule."""
         await self.dm.load()
+        await self.local_list.load()
+        self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
+        self._loaded.set()
         self._apply_device_model()
         await self._restore()
         writer = asyncio.create_task(self._write_forever())
@@ -411,7 +418,23 @@ class OcppClient:
             "GetVariables": self._on_get_variables,
             "SetVariables": self._on_set_variables,
             "GetBaseReport": self._on_get_base_report,
+            "SendLocalList": self._on_send_local_list,
+            "GetLocalListVersion": self._on_get_local_list_version,
         }
+
+    async def _on_send_local_list(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """D01: full or differential update, versioned, persisted before the answer."""
+        if self.dm.value("LocalAuthListCtrlr", "Enabled") != "true":
+            return {"status": "Failed"}
+        self._check_items(len(payload.get("localAuthorizationList", [])), None)
+        status = await self.local_list.send(payload)
+        self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
+        return {"status": status}
+
+    async def _on_get_local_list_version(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """D02: 0 when no list was ever sent (or the feature is off)."""
+        enabled = self.dm.value("LocalAuthListCtrlr", "Enabled") == "true"
+        return {"versionNumber": self.local_list.version if enabled else 0}
 
     # ------------------------------------------------------------------ device model
 
@@ -421,12 +444,18 @@ class OcppClient:
             self.dm.members("TxCtrlr", "TxStartPoint"), self.dm.members("TxCtrlr", "TxStopPoint")
         )
 
-    def _check_items(self, count: int, kind: str) -> None:
-        limit = self.dm.integer("DeviceDataCtrlr", "ItemsPerMessage", kind)
+    def _check_items(self, count: int, kind: str | None) -> None:
+        """kind: the DeviceDataCtrlr instance, or None for the local list's own limit."""
+        limit = (
+            self.dm.integer("LocalAuthListCtrlr", "ItemsPerMessage")
+            if kind is None
+            else self.dm.integer("DeviceDataCtrlr", "ItemsPerMessage", kind)
+        )
         if count > limit:
             raise RpcError(
                 "OccurrenceConstraintViolation",
-                f"{count} items in one {kind} request, ItemsPerMessage is {limit}",
+                f"{count} items in one {kind or 'SendLocalList'} request, "
+                f"ItemsPerMessage is {limit}",
             )
 
     async def _on_get_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -561,9 +590,19 @@ class OcppClient:
             "type": TOKEN_TYPES.get(token_type, "Local"),
         }
         status = "rejected"
+        with contextlib.suppress(TimeoutError):  # decisions need what is on disk
+            await asyncio.wait_for(self._loaded.wait(), self._s.call_timeout_s)
+        listed = self.local_list.lookup(id_token)
+        listed_ok = listed is not None and listed.get("status") == "Accepted"
+        online = self._session is not None and self.registered
         if token_type == "no_authorization":
             status = "accepted"  # Josev API 1.6(4): free charging is accepted at once
-        elif self._session is not None and self.registered:
+        elif listed_ok and (
+            self.dm.value("AuthCtrlr", "LocalPreAuthorize") == "true"
+            or (not online and self.dm.value("AuthCtrlr", "LocalAuthorizeOffline") == "true")
+        ):
+            status = "accepted"  # C14 pre-authorized / C13 offline, from the local list
+        elif online and self._session is not None:
             try:
                 reply = await self._session.call("Authorize", {"idToken": id_token})
                 if reply["idTokenInfo"]["status"] == "Accepted":

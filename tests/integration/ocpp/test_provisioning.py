@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from charger import api
 from charger.api import Message
@@ -62,10 +63,12 @@ class Station:
 
 
 @asynccontextmanager
-async def station(url: str, **overrides: object) -> AsyncIterator[Station]:
+async def station(url: str, local_list: Any = None, **overrides: object) -> AsyncIterator[Station]:
     bus = Bus(validate_outgoing=True)
     outbox = Outbox(Path(tempfile.mkdtemp()) / "ocpp.db")
-    client = OcppClient(bus, settings(url, **overrides), outbox, rng=random.Random(1))
+    client = OcppClient(
+        bus, settings(url, **overrides), outbox, rng=random.Random(1), local_list=local_list
+    )
     st = Station(bus, client)
     st.client = client  # type: ignore[attr-defined]
     client.start()

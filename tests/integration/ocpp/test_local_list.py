@@ -1,0 +1,88 @@
+"""Local authorization list (OCA D and C cases): versions, updates, offline use."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ocpp.v201 import call
+
+from charger import api
+from charger.protocols.ocpp.local_list import LocalList
+from charger.state.store import Store
+from tests.integration.conftest import free_port
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_provisioning import EVSE_ID, station
+
+ALICE = {
+    "id_token": {"id_token": "ALICE", "type": "ISO14443"},
+    "id_token_info": {"status": "Accepted"},
+}
+BOB = {"id_token": {"id_token": "BOB", "type": "ISO14443"}, "id_token_info": {"status": "Blocked"}}
+
+
+async def send(csms: Any, version: int, kind: str, entries: list[dict[str, Any]]) -> str:
+    reply = await csms.call(
+        call.SendLocalList(
+            version_number=version, update_type=kind, local_authorization_list=entries or None
+        )
+    )
+    return str(reply.status)
+
+
+async def test_TC_D_01_D_02_CS_full_and_differential_updates() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        assert (await csms.call(call.GetLocalListVersion())).version_number == 0
+        assert await send(csms, 5, "Full", [ALICE, BOB]) == "Accepted"
+        assert (await csms.call(call.GetLocalListVersion())).version_number == 5
+        assert await send(csms, 5, "Differential", []) == "VersionMismatch"
+        bob_removed = {"id_token": BOB["id_token"]}
+        assert await send(csms, 6, "Differential", [bob_removed]) == "Accepted"
+        client = st.client  # type: ignore[attr-defined]
+        assert client.local_list.lookup({"idToken": "BOB", "type": "ISO14443"}) is None
+        assert client.local_list.lookup({"idToken": "ALICE", "type": "ISO14443"}) == {
+            "status": "Accepted"
+        }
+        assert client.dm.value("LocalAuthListCtrlr", "Entries") == "1"
+        assert await send(csms, 7, "Full", [bob_removed]) == "Failed"  # Full needs the info
+
+
+async def test_TC_C_13_CS_offline_authorization_through_the_local_list() -> None:
+    url = f"ws://127.0.0.1:{free_port()}/ocpp"  # no CSMS there: the station is offline
+    store = Store(Path(tempfile.mkdtemp()) / "list.db")
+    saved = LocalList(store)
+    assert (
+        await saved.send(
+            {
+                "versionNumber": 3,
+                "updateType": "Full",
+                "localAuthorizationList": [
+                    {
+                        "idToken": {"idToken": "ALICE", "type": "ISO14443"},
+                        "idTokenInfo": {"status": "Accepted"},
+                    }
+                ],
+            }
+        )
+        == "Accepted"
+    )
+    async with station(url, local_list=LocalList(store)) as st:
+
+        async def authorize(token: str) -> str:
+            reply = await st.bus.request(
+                api.request(
+                    "authorization",
+                    "cs/josev",
+                    {"evse_id": EVSE_ID, "id_token": token, "token_type": "ISO14443"},
+                ),
+                5,
+            )
+            return str(reply.data["status"])
+
+        assert await authorize("ALICE") == "accepted"  # listed, and loaded from disk
+        assert await authorize("MALLORY") == "rejected"
+        assert st.client.local_list.version == 3  # type: ignore[attr-defined]
