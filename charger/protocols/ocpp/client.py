@@ -17,6 +17,7 @@ import contextlib
 import logging
 import random
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from charger.bus import Bus
 from charger.log import event
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.local_list import LocalList
+from charger.protocols.ocpp.measurands import sampled_values
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.remote import RemoteOperations
 from charger.protocols.ocpp.rpc import RpcError
@@ -181,6 +183,9 @@ class OcppClient:
         self._dm_changed = asyncio.Event()
         self.local_list = local_list if local_list is not None else LocalList(None)
         self._loaded = asyncio.Event()  # device model and local list read from disk
+        self._meters: dict[int, dict[str, Any]] = {}  # last meter_values data per EVSE
+        self._dm_listeners: list[asyncio.Event] = []
+        self.tx.sampler = self._sample
 
     # ------------------------------------------------------------------ bus
 
@@ -214,6 +219,7 @@ class OcppClient:
                 self._emit(evse, self.tx.power_path(evse, message.data["status"] == "closed"))
                 self._settle_soon(evse)
             elif message.name == "meter_values":
+                self._meters[evse] = dict(message.data)
                 self._on_meter(evse, float(message.data["total_active_energy_imported"]))
         elif message.name == "websocket_status" and message.type == "request":
             self._bus.publish(message.reply(self._ws_status_data()))
@@ -259,6 +265,46 @@ class OcppClient:
             else:
                 await self._outbox.put("TransactionEvent", payload, (tx_id, evse, state))
 
+    def _sample(self, evse: int, which: str, context: str) -> list[dict[str, Any]]:
+        """J01/J02: the configured measurands of the EVSE's last meter reading."""
+        meter = self._meters.get(evse)
+        if meter is None:
+            return []
+        variable = {
+            "Started": ("SampledDataCtrlr", "TxStartedMeasurands"),
+            "Ended": ("SampledDataCtrlr", "TxEndedMeasurands"),
+            "Clock": ("AlignedDataCtrlr", "Measurands"),
+        }.get(which, ("SampledDataCtrlr", "TxUpdatedMeasurands"))
+        return sampled_values(meter, self.dm.members(*variable), context)
+
+    async def _clock_aligned_forever(self) -> None:
+        """J02: every AlignedDataCtrlr.Interval seconds, aligned to the wall clock."""
+        changed = asyncio.Event()
+        self._dm_listeners.append(changed)
+        while True:
+            interval = self.dm.integer("AlignedDataCtrlr", "Interval")
+            changed.clear()
+            wait = None if interval <= 0 else interval - time.time() % interval
+            try:
+                await asyncio.wait_for(changed.wait(), wait)
+                continue  # the interval changed: start over
+            except TimeoutError:
+                pass
+            for evse in self.evses():
+                if self.tx.transaction_id(evse) is not None:
+                    self._emit(evse, self.tx.clock(evse))
+                elif self._session is not None and self.registered and evse in self._meters:
+                    samples = self._sample(evse, "Clock", "Sample.Clock")
+                    if samples:
+                        payload = {
+                            "evseId": evse,
+                            "meterValue": [{"timestamp": api.timestamp(), "sampledValue": samples}],
+                        }
+                        spawn(
+                            self._call_quietly(self._session, "MeterValues", payload),
+                            "ocpp clock-aligned meter values",
+                        )
+
     def _settle_soon(self, evse: int) -> None:
         if evse not in self._unsettled:
             self._unsettled.add(evse)
@@ -270,7 +316,8 @@ class OcppClient:
 
     def _on_meter(self, evse: int, energy_wh: float) -> None:
         now = asyncio.get_running_loop().time()
-        periodic = now - self._last_periodic.get(evse, now) >= self._s.tx_updated_interval_s
+        interval = self.dm.integer("SampledDataCtrlr", "TxUpdatedInterval")  # 0: none
+        periodic = interval > 0 and now - self._last_periodic.get(evse, now) >= interval
         self._last_periodic.setdefault(evse, now)
         events = self.tx.meter(evse, energy_wh, periodic=periodic)
         if events:
@@ -326,10 +373,12 @@ class OcppClient:
         self._apply_device_model()
         await self._restore()
         writer = asyncio.create_task(self._write_forever())
+        aligned = asyncio.create_task(self._clock_aligned_forever())
         try:
             await self._connect_forever()
         finally:
             writer.cancel()
+            aligned.cancel()
 
     async def _connect_forever(self) -> None:
         failures = 0
@@ -467,6 +516,8 @@ class OcppClient:
         results = [await self.dm.set(item) for item in payload["setVariableData"]]
         self._apply_device_model()
         self._dm_changed.set()
+        for listener in self._dm_listeners:
+            listener.set()
         return {"setVariableResult": results}
 
     async def _on_get_base_report(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,10 @@ class TransactionManager:
     now: Callable[[], str]
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     online: bool = False
+    # (EVSE, "Started" | "Updated" | "Ended" | "Clock", reading context) -> SampledValues;
+    # without one, events carry the energy register only.
+    sampler: Callable[[int, str, str], list[dict[str, Any]]] | None = None
+
     _evses: dict[int, _Evse] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -160,6 +164,13 @@ class TransactionManager:
             return [self._event(e, "Updated", "MeterValuePeriodic", with_meter=True)]
         return []
 
+    def clock(self, evse: int) -> list[dict[str, Any]]:
+        """J02: a clock-aligned reading during a transaction."""
+        e = self._evses[evse]
+        if e.transaction_id is None:
+            return []
+        return [self._event(e, "Updated", "MeterValueClock", with_meter=True)]
+
     def restore(
         self, evse: int, transaction_id: str, state: dict[str, Any]
     ) -> list[dict[str, Any]]:
@@ -253,20 +264,29 @@ class TransactionManager:
         if e.id_token is not None and not e.token_sent:
             payload["idToken"] = e.id_token
             e.token_sent = True
-        if with_meter and e.energy_wh is not None:
-            context = {"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(
-                kind, "Sample.Periodic"
-            )
-            payload["meterValue"] = [
-                {
-                    "timestamp": payload["timestamp"],
-                    "sampledValue": [
-                        {
-                            "value": round(e.energy_wh, 3),
-                            "context": context,
-                            "measurand": "Energy.Active.Import.Register",
-                        }
-                    ],
-                }
-            ]
+        if with_meter:
+            samples = self._samples(e, kind, trigger)
+            if samples:
+                payload["meterValue"] = [
+                    {"timestamp": payload["timestamp"], "sampledValue": samples}
+                ]
         return payload
+
+    def _samples(self, e: _Evse, kind: str, trigger: str) -> list[dict[str, Any]]:
+        which = "Clock" if trigger == "MeterValueClock" else kind
+        context = {
+            "Started": "Transaction.Begin",
+            "Ended": "Transaction.End",
+            "Clock": "Sample.Clock",
+        }.get(which, "Trigger" if trigger == "Trigger" else "Sample.Periodic")
+        if self.sampler is not None:
+            return self.sampler(e.ocpp_id, which, context)
+        if e.energy_wh is None:
+            return []
+        return [
+            {
+                "value": round(e.energy_wh, 3),
+                "context": context,
+                "measurand": "Energy.Active.Import.Register",
+            }
+        ]

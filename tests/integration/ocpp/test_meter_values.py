@@ -1,0 +1,97 @@
+"""Sampled and clock-aligned meter values per the device model (OCA J cases)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ocpp.v201 import call
+
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_provisioning import Station, station
+from tests.integration.ocpp.test_transactions import cs
+
+
+def meter(st: Station, energy_wh: float) -> None:
+    cs(
+        st,
+        "meter_values",
+        timestamp="2026-11-22T03:00:00Z",
+        voltage={"l1": 230, "l2": 230, "l3": 230},
+        current={"l1": 16, "l2": 16, "l3": 16},
+        power_factor=1,
+        frequency=50,
+        total_active_energy_imported=energy_wh,
+        total_reactive_energy_imported=0,
+    )
+
+
+async def configure(csms: Any, *values: tuple[str, str, str]) -> None:
+    reply = await csms.call(
+        call.SetVariables(
+            set_variable_data=[
+                {"component": {"name": c}, "variable": {"name": v}, "attribute_value": value}
+                for c, v, value in values
+            ]
+        )
+    )
+    assert {r["attribute_status"] for r in reply.set_variable_result} == {"Accepted"}
+
+
+async def test_TC_J_02_CS_clock_aligned_outside_and_inside_a_transaction() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        meter(st, 100.0)
+        await configure(
+            state.stations[0],
+            ("AlignedDataCtrlr", "Measurands", "Energy.Active.Import.Register,Voltage"),
+            ("AlignedDataCtrlr", "Interval", "1"),
+        )
+        values = await state.wait_for("MeterValues")
+        sampled = values["meter_value"][0]["sampled_value"]
+        assert [(s["measurand"], s.get("phase")) for s in sampled] == [
+            ("Energy.Active.Import.Register", None),
+            ("Voltage", "L1"),
+            ("Voltage", "L2"),
+            ("Voltage", "L3"),
+        ]
+        assert {s["context"] for s in sampled} == {"Sample.Clock"} and values["evse_id"] == 1
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        clock = await state.wait_for("TransactionEvent", count=2)
+        assert clock["trigger_reason"] == "MeterValueClock"
+        assert clock["meter_value"][0]["sampled_value"][0]["context"] == "Sample.Clock"
+
+
+async def test_TC_J_01_CS_sampled_values_in_transaction_events() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        await configure(
+            state.stations[0],
+            ("SampledDataCtrlr", "TxStartedMeasurands", "Energy.Active.Import.Register"),
+            (
+                "SampledDataCtrlr",
+                "TxUpdatedMeasurands",
+                "Energy.Active.Import.Register,Current.Import",
+            ),
+            ("SampledDataCtrlr", "TxUpdatedInterval", "1"),
+        )
+        meter(st, 100.0)
+        cs(st, "cp_status", connector_id=1, state="B1")
+        started = await state.wait_for("TransactionEvent")
+        assert [s["measurand"] for s in started["meter_value"][0]["sampled_value"]] == [
+            "Energy.Active.Import.Register"
+        ]
+        await asyncio.sleep(1.1)  # TxUpdatedInterval passes before the next reading
+        meter(st, 150.0)
+        periodic = await state.wait_for("TransactionEvent", count=2)
+        assert periodic["trigger_reason"] == "MeterValuePeriodic"
+        sampled = periodic["meter_value"][0]["sampled_value"]
+        assert [(s["measurand"], s.get("phase"), s["value"]) for s in sampled] == [
+            ("Energy.Active.Import.Register", None, 150.0),
+            ("Current.Import", "L1", 16),
+            ("Current.Import", "L2", 16),
+            ("Current.Import", "L3", 16),
+        ]
