@@ -4,7 +4,6 @@ runs them on one event loop under supervision, and shuts them down cleanly."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +32,7 @@ from charger.protocols.slac.service import SlacService, SlacServiceSettings
 from charger.state.controller import CsController, StationIdentity
 from charger.state.store import Store
 from charger.supervise import supervise
+from charger.tasks import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,7 @@ class App:
                 sim_commands=self.board.commands if self.board else None,
             )
             self._spawn("mqtt_bridge", bridge.run)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(bridge.connected.wait(), 10.0)
+            await wait_event(bridge.connected, 10.0)
             if self.demo and self.board is not None and self.board.commands is not None:
                 commands = self.board.commands
                 self._spawn("demo", lambda: _run_demo(commands))

@@ -111,7 +111,8 @@ class Bus:
         self._pending[message.id] = waiter
         try:
             self.publish(message)
-            return await asyncio.wait_for(waiter, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await waiter
         except TimeoutError:
             event(
                 log,

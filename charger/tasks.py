@@ -25,3 +25,17 @@ def _finished(task: asyncio.Future[None], what: str) -> None:
     error = task.exception()
     if error is not None:
         log.error("task_failed", exc_info=error, extra={"kv": {"task": what}})
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float | None) -> bool:
+    """True if `event` is set within `timeout_s` (None: no limit), else False.
+
+    Unlike `asyncio.wait_for` on Python 3.11, a cancellation that races with the event
+    being set is never swallowed, so loops built on this always stop when cancelled.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -28,3 +28,25 @@ async def test_success_and_cancellation_are_quiet(caplog: pytest.LogCaptureFixtu
     slow.cancel()
     await asyncio.gather(slow, return_exceptions=True)
     assert "task_failed" not in caplog.text
+
+
+async def test_wait_event_reports_set_or_timeout_and_stops_when_cancelled() -> None:
+    from charger.tasks import wait_event
+
+    event = asyncio.Event()
+    assert await wait_event(event, 0.01) is False
+    event.set()
+    assert await wait_event(event, 1.0) is True
+    event.clear()
+
+    async def loop_forever() -> None:
+        while True:
+            await wait_event(event, None)
+            event.clear()
+
+    task = asyncio.create_task(loop_forever())
+    await asyncio.sleep(0)
+    event.set()  # set and cancelled in the same iteration: the loop must still stop
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()

@@ -33,7 +33,8 @@ def find_mosquitto(name: str) -> str:
 
 async def port_open(host: str, port: int) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        async with asyncio.timeout(1.0):
+            _, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError):
         return False
     writer.close()
@@ -101,7 +102,8 @@ class MosquittoSupervisor:
             return
         process.terminate()
         try:
-            await asyncio.wait_for(process.wait(), 5.0)
+            async with asyncio.timeout(5.0):
+                await process.wait()
         except TimeoutError:
             process.kill()
             await process.wait()

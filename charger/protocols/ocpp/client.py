@@ -40,7 +40,7 @@ from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
 from charger.protocols.ocpp.tls import security_event
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
 from charger.state.store import Store
-from charger.tasks import spawn
+from charger.tasks import spawn, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -285,11 +285,8 @@ class OcppClient:
             interval = self.dm.integer("AlignedDataCtrlr", "Interval")
             changed.clear()
             wait = None if interval <= 0 else interval - time.time() % interval
-            try:
-                await asyncio.wait_for(changed.wait(), wait)
+            if await wait_event(changed, wait):
                 continue  # the interval changed: start over
-            except TimeoutError:
-                pass
             for evse in self.evses():
                 if self.tx.transaction_id(evse) is not None:
                     self._emit(evse, self.tx.clock(evse))
@@ -563,8 +560,7 @@ class OcppClient:
                 # A changed HeartbeatInterval takes effect at once, not after the old one.
                 self._dm_changed.clear()
                 interval_s = self.dm.integer("OCPPCommCtrlr", "HeartbeatInterval")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._dm_changed.wait(), interval_s)
+                if await wait_event(self._dm_changed, interval_s):
                     continue
                 with contextlib.suppress(CallTimeout, CallRejected):
                     reply = await session.call("Heartbeat", {})
@@ -641,8 +637,7 @@ class OcppClient:
             "type": TOKEN_TYPES.get(token_type, "Local"),
         }
         status = "rejected"
-        with contextlib.suppress(TimeoutError):  # decisions need what is on disk
-            await asyncio.wait_for(self._loaded.wait(), self._s.call_timeout_s)
+        await wait_event(self._loaded, self._s.call_timeout_s)  # decisions need what is on disk
         listed = self.local_list.lookup(id_token)
         listed_ok = listed is not None and listed.get("status") == "Accepted"
         online = self._session is not None and self.registered

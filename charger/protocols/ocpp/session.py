@@ -68,7 +68,8 @@ class Session:
             self._waiting = (message_id, action, future)
             try:
                 await self._socket.send(rpc.Call(message_id, action, payload).frame())
-                answer = await asyncio.wait_for(future, self.call_timeout_s)
+                async with asyncio.timeout(self.call_timeout_s):
+                    answer = await future
             except TimeoutError:
                 event(
                     log,

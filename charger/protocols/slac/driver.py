@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from charger.hal.interfaces import FrameTransport
 from charger.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
+from charger.tasks import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ class SlacDriver:
             deadline = self._slac.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await wait_event(self._wakeup, timeout)
             self.step(self._slac.tick)
 
     def step(self, action: Callable[[float], None]) -> None:
