@@ -184,12 +184,14 @@ class DeviceModel:
     # ------------------------------------------------------------------ access
 
     def value(self, component: str, variable: str, instance: str | None = None) -> str:
-        var = self._vars[Key(component, variable, None, instance)]
-        return (
-            datetime.now().astimezone().isoformat()
-            if var.value == "" and (var.data_type == "dateTime")
-            else var.value
-        )
+        return self._current(self._vars[Key(component, variable, None, instance)])
+
+    @staticmethod
+    def _current(var: Variable) -> str:
+        # A dateTime without a stored value is the clock (ClockCtrlr.DateTime).
+        if var.data_type == "dateTime" and var.value == "":
+            return datetime.now().astimezone().isoformat()
+        return var.value
 
     def assign(self, component: str, variable: str, value: str) -> None:
         """The station's own update (e.g. the heartbeat interval the CSMS gave at boot)."""
@@ -218,7 +220,9 @@ class DeviceModel:
 
     # ------------------------------------------------------------------ B06, B05
 
-    def get(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _resolve(self, request: dict[str, Any]) -> tuple[dict[str, Any], Variable | None]:
+        """The common part of a GetVariableResult/SetVariableResult, and the variable when
+        the request names an existing one's Actual attribute (else the result says why)."""
         attribute = request.get("attributeType", "Actual")
         result: dict[str, Any] = {
             "attributeType": attribute,
@@ -227,30 +231,23 @@ class DeviceModel:
         }
         status, var = self._find(request["component"], request["variable"])
         if var is None:
-            return {**result, "attributeStatus": status}
-        if attribute != "Actual":
-            return {**result, "attributeStatus": "NotSupportedAttributeType"}
+            result["attributeStatus"] = status
+        elif attribute != "Actual":
+            result["attributeStatus"], var = "NotSupportedAttributeType", None
+        return result, var
+
+    def get(self, request: dict[str, Any]) -> dict[str, Any]:
+        result, var = self._resolve(request)
+        if var is None:
+            return result
         if var.mutability == "WriteOnly":
             return {**result, "attributeStatus": "Rejected"}
-        value = (
-            self.value(var.key.component, var.key.variable, var.key.variable_instance)
-            if (var.key.evse is None)
-            else var.value
-        )
-        return {**result, "attributeStatus": "Accepted", "attributeValue": value}
+        return {**result, "attributeStatus": "Accepted", "attributeValue": self._current(var)}
 
     async def set(self, request: dict[str, Any]) -> dict[str, Any]:
-        attribute = request.get("attributeType", "Actual")
-        result: dict[str, Any] = {
-            "attributeType": attribute,
-            "component": request["component"],
-            "variable": request["variable"],
-        }
-        status, var = self._find(request["component"], request["variable"])
+        result, var = self._resolve(request)
         if var is None:
-            return {**result, "attributeStatus": status}
-        if attribute != "Actual":
-            return {**result, "attributeStatus": "NotSupportedAttributeType"}
+            return result
         value = str(request["attributeValue"])
         problem = (
             "the variable is read-only"
