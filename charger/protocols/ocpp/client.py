@@ -362,20 +362,31 @@ class OcppClient:
     # ------------------------------------------------------------------ connection
 
     async def run(self) -> None:
-        """Restores, connects, boots, serves; reconnects with the RetryBackOff schedule."""
-        await self.dm.load()
-        await self.local_list.load()
-        self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
-        self._loaded.set()
-        self._apply_device_model()
-        await self._restore()
-        writer = asyncio.create_task(self._write_forever())
-        aligned = asyncio.create_task(self._clock_aligned_forever())
+        """Restores, connects, boots, serves; reconnects with the RetryBackOff schedule.
+
+        If any part fails, run() fails with it, so the supervisor logs it and starts
+        again; what was restored from disk is restored only once per process.
+        """
+        if not self._loaded.is_set():
+            await self.dm.load()
+            await self.local_list.load()
+            self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
+            self._apply_device_model()
+            await self._restore()
+            self._loaded.set()
+        parts = {
+            asyncio.create_task(self._write_forever(), name="ocpp outbox writer"),
+            asyncio.create_task(self._clock_aligned_forever(), name="ocpp aligned data"),
+            asyncio.create_task(self._connect_forever(), name="ocpp connection"),
+        }
         try:
-            await self._connect_forever()
+            done, _ = await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
         finally:
-            writer.cancel()
-            aligned.cancel()
+            for task in parts:
+                task.cancel()
+            await asyncio.wait(parts, timeout=5.0)
 
     async def _connect_forever(self) -> None:
         failures = 0

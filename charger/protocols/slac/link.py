@@ -121,6 +121,7 @@ class RawEthernet:
         return self._mac
 
     async def open(self) -> None:
+        self.close()  # opened again after a restart: drop the old socket first
         self.info = await asyncio.to_thread(
             prepare_interface, self._interface, self._carrier_timeout_s
         )

@@ -226,3 +226,23 @@ def test_reconnect_backoff_doubles_and_is_randomised() -> None:
     bases = [2.0, 4.0, 8.0, 16.0]
     assert [int(d - b >= 0 and d - b <= 1.0) for d, b in zip(delays, bases, strict=True)] == [1] * 4
     assert len(set(round(d - b, 6) for d, b in zip(delays, bases, strict=True))) == 4
+
+
+async def test_a_failing_part_fails_run_for_the_supervisor() -> None:
+    bus = Bus()
+    outbox = Outbox(Path(tempfile.mkdtemp()) / "ocpp.db")
+    client = OcppClient(bus, settings("ws://127.0.0.1:9/ocpp"), outbox)
+
+    async def broken_writer() -> None:
+        raise RuntimeError("disk on fire")
+
+    client._write_forever = broken_writer  # type: ignore[method-assign]
+    try:
+        async with asyncio.timeout(5):
+            await client.run()
+    except RuntimeError as exc:
+        assert str(exc) == "disk on fire"
+    else:
+        raise AssertionError("run() kept going without its outbox writer")
+    finally:
+        outbox.close()
