@@ -27,6 +27,7 @@ from charger.hal.interfaces import (
 from charger.hal.sim_plc import SimPlcLink, SimPowerline
 from charger.log import event
 from charger.pwm import current_for_duty
+from charger.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +411,7 @@ class SimBoard:
     physics_period_s: float
     time_scale: float
     _hardware: dict[int, EvseHardware] = field(default_factory=dict)
-    _task: asyncio.Task[None] | None = None
+    _task: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
         for evse_id, sim in self.sims.items():
@@ -439,7 +440,7 @@ class SimBoard:
             raise ValueError(f"no simulated EVSE {evse_id} (have {sorted(self.sims)})") from None
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._physics())
+        self._task = spawn(self._physics(), "sim physics")  # a failure gets logged
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -73,7 +73,6 @@ class EvseController:
         self._plugged = False  # an EV has been seen since the last state A
         self._authorized_at: float | None = None
         self._last_limits: dict[str, Any] | None = None
-        self.last_meter: MeterReading | None = None
 
     @property
     def evse_id(self) -> str:
@@ -125,7 +124,6 @@ class EvseController:
             now = loop.time()
             if now >= next_current or now >= next_publish:
                 reading = await self.hw.meter.read()
-                self.last_meter = reading
                 peak_a = max(reading.current_a)
                 self.step(functools.partial(self.fsm.measured_current, current_a=peak_a))
                 next_current = now + CURRENT_SUPERVISION_S
@@ -250,7 +248,8 @@ class EvseController:
                     self._plugged = False
                     self._session_token = None
                     self._authorized_at = None
-        self._publish_limits_if_changed()
+        if events:  # status and limits follow faults and states, not every timer tick
+            self._publish_limits_if_changed()
 
     def _notify(self, code: str, info: str) -> None:
         data: api.NotifyEvent = {
@@ -438,3 +437,4 @@ class EvseController:
 
     def set_available(self, available: bool) -> None:
         self.step(lambda now: self.fsm.set_available(now, available))
+        self._publish_limits_if_changed()  # may change no CP state, but the status code

@@ -19,8 +19,8 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import websockets
@@ -89,7 +89,6 @@ class OcppSettings:
     security_profile: int = 1
     answer_authorization: bool = True  # OCPP decides the CS's authorization requests
     call_timeout_s: float = 30.0  # OCPPCommCtrlr.MessageTimeout
-    heartbeat_interval_s: float = 300.0  # until the CSMS sets one
     ping_interval_s: float = 30.0  # OCPPCommCtrlr.WebSocketPingInterval
     retry_wait_minimum_s: float = 1.0  # OCPPCommCtrlr.RetryBackOffWaitMinimum
     retry_random_range_s: float = 2.0  # OCPPCommCtrlr.RetryBackOffRandomRange
@@ -97,7 +96,6 @@ class OcppSettings:
     message_attempts_tx: int = 3  # OCPPCommCtrlr.MessageAttempts (TransactionEvent)
     message_attempt_interval_tx_s: float = 10.0  # OCPPCommCtrlr.MessageAttemptInterval
     tx_updated_interval_s: float = 60.0  # SampledDataCtrlr.TxUpdatedInterval
-    tx: TxSettings = field(default_factory=TxSettings)  # TxCtrlr.TxStartPoint/TxStopPoint
     tls: ssl.SSLContext | None = None  # security profiles 2 and 3 (wss://)
 
 
@@ -167,9 +165,9 @@ class OcppClient:
             (c.ocpp_evse_id, c.connector_id): "Available" for c in settings.connectors
         }
         self.tx = TransactionManager(
-            settings.tx,
+            TxSettings(),  # replaced from the device model's TxCtrlr at run()
             [(c.ocpp_evse_id, c.connector_id) for c in settings.connectors],
-            now=api.timestamp,
+            now=self._timestamp,
         )
         self._writes: asyncio.Queue[tuple[int, dict[str, Any], dict[str, Any]]]
         self._writes = asyncio.Queue()
@@ -290,17 +288,8 @@ class OcppClient:
             for evse in self.evses():
                 if self.tx.transaction_id(evse) is not None:
                     self._emit(evse, self.tx.clock(evse))
-                elif self._session is not None and self.registered and evse in self._meters:
-                    samples = self._sample(evse, "Clock", "Sample.Clock")
-                    if samples:
-                        payload = {
-                            "evseId": evse,
-                            "meterValue": [{"timestamp": api.timestamp(), "sampledValue": samples}],
-                        }
-                        spawn(
-                            self._call_quietly(self._session, "MeterValues", payload),
-                            "ocpp clock-aligned meter values",
-                        )
+                elif self._session is not None and self.registered:
+                    self._send_meter_values(self._session, evse, "Sample.Clock")
 
     def _settle_soon(self, evse: int) -> None:
         if evse not in self._unsettled:
@@ -423,7 +412,7 @@ class OcppClient:
         if kind is None:
             return
         event(log, logging.ERROR, "ocpp_security_event", type=kind, error=str(error))
-        payload = {"type": kind, "timestamp": api.timestamp(), "techInfo": str(error)[:255]}
+        payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": str(error)[:255]}
         await self._outbox.put("SecurityEventNotification", payload)
 
     def _url(self) -> str:
@@ -543,7 +532,7 @@ class OcppClient:
     ) -> None:
         size = self.dm.integer("DeviceDataCtrlr", "ItemsPerMessage", "GetReport")
         pages = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
-        generated = api.timestamp()
+        generated = self._timestamp()
         for seq, page in enumerate(pages):
             message: dict[str, Any] = {
                 "requestId": request_id,
@@ -602,9 +591,17 @@ class OcppClient:
             interval = float(reply["interval"])
             event(log, logging.INFO, "ocpp_boot", status=reply["status"], interval_s=interval)
             if reply["status"] == "Accepted":
-                return interval if interval > 0 else self._s.heartbeat_interval_s
+                return (
+                    interval
+                    if interval > 0
+                    else self.dm.integer("OCPPCommCtrlr", "HeartbeatInterval")
+                )
             # Pending or Rejected: send nothing else, try again after the interval
             await asyncio.sleep(interval if interval > 0 else DEFAULT_BOOT_RETRY_S)
+
+    def _timestamp(self) -> str:
+        """Now, on the CSMS's clock (G02: Heartbeat and BootNotification set it)."""
+        return api.timestamp(datetime.now(UTC) + timedelta(seconds=self.clock_offset_s))
 
     def _sync_clock(self, csms_time: str) -> None:
         theirs = datetime.fromisoformat(csms_time.replace("Z", "+00:00"))
@@ -632,7 +629,7 @@ class OcppClient:
             await session.call(
                 "StatusNotification",
                 {
-                    "timestamp": api.timestamp(),
+                    "timestamp": self._timestamp(),
                     "connectorStatus": status,
                     "evseId": evse,
                     "connectorId": connector,
@@ -794,21 +791,19 @@ class OcppClient:
                 self._emit(evse, self.tx.trigger(evse))
         elif message == "MeterValues":
             for evse in wanted:
-                energy = self.tx.snapshot(evse)["energy_wh"]
-                if energy is not None:
-                    sampled = {
-                        "value": energy,
-                        "context": "Trigger",
-                        "measurand": "Energy.Active.Import.Register",
-                    }
-                    payload = {
-                        "evseId": evse,
-                        "meterValue": [{"timestamp": api.timestamp(), "sampledValue": [sampled]}],
-                    }
-                    spawn(self._call_quietly(session, "MeterValues", payload), "ocpp trigger")
+                self._send_meter_values(session, evse, "Trigger")
         else:
             return "NotImplemented"
         return "Accepted"
+
+    def _send_meter_values(self, session: Session, evse: int, context: str) -> None:
+        """MeterValues with the AlignedDataCtrlr measurands (J02 outside a transaction,
+        F06 on a trigger); nothing when no reading has come in yet."""
+        samples = self._sample(evse, "Clock", context)
+        if samples:
+            reading = {"timestamp": self._timestamp(), "sampledValue": samples}
+            payload = {"evseId": evse, "meterValue": [reading]}
+            spawn(self._call_quietly(session, "MeterValues", payload), f"ocpp {context} values")
 
     async def _call_quietly(self, session: Session, action: str, payload: dict[str, Any]) -> None:
         with contextlib.suppress(CallTimeout, CallRejected):

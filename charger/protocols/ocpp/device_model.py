@@ -176,10 +176,11 @@ class DeviceModel:
         """Overlays the values persisted by earlier SetVariables."""
         if self._store is None:
             return
+        stored = await self._store.items("dm/")  # one query, not one per variable
         for key, var in list(self._vars.items()):
-            stored = await self._store.get("dm/" + key.storage())
-            if isinstance(stored, str) and var.persistent:
-                self._vars[key] = replace(var, value=stored)
+            value = stored.get("dm/" + key.storage())
+            if isinstance(value, str) and var.persistent:
+                self._vars[key] = replace(var, value=value)
 
     # ------------------------------------------------------------------ access
 

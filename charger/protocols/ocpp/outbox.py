@@ -10,7 +10,6 @@ so seqNo stays continuous across reboots. SQLite runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+
+from charger.state.store import open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -45,12 +46,8 @@ class Entry:
 
 class Outbox:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_database(path, _SCHEMA)
         self.changed = asyncio.Event()
 
     # ------------------------------------------------------------------ blocking core

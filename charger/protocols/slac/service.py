@@ -65,7 +65,6 @@ class SlacService:
         self._plugged = False
         self._retries = 0
         self._last_run: bytes | None = None
-        self.status: str | None = None  # last slac_status sent (for tests and diagnostics)
 
     @property
     def evse_id(self) -> str:
@@ -178,7 +177,6 @@ class SlacService:
                 spawn(self._reset_modem(), f"slac {self._s.evse_id}")
 
     def _publish(self, status: str, run_id: bytes) -> None:
-        self.status = status
         data: api.SlacStatus = {
             "evse_id": self._s.evse_id,
             "run_id": run_id_text(run_id),

@@ -8,22 +8,8 @@ from typing import Any
 from ocpp.v201 import call
 
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import Station, station
-from tests.integration.ocpp.test_transactions import cs
-
-
-def meter(st: Station, energy_wh: float) -> None:
-    cs(
-        st,
-        "meter_values",
-        timestamp="2026-11-22T03:00:00Z",
-        voltage={"l1": 230, "l2": 230, "l3": 230},
-        current={"l1": 16, "l2": 16, "l3": 16},
-        power_factor=1,
-        frequency=50,
-        total_active_energy_imported=energy_wh,
-        total_reactive_energy_imported=0,
-    )
+from tests.integration.ocpp.test_provisioning import station
+from tests.integration.ocpp.test_transactions import cs, meter
 
 
 async def configure(csms: Any, *values: tuple[str, str, str]) -> None:

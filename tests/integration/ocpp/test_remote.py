@@ -11,7 +11,7 @@ from charger import api
 from charger.api import Message
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
-from tests.integration.ocpp.test_transactions import cs
+from tests.integration.ocpp.test_transactions import cs, meter
 
 
 def play_cs(st: Station, answers: dict[str, dict[str, Any]]) -> list[Message]:
@@ -131,22 +131,12 @@ async def test_TC_F_06_CS_trigger_message() -> None:
         await state.wait_for("StatusNotification", count=2)
         boot = await csms.call(call.TriggerMessage(requested_message="BootNotification"))
         assert boot.status == "Rejected"  # already accepted
-        cs(
-            st,
-            "meter_values",
-            timestamp="2026-11-22T03:00:00Z",
-            voltage={"l1": 230, "l2": 230, "l3": 230},
-            current={"l1": 0, "l2": 0, "l3": 0},
-            power_factor=1,
-            frequency=50,
-            total_active_energy_imported=1234.5,
-            total_reactive_energy_imported=0,
-        )
+        meter(st, 1234.5)
         assert (await csms.call(call.TriggerMessage(requested_message="MeterValues"))).status == (
             "Accepted"
         )
-        meter = await state.wait_for("MeterValues")
-        assert meter["meter_value"][0]["sampled_value"][0]["value"] == 1234.5
+        values = await state.wait_for("MeterValues")
+        assert values["meter_value"][0]["sampled_value"][0]["value"] == 1234.5
         assert (
             await csms.call(call.TriggerMessage(requested_message="LogStatusNotification"))
         ).status == "NotImplemented"

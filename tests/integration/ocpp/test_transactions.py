@@ -19,6 +19,21 @@ def cs(st: Station, name: str, **data: Any) -> None:
     st.bus.publish(api.update(name, "cs/josev", {"evse_id": EVSE_ID, **data}))
 
 
+def meter(st: Station, energy_wh: float) -> None:
+    """A meter_values update from the CS: 230 V and 16 A on three phases."""
+    cs(
+        st,
+        "meter_values",
+        timestamp="2026-11-22T03:00:00Z",
+        voltage={"l1": 230, "l2": 230, "l3": 230},
+        current={"l1": 16, "l2": 16, "l3": 16},
+        power_factor=1,
+        frequency=50,
+        total_active_energy_imported=energy_wh,
+        total_reactive_energy_imported=0,
+    )
+
+
 def events(state: CsmsState) -> list[tuple[str, str, int, str]]:
     return [
         (p["event_type"], p["trigger_reason"], p["seq_no"], p["transaction_info"]["charging_state"])
