@@ -16,6 +16,8 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || mis
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v cc >/dev/null || missing+=(gcc)
+python3 -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
+    2>/dev/null || missing+=(python3-dev)  # the EXI codec is a C extension
 if [ "$want_test" = 1 ]; then
     # SLAC interoperability tests: Qualcomm's pev in network namespaces, tshark's dissector
     command -v ip >/dev/null || missing+=(iproute2)
@@ -30,7 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "bootstrap: installing Debian packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" python3-dev >/dev/null
+        apt-get install -y -qq "${missing[@]}" >/dev/null
     else
         echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
         echo "bootstrap: run as root, or: sudo apt-get install ${missing[*]}" >&2
@@ -48,4 +50,9 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     .venv/bin/python -m pip install -q -e ".${extras}"
     touch "$stamp"
+fi
+# The EXI codec's C extension: rebuilt whenever its sources are newer than the module.
+exi=charger/protocols/exi
+if ! ls $exi/_exi.*.so >/dev/null 2>&1 || [ -n "$(find $exi/_exi.c $exi/_exi_tables.h -newer "$(ls $exi/_exi.*.so | head -1)")" ]; then
+    .venv/bin/python setup.py -q build_ext --inplace >/dev/null
 fi
