@@ -395,6 +395,8 @@ class GrammarSet:
     types: list[TypeGrammar]
     global_elements: list[ElementDecl]  # EXI order (DocContent)
     fragment_elements: list[ElementDecl]  # EXI order (FragmentContent), one per qname
+    # element fragment grammars of qnames declared with several types
+    relaxed: dict[QName, TypeGrammar] = field(default_factory=dict)
 
 
 def build_grammar_set(name: str, schema: SchemaSet) -> GrammarSet:
@@ -416,11 +418,74 @@ def build_grammar_set(name: str, schema: SchemaSet) -> GrammarSet:
     for decl in globals_sorted:
         if isinstance(decl.type, ComplexType):
             visit(decl.type)
-    by_qname: dict[QName, ElementDecl] = {}
+    by_qname: dict[QName, list[ElementDecl]] = {}
     for decl in [*globals_sorted, *schema.local_elements]:
-        by_qname.setdefault(decl.qname, decl)
-    fragments = sorted(by_qname.values(), key=lambda d: d.qname.sort_key())
+        same = by_qname.setdefault(decl.qname, [])
+        if all(_type_key(d.type) != _type_key(decl.type) for d in same):
+            same.append(decl)
+    fragments = sorted((decls[0] for decls in by_qname.values()), key=lambda d: d.qname.sort_key())
     for decl in fragments:
         if isinstance(decl.type, ComplexType):
             visit(decl.type)
-    return GrammarSet(name, schema, order, globals_sorted, fragments)
+    relaxed: dict[QName, TypeGrammar] = {}
+    attributes = _all_attributes(order)
+    for qname, decls in by_qname.items():
+        complex_decls = [d for d in decls if isinstance(d.type, ComplexType)]
+        if len(decls) > 1 and complex_decls:
+            assert isinstance(complex_decls[0].type, ComplexType)
+            representative = seen[id(complex_decls[0].type)]
+            relaxed[qname] = _element_fragment_grammar(representative, attributes, fragments)
+            order.append(relaxed[qname])
+    return GrammarSet(name, schema, order, globals_sorted, fragments, relaxed)
+
+
+def _type_key(t: ComplexType | SimpleType) -> object:
+    if isinstance(t, ComplexType):
+        return id(t)
+    return (t.kind, t.min_value, t.max_value, t.min_length, t.max_length, t.enum_values)
+
+
+def _all_attributes(grammars: list[TypeGrammar]) -> list[tuple[QName, SimpleType]]:
+    found: dict[QName, SimpleType] = {}
+    for grammar in grammars:
+        for attribute in grammar.type.attributes:
+            found.setdefault(attribute.qname, attribute.type)
+    return sorted(found.items(), key=lambda item: item[0].sort_key())
+
+
+def _element_fragment_grammar(
+    representative: TypeGrammar,
+    attributes: list[tuple[QName, SimpleType]],
+    fragments: list[ElementDecl],
+) -> TypeGrammar:
+    """EXI 8.5.3 grammar for a qname declared with several types, as EXIficient lays it out.
+
+    Every attribute and element of the schema is allowed; text is untyped. EXIficient
+    lists AT(xsi:type) and AT(xsi:nil) first in the initial state (the -2 eMAID fragment
+    vector fixes this order). Only the representative type's attributes and text can be
+    coded here; the rest are placeholders that keep the event codes right.
+    """
+    fields = representative.fields
+    attr_field = {f.xsd_name: i for i, f in enumerate(fields) if f.kind == "attr"}
+    value_field = next((i for i, f in enumerate(fields) if f.kind == "value"), -1)
+    text = SimpleType(None, "string", builtin="string")
+
+    def placeholder(qname: QName | None, target: int) -> Production:
+        return Production(SE_ANY, qname, target, -1, None, ALWAYS, ())
+
+    def content(target: int) -> list[Production]:
+        prods = [placeholder(d.qname, 1) for d in fragments]
+        prods.append(placeholder(None, 1))  # SE(*)
+        prods.append(Production(EE, None, -1, -1, None, ALWAYS, ()))
+        prods.append(Production(CH_UNTYPED, None, 1, value_field, text, ALWAYS, ()))
+        return prods
+
+    start = [placeholder(None, 0), placeholder(None, 0)]  # AT(xsi:type), AT(xsi:nil)
+    for qname, simple in attributes:
+        if qname.local in attr_field and not qname.ns:
+            start.append(Production(AT, qname, 0, attr_field[qname.local], simple, ALWAYS, ()))
+        else:
+            start.append(placeholder(qname, 0))
+    start.append(placeholder(None, 0))  # AT(*)
+    start += content(1)
+    return TypeGrammar(representative.type, fields, [State(start), State(content(1))])

@@ -234,7 +234,10 @@ def build_model(xsd_dir: Path) -> Model:
 
 def _flatten(gs: g.GrammarSet, namespace: str, namer: _Namer) -> SetTables:
     tables = SetTables(gs.name, namespace)
-    type_index = {id(t.type): i for i, t in enumerate(gs.types)}
+    type_index: dict[int, int] = {}
+    for i, t in enumerate(gs.types):
+        type_index.setdefault(id(t.type), i)
+    relaxed_index = {qname: gs.types.index(grammar) for qname, grammar in gs.relaxed.items()}
     state_base: list[int] = []
     total = 0
     for grammar in gs.types:
@@ -280,7 +283,7 @@ def _flatten(gs: g.GrammarSet, namespace: str, namer: _Namer) -> SetTables:
                 if prod.kind == g.SE:
                     assert isinstance(prod.child, ComplexType)
                     arg = type_index[id(prod.child)]
-                elif prod.kind in (g.AT, g.CH, g.SE_SIMPLE):
+                elif prod.kind in (g.AT, g.CH, g.SE_SIMPLE) or prod.child is not None:
                     assert isinstance(prod.child, SimpleType)
                     context = prod.qname.local if prod.qname else cdef.xsd_name
                     arg = _value(tables, namer, prod.child, context, ns)
@@ -293,9 +296,12 @@ def _flatten(gs: g.GrammarSet, namespace: str, namer: _Namer) -> SetTables:
         (gs.fragment_elements, tables.fragments),
     ):
         for decl in decls:
-            if isinstance(decl.type, SimpleType):
+            name = tables.string(decl.qname.local)
+            if out is tables.fragments and decl.qname in relaxed_index:
+                out.append((name, 0, relaxed_index[decl.qname]))
+            elif isinstance(decl.type, SimpleType):
                 arg = _value(tables, namer, decl.type, decl.qname.local, decl.qname.ns)
-                out.append((tables.string(decl.qname.local), 1, arg))
+                out.append((name, 1, arg))
             else:
-                out.append((tables.string(decl.qname.local), 0, type_index[id(decl.type)]))
+                out.append((name, 0, type_index[id(decl.type)]))
     return tables

@@ -448,6 +448,7 @@ static int enc_event(codec *c, uint32_t *state, unsigned *count, uint32_t field,
         switch (p->kind) {
         case AT:
         case CH:
+        case CH_UNTYPED: /* only with a field: the text of a relaxed fragment grammar */
             rc = enc_value(c, p->arg, item);
             break;
         case SE_SIMPLE:
@@ -521,6 +522,17 @@ static int enc_complex(codec *c, uint32_t type_index, PyObject *obj)
 
 /* ---- decoding ------------------------------------------------------------------- */
 
+static void dec_length_fail(size_t start, const char *what, uint64_t length, const exi_value *v,
+                            const char *unit)
+{
+    if (v->max_len)
+        dec_fail(start, "%s of %llu %s, allowed %u..%u", what, (unsigned long long)length, unit,
+                 v->min_len, v->max_len);
+    else
+        dec_fail(start, "%s of %llu %s, allowed at least %u", what, (unsigned long long)length,
+                 unit, v->min_len);
+}
+
 static PyObject *dec_string(codec *c, const exi_value *v, size_t start)
 {
     uint64_t length;
@@ -532,8 +544,7 @@ static PyObject *dec_string(codec *c, const exi_value *v, size_t start)
     }
     length -= 2;
     if (length < v->min_len || (v->max_len && length > v->max_len)) {
-        dec_fail(start, "string of %llu characters, allowed %u..%u", (unsigned long long)length,
-                 v->min_len, v->max_len);
+        dec_length_fail(start, "string", length, v, "characters");
         return NULL;
     }
     if (length > (c->in_bits - c->pos) / 8u) {
@@ -572,8 +583,7 @@ static PyObject *dec_binary(codec *c, const exi_value *v, size_t start)
     if (get_uint(c, &length) < 0)
         return NULL;
     if (length < v->min_len || (v->max_len && length > v->max_len)) {
-        dec_fail(start, "binary of %llu bytes, allowed %u..%u", (unsigned long long)length,
-                 v->min_len, v->max_len);
+        dec_length_fail(start, "binary", length, v, "bytes");
         return NULL;
     }
     if (length > (c->in_bits - c->pos) / 8u) {
@@ -729,10 +739,16 @@ static PyObject *dec_complex(codec *c, uint32_t type_index)
         case SE_SIMPLE:
             value = dec_simple_element(c, p->arg);
             break;
+        case CH_UNTYPED:
+            if (p->field == NO_FIELD)
+                goto unsupported;
+            value = dec_value(c, p->arg);
+            break;
         case AT:
         case CH:
             value = dec_value(c, p->arg);
             break;
+        unsupported:
         default:
             dec_fail(at, "wildcard or untyped content in %s is not supported",
                      c->g->strings[t->name]);

@@ -18,6 +18,7 @@ V_BOOL, V_NBIT, V_UINT, V_INT, V_STRING, V_ENUM, V_HEX, V_BASE64 = range(8)
 F_LIST, F_OPTIONAL = 1, 2
 ALWAYS, WHILE_BELOW_MAX, ONCE_MIN_REACHED = range(3)
 NO_STATE = 0xFFFFFFFF
+NO_FIELD = 0xFFFF
 COUNT_UNBOUNDED = 0xFFFF
 HEADER = 0x80  # distinguishing bits 10, no options, EXI version 1
 MAX_DEPTH = 64
@@ -99,12 +100,14 @@ class _Reader:
         start, result, shift = self.pos, 0, 0
         while True:
             group = self.bits(8)
+            if shift == 63 and group & 0x7F > 1:
+                raise ExiError("unsigned integer larger than 64 bits", start)
             result |= (group & 0x7F) << shift
-            shift += 7
             if not group & 0x80:
                 return result
-            if shift >= 70:
-                raise ExiError("unsigned integer longer than 64 bits", start)
+            if shift >= 63:
+                raise ExiError("unsigned integer longer than 10 bytes", start)
+            shift += 7
 
 
 def _enabled(grammar: Grammar, state: int, count: int) -> list[int]:
@@ -226,7 +229,7 @@ class Encoder:
             elif field != field_index or (kind == SE and type(item) is not g.classes[arg]):
                 continue
             self.out.bits(code, _bits_for(len(enabled) + 1))
-            if kind in (AT, CH):
+            if kind in (AT, CH, CH_UNTYPED):
                 self.value(arg, item, where)
             elif kind == SE_SIMPLE:
                 self.simple_element(arg, item, where)
@@ -262,11 +265,15 @@ class Decoder:
             return bool(inp.bits(1))
         if kind == V_NBIT:
             value = lo + inp.bits(width)
+            if value > hi:
+                raise ExiError(f"integer {value} above {hi}", start)
         elif kind == V_UINT:
             value = inp.uint()
         elif kind == V_INT:
             negative = inp.bits(1)
             magnitude = inp.uint()
+            if magnitude >= 2**63:
+                raise ExiError("integer magnitude beyond 64 bits", start)
             value = -magnitude - 1 if negative else magnitude
         elif kind == V_ENUM:
             index = inp.bits(width)
@@ -281,29 +288,32 @@ class Decoder:
                     "string table reference; ISO 15118 streams carry every string literally", start
                 )
             length -= 2
-            self._check_length(length, min_len, max_len, start, "characters")
+            self._check_length(length, min_len, max_len, start, "string", "characters")
+            if length > (inp.length - inp.pos) // 8:
+                raise ExiError(f"string of {length} characters runs past the end", start)
             chars = []
             for _ in range(length):
+                at = inp.pos
                 code_point = inp.uint()
                 if code_point > 0x10FFFF or 0xD800 <= code_point <= 0xDFFF:
-                    raise ExiError(f"invalid character U+{code_point:X}", start)
+                    raise ExiError(f"invalid character U+{code_point:X}", at)
                 chars.append(chr(code_point))
             return "".join(chars)
         else:
             length = inp.uint()
-            self._check_length(length, min_len, max_len, start, "bytes")
-            if inp.pos + 8 * length > inp.length:
-                raise ExiError(f"binary value of {length} bytes runs past the end", start)
+            self._check_length(length, min_len, max_len, start, "binary", "bytes")
+            if length > (inp.length - inp.pos) // 8:
+                raise ExiError(f"binary of {length} bytes runs past the end", start)
             return bytes(inp.bits(8) for _ in range(length))
         if not lo <= value <= hi:
             raise ExiError(f"integer {value} outside {lo}..{hi}", start)
         return value
 
     @staticmethod
-    def _check_length(length: int, low: int, high: int, at: int, unit: str) -> None:
+    def _check_length(length: int, low: int, high: int, at: int, what: str, unit: str) -> None:
         if length < low or (high and length > high):
             limit = f"{low}..{high}" if high else f"at least {low}"
-            raise ExiError(f"length {length} {unit}, allowed {limit}", at)
+            raise ExiError(f"{what} of {length} {unit}, allowed {limit}", at)
 
     def simple_element(self, vindex: int) -> object:
         if self.inp.bits(1):
@@ -346,7 +356,7 @@ class Decoder:
                 value = self.complex(arg, depth + 1)
             elif kind == SE_SIMPLE:
                 value = self.simple_element(arg)
-            elif kind in (AT, CH):
+            elif kind in (AT, CH) or (kind == CH_UNTYPED and field != NO_FIELD):
                 value = self.value(arg)
             else:
                 raise ExiError(

@@ -56,7 +56,7 @@ class _Tables:
                     if fld == 0xFFFF:
                         continue
                     info = infos[fld - first_field]
-                    if kind in (_pycodec.AT, _pycodec.CH):
+                    if kind in (_pycodec.AT, _pycodec.CH, _pycodec.CH_UNTYPED):
                         info.value = arg
                     elif kind in (_pycodec.SE, _pycodec.SE_SIMPLE):
                         name = g.strings[qname]
