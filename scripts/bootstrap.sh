@@ -25,6 +25,7 @@ if [ "$want_test" = 1 ]; then
     command -v tshark >/dev/null || missing+=(tshark)
     command -v ethtool >/dev/null || [ -x /usr/sbin/ethtool ] || missing+=(ethtool)
     command -v openssl >/dev/null || missing+=(openssl)  # a TLS 1.1-only CSMS in the tests
+    command -v clang >/dev/null || missing+=(clang)  # the EXI fuzzer's instrumented build
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
