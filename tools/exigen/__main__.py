@@ -1,8 +1,9 @@
 """python -m tools.exigen [--check] [XSD_DIR]: (re)generate the EXI codec sources.
 
 Writes the message classes (charger/protocols/exi/<family>.py), the Python grammar
-tables (_grammar.py) and the C grammar tables (_exi_tables.h). With --check, writes
-nothing and exits 1 when any generated file differs from what is committed.
+tables (_grammar.py), the class bindings (_bindings.py) and the C grammar tables
+(_exi_tables.h). With --check, writes nothing and exits 1 when any generated file differs
+from what is committed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def generate(xsd_dir: Path) -> dict[Path, str]:
     model = build_model(xsd_dir)
     files = {OUT / f"{module}.py": text for module, text in emit.python_modules(model).items()}
     files[OUT / "_grammar.py"] = emit.python_tables(model)
+    files[OUT / "_bindings.py"] = emit.python_bindings(model)
     files[OUT / "_exi_tables.h"] = emit.c_tables(model)
     return files
 

@@ -103,10 +103,12 @@ def python_modules(model: Model) -> dict[str, str]:
         module = cdef.module
         assert cdef.ctype is not None
         ns = cdef.ctype.name.ns if cdef.ctype.name else cdef.ctype.element_ns
-        lines = ["@dataclasses.dataclass(slots=True, kw_only=True)", f"class {cdef.name}:"]
+        lines = [f"class {cdef.name}(Message):"]
         lines.append(f'    """`{cdef.xsd_name}` ({ns})."""')
         required, optional = [], []
         for py_name, _xsd_name, f in cdef.fields:
+            if py_name in ("field", "Message"):
+                raise KeyError(f"{cdef.name}.{py_name} would shadow a name the module needs")
             if f.simple is not None:
                 context = f.elements[0].qname.local if f.elements else f.xsd_name
                 expr = simple_type_expr(module, f.simple, context)
@@ -123,9 +125,7 @@ def python_modules(model: Model) -> dict[str, str]:
                         options.append(text)
                 expr = " | ".join(options) if options else "object"
             if f.is_list:
-                optional.append(
-                    f"    {py_name}: list[{expr}] = dataclasses.field(default_factory=list)"
-                )
+                optional.append(f"    {py_name}: list[{expr}] = field(default_factory=list)")
             elif f.optional:
                 optional.append(f"    {py_name}: {expr} | None = None")
             else:
@@ -142,10 +142,9 @@ def python_modules(model: Model) -> dict[str, str]:
             "from __future__ import annotations",
             "",
         ]
-        head.append("import dataclasses")
         if any(line.startswith("class") and "enum.StrEnum" in line for line in body):
-            head.append("import enum")
-        head.append("")
+            head += ["import enum", ""]
+        head.append("from ._message import Message, field")
         for other in sorted(imports[module]):
             head.append(f"from . import {other}")
         all_names = ", ".join(f'"{name}"' for name in sorted(exports[module]))
@@ -154,11 +153,10 @@ def python_modules(model: Model) -> dict[str, str]:
     return result
 
 
-def python_tables(model: Model) -> str:
-    out = [
-        f'"""EXI grammar tables of every schema set (see tools/exigen/tables.py).\n\n{BANNER}\n"""',
-        "",
-    ]
+def python_bindings(model: Model) -> str:
+    """Which Python class and enum each table row means: all the C backend needs."""
+    doc = "Python classes and enums of the grammar tables, by index (see tools/exigen)."
+    out = [f'"""{doc}\n\n{BANNER}\n"""', ""]
     out.append("CLASSES = (")
     for cdef in model.classes:
         out.append(f"    ({cdef.module!r}, {cdef.name!r}),")
@@ -167,7 +165,17 @@ def python_tables(model: Model) -> str:
     for e in model.enums:
         out.append(f"    ({e.module!r}, {e.name!r}),")
     out.append(")")
+    out.append("# set name: (namespace, class of each type, enum of each enum index)")
     out.append("SETS = {")
+    for t in model.sets:
+        out.append(f"    {t.name!r}: ({t.namespace!r}, {tuple(t.classes)!r}, {tuple(t.enums)!r}),")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def python_tables(model: Model) -> str:
+    doc = "EXI grammar tables of every schema set, for the pure-Python backend (see tools/exigen)."
+    out = [f'"""{doc}\n\n{BANNER}\n"""', "", "SETS = {"]
     for t in model.sets:
         out.append(f"    {t.name!r}: (")
         out.append(f"        {t.namespace!r},")

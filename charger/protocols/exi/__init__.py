@@ -18,7 +18,7 @@ import enum
 import importlib
 from typing import Any, Protocol
 
-from . import _pycodec, json_form
+from . import _bindings
 from .errors import ExiError
 
 __all__ = [
@@ -52,7 +52,7 @@ class Schema(enum.StrEnum):
 
     @property
     def namespace(self) -> str:
-        return str(_pycodec.grammar(self.value).namespace)
+        return str(_bindings.SETS[self.value][0])
 
     @classmethod
     def from_namespace(cls, namespace: str) -> Schema:
@@ -92,7 +92,9 @@ def _default_backend() -> Backend:
     try:
         from ._cbackend import CBackend
     except ImportError:  # extension not built: stay usable, just slower
-        return _pycodec.PythonBackend()
+        from ._pycodec import PythonBackend
+
+        return PythonBackend()
     return CBackend()
 
 
@@ -112,7 +114,9 @@ def set_backend(choice: str | Backend) -> Backend:
 
             _backend = CBackend()
         elif choice == "python":
-            _backend = _pycodec.PythonBackend()
+            from ._pycodec import PythonBackend
+
+            _backend = PythonBackend()
         elif ":" in choice:
             module_name, _, attribute = choice.partition(":")
             factory = getattr(importlib.import_module(module_name), attribute)
@@ -163,14 +167,20 @@ def to_json(
     """The message in the JSON form of the shared vectors and of the `iso15118` package."""
     if element is None:
         element = _element_of(schema, message, fragment)
+    from . import json_form
+
     return json_form.to_json(schema, element, message, fragment=fragment)
 
 
 def from_json(schema: str, document: dict[str, Any], *, fragment: bool = False) -> Any:
+    from . import json_form
+
     return json_form.from_json(schema, document, fragment=fragment)[1]
 
 
 def _element_of(schema: str, message: object, fragment: bool) -> str:
+    from . import _pycodec
+
     g = _pycodec.grammar(schema)
     for qname, is_simple, arg in g.fragments if fragment else g.globals:
         if not is_simple and g.classes[arg] is type(message):
@@ -184,6 +194,8 @@ def check_vector(vector: dict[str, Any]) -> list[str]:
     Decodes `exi_hex` and compares with `json`, encodes `json` and compares with the bytes.
     An empty list means the vector passes both ways.
     """
+    from . import json_form
+
     schema, fragment = vector["schema"], bool(vector.get("fragment"))
     expected = bytes.fromhex(vector["exi_hex"])
     problems = []

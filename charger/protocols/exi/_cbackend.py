@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from . import _exi, _pycodec
+import importlib
+
+from . import _bindings, _exi
 from .errors import ExiError
 
 _exi.set_error(ExiError)
@@ -20,8 +22,10 @@ class CBackend:
         if index is None:
             raise ExiError(f"unknown schema {schema!r}; known: {', '.join(_INDEX)}")
         if schema not in self._bound:
-            grammar = _pycodec.grammar(schema)
-            _exi.bind(index, tuple(grammar.classes), tuple(grammar.enums))
+            _namespace, class_ids, enum_ids = _bindings.SETS[schema]
+            classes = tuple(_resolve(*_bindings.CLASSES[c]) for c in class_ids)
+            enums = tuple(_resolve(*_bindings.ENUMS[e]) for e in enum_ids)
+            _exi.bind(index, classes, enums)
             self._bound.add(schema)
         return index
 
@@ -30,3 +34,8 @@ class CBackend:
 
     def decode(self, schema: str, data: bytes, fragment: bool) -> tuple[str, object]:
         return _exi.decode(self._index(schema), data, fragment)
+
+
+def _resolve(module: str, name: str) -> type:
+    cls: type = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    return cls

@@ -10,7 +10,7 @@ import enum
 import importlib
 from typing import Any
 
-from . import _grammar
+from . import _bindings, _grammar
 from .errors import ExiError
 
 AT, SE, SE_SIMPLE, SE_ANY, EE, CH, CH_UNTYPED = range(7)
@@ -51,8 +51,8 @@ class Grammar:
             class_ids,
             enum_ids,
         ) = raw
-        self.classes: list[type] = [resolve(*_grammar.CLASSES[c]) for c in class_ids]
-        self.enums: list[type[enum.StrEnum]] = [resolve(*_grammar.ENUMS[e]) for e in enum_ids]
+        self.classes: list[type] = [resolve(*_bindings.CLASSES[c]) for c in class_ids]
+        self.enums: list[type[enum.StrEnum]] = [resolve(*_bindings.ENUMS[e]) for e in enum_ids]
         self.enum_members = [tuple(e) for e in self.enums]
         self.type_of_class: dict[type, int] = {}
         for index, cls in enumerate(self.classes):
