@@ -78,6 +78,7 @@ class App:
             if cfg.station.cs == "local":
                 await self._start_cs(store)
             self._start_slac()
+            select_exi_codec(cfg.iso15118.exi_codec)
             if cfg.ocpp.enabled:
                 outbox = await asyncio.to_thread(Outbox, cfg.station.state_dir / "ocpp.db")
                 settings = ocpp_settings(cfg)
@@ -199,6 +200,19 @@ def ocpp_settings(config: Config) -> OcppSettings:
         if ocpp.security_profile >= 2
         else None,
     )
+
+
+def select_exi_codec(choice: str) -> None:
+    """The configured EXI codec; a vendor codec that fails to load leaves the built-in one."""
+    from charger.protocols import exi
+
+    try:
+        exi.set_backend(choice)
+    except Exception as exc:  # a vendor module can fail in any way; keep charging
+        event(log, logging.ERROR, "exi_codec_unavailable", codec=choice, error=repr(exc))
+        exi.set_backend("c")
+    else:
+        event(log, logging.INFO, "exi_codec", codec=exi.backend().name)
 
 
 def build_slac_services(config: Config, board: Board | None, bus: Bus) -> list[SlacService]:

@@ -125,6 +125,13 @@ class SlacConfig:
 
 
 @dataclass(frozen=True)
+class Iso15118Config:
+    # EXI codec: "c" (built in), "python" (its pure-Python twin) or "module:attribute"
+    # naming a vendor codec object/class with the charger.protocols.exi.Backend methods
+    exi_codec: str = "c"
+
+
+@dataclass(frozen=True)
 class SimConfig:
     ev_capacity_wh: float = 60000.0
     ev_soc_percent: float = 40.0
@@ -167,6 +174,7 @@ class Config:
     evses: tuple[EvseConfig, ...]
     ocpp: OcppConfig = field(default_factory=OcppConfig)
     slac: SlacConfig = field(default_factory=SlacConfig)
+    iso15118: Iso15118Config = field(default_factory=Iso15118Config)
     sim: SimConfig = field(default_factory=SimConfig)
     rpi: RpiConfig = field(default_factory=RpiConfig)
 
@@ -363,6 +371,12 @@ def parse(data: dict[str, Any], source: str) -> Config:
     slac = SlacConfig(init_timeout_s=s.number("init_timeout_s", 50.0, 1, 50))
     s.done()
 
+    s = root.section("iso15118")
+    iso15118 = Iso15118Config(
+        exi_codec=s.text("exi_codec", "c", r"c|python|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+    )
+    s.done()
+
     s = root.section("sim")
     sim = SimConfig(
         ev_capacity_wh=s.number("ev_capacity_wh", 60000, 100, 1_000_000),
@@ -392,7 +406,7 @@ def parse(data: dict[str, Any], source: str) -> Config:
 
     if problems:
         raise ConfigError(source, problems)
-    return Config(station, log, mqtt, hal_backend, auth, evses, ocpp, slac, sim, rpi)
+    return Config(station, log, mqtt, hal_backend, auth, evses, ocpp, slac, iso15118, sim, rpi)
 
 
 def _evse(s: _Section) -> EvseConfig:

@@ -95,3 +95,11 @@ def test_security_profile_3_needs_a_client_certificate(tmp_path: Path) -> None:
         "ocpp.client_cert_file: is missing (expected the station's certificate and "
         "ocpp.client_key_file for security_profile 3)"
     ]
+
+
+def test_exi_codec_is_c_python_or_a_module_attribute(tmp_path: Path) -> None:
+    assert load_text(tmp_path, MINIMAL).iso15118.exi_codec == "c"
+    vendor = load_text(tmp_path, MINIMAL + '[iso15118]\nexi_codec = "acme.exi:Codec"\n')
+    assert vendor.iso15118.exi_codec == "acme.exi:Codec"
+    (found,) = problems(tmp_path, MINIMAL + '[iso15118]\nexi_codec = "java"\n')
+    assert found.startswith("iso15118.exi_codec: is 'java' (expected a string matching")
