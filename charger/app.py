@@ -18,6 +18,7 @@ from charger.log import event
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
+from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.client import (
     Connector,
     OcppClient,
@@ -85,7 +86,12 @@ class App:
                 dm_store = await asyncio.to_thread(Store, cfg.station.state_dir / "ocpp-dm.db")
                 model = await asyncio.to_thread(build_device_model, settings, dm_store)
                 client = OcppClient(
-                    self.bus, settings, outbox, device_model=model, local_list=LocalList(dm_store)
+                    self.bus,
+                    settings,
+                    outbox,
+                    device_model=model,
+                    local_list=LocalList(dm_store),
+                    auth_cache=AuthCache(dm_store),
                 )
                 client.start()
                 self._spawn("ocpp", client.run)

@@ -30,6 +30,7 @@ from charger import api
 from charger.api import Message
 from charger.bus import Bus
 from charger.log import event
+from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.measurands import sampled_values
@@ -152,6 +153,7 @@ class OcppClient:
         connect: Callable[..., Any] = websockets.connect,
         device_model: DeviceModel | None = None,
         local_list: LocalList | None = None,
+        auth_cache: AuthCache | None = None,
     ) -> None:
         self._bus = bus
         self._s = settings
@@ -180,6 +182,7 @@ class OcppClient:
         self.dm = device_model if device_model is not None else build_device_model(settings)
         self._dm_changed = asyncio.Event()
         self.local_list = local_list if local_list is not None else LocalList(None)
+        self.auth_cache = auth_cache if auth_cache is not None else AuthCache(None)
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._meters: dict[int, dict[str, Any]] = {}  # last meter_values data per EVSE
         self._dm_listeners: list[asyncio.Event] = []
@@ -325,7 +328,7 @@ class OcppClient:
                 await self._outbox.changed.wait()
                 continue
             try:
-                await session.call(entry.action, entry.payload)
+                reply = await session.call(entry.action, entry.payload)
             except CallRejected:
                 await self._outbox.attempted(entry.seq)
                 if entry.attempts + 1 >= self._s.message_attempts_tx:
@@ -347,6 +350,8 @@ class OcppClient:
             self._answered.add(entry.seq)  # at once: the CSMS may ask about it right now
             await self._outbox.ack(entry.seq)
             self._answered.discard(entry.seq)
+            if entry.action == "TransactionEvent" and "idTokenInfo" in reply:
+                await self._remember(entry.payload.get("idToken"), reply["idTokenInfo"])
 
     # ------------------------------------------------------------------ connection
 
@@ -359,6 +364,7 @@ class OcppClient:
         if not self._loaded.is_set():
             await self.dm.load()
             await self.local_list.load()
+            await self.auth_cache.load()
             self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
             self._apply_device_model()
             await self._restore()
@@ -466,6 +472,7 @@ class OcppClient:
             "GetBaseReport": self._on_get_base_report,
             "SendLocalList": self._on_send_local_list,
             "GetLocalListVersion": self._on_get_local_list_version,
+            "ClearCache": self._on_clear_cache,
         }
 
     async def _on_send_local_list(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -481,6 +488,18 @@ class OcppClient:
         """D02: 0 when no list was ever sent (or the feature is off)."""
         enabled = self.dm.value("LocalAuthListCtrlr", "Enabled") == "true"
         return {"versionNumber": self.local_list.version if enabled else 0}
+
+    async def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """C11: empties the authorization cache; Rejected while the cache is disabled."""
+        if self.dm.value("AuthCacheCtrlr", "Enabled") != "true":
+            return {"status": "Rejected"}
+        await self.auth_cache.clear()
+        return {"status": "Accepted"}
+
+    async def _remember(self, id_token: dict[str, Any] | None, info: dict[str, Any]) -> None:
+        """C10.FR.04/05: what the CSMS says about a token goes into the cache."""
+        if id_token is not None and self.dm.value("AuthCacheCtrlr", "Enabled") == "true":
+            await self.auth_cache.update(id_token, info)
 
     # ------------------------------------------------------------------ device model
 
@@ -644,25 +663,8 @@ class OcppClient:
             "idToken": str(message.data.get("id_token", "")),
             "type": TOKEN_TYPES.get(token_type, "Local"),
         }
-        status = "rejected"
         await wait_event(self._loaded, self._s.call_timeout_s)  # decisions need what is on disk
-        listed = self.local_list.lookup(id_token)
-        listed_ok = listed is not None and listed.get("status") == "Accepted"
-        online = self._session is not None and self.registered
-        if token_type == "no_authorization":
-            status = "accepted"  # Josev API 1.6(4): free charging is accepted at once
-        elif listed_ok and (
-            self.dm.value("AuthCtrlr", "LocalPreAuthorize") == "true"
-            or (not online and self.dm.value("AuthCtrlr", "LocalAuthorizeOffline") == "true")
-        ):
-            status = "accepted"  # C14 pre-authorized / C13 offline, from the local list
-        elif online and self._session is not None:
-            try:
-                reply = await self._session.call("Authorize", {"idToken": id_token})
-                if reply["idTokenInfo"]["status"] == "Accepted":
-                    status = "accepted"
-            except (CallTimeout, CallRejected) as exc:
-                event(log, logging.WARNING, "ocpp_authorize_failed", error=str(exc))
+        status = await self._decide(token_type, id_token)
         self._bus.publish(message.reply({"status": status}))
         connector = self._connector(message.data.get("evse_id"))
         if status != "accepted" or connector is None:
@@ -674,6 +676,43 @@ class OcppClient:
             spawn(self._stop_charging(connector.evse_id), "ocpp")
         else:
             self._emit(evse, self.tx.authorized(evse, id_token))
+
+    async def _decide(self, token_type: str, id_token: dict[str, Any]) -> str:
+        """accepted/rejected: local list (C13/C14), cache (C12), CSMS (C01), offline (C15)."""
+        if token_type == "no_authorization":
+            return "accepted"  # Josev API 1.6(4): free charging is accepted at once
+        dm = self.dm
+        online = self._session is not None and self.registered
+        local_first = dm.value("AuthCtrlr", "LocalPreAuthorize") == "true" or (
+            not online and dm.value("AuthCtrlr", "LocalAuthorizeOffline") == "true"
+        )
+        listed = None
+        if dm.value("LocalAuthListCtrlr", "Enabled") == "true":
+            listed = self.local_list.lookup(id_token)
+        if local_first and listed is not None and listed.get("status") == "Accepted":
+            return "accepted"
+        cached = None
+        if dm.value("AuthCacheCtrlr", "Enabled") == "true":
+            lifetime = float(dm.value("AuthCacheCtrlr", "LifeTime") or 0)
+            cached = self.auth_cache.lookup(id_token, lifetime)
+        if local_first and cached is not None:
+            if cached.get("status") == "Accepted":
+                await self.auth_cache.used(id_token)
+                return "accepted"  # C12.FR.02: start at once, the CSMS hears it with the tx
+            if not online or dm.value("AuthCacheCtrlr", "DisablePostAuthorize") == "true":
+                return "rejected"  # C12.FR.05 / TC_C_57: no second opinion asked
+        if online and self._session is not None:
+            try:
+                reply = await self._session.call("Authorize", {"idToken": id_token})
+            except (CallTimeout, CallRejected) as exc:
+                event(log, logging.WARNING, "ocpp_authorize_failed", error=str(exc))
+                return "rejected"
+            await self._remember(id_token, reply["idTokenInfo"])
+            return "accepted" if reply["idTokenInfo"]["status"] == "Accepted" else "rejected"
+        unknown = listed is None and cached is None
+        if unknown and dm.value("AuthCtrlr", "OfflineTxForUnknownId") == "true":
+            return "accepted"  # C15: offline, an unknown token may charge
+        return "rejected"
 
     # ------------------------------------------------------------------ remote control
 

@@ -22,6 +22,8 @@ class CsmsState:
     boot_status: str = "Accepted"
     interval: int = 1
     authorize_status: str = "Accepted"
+    # idTokenInfo.status in TransactionEventResponses to events with an idToken (None: none)
+    transaction_token_status: str | None = None
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -74,6 +76,10 @@ class _StationHandler(ChargePoint):
     @on("TransactionEvent")
     async def on_transaction_event(self, **payload: Any) -> Any:
         self.state.note("TransactionEvent", payload)
+        if self.state.transaction_token_status and payload.get("id_token"):
+            return call_result.TransactionEvent(
+                id_token_info={"status": self.state.transaction_token_status}
+            )
         return call_result.TransactionEvent()
 
     @on("DataTransfer")

@@ -63,11 +63,18 @@ class Station:
 
 
 @asynccontextmanager
-async def station(url: str, local_list: Any = None, **overrides: object) -> AsyncIterator[Station]:
+async def station(
+    url: str, local_list: Any = None, auth_cache: Any = None, **overrides: object
+) -> AsyncIterator[Station]:
     bus = Bus(validate_outgoing=True)
     outbox = Outbox(Path(tempfile.mkdtemp()) / "ocpp.db")
     client = OcppClient(
-        bus, settings(url, **overrides), outbox, rng=random.Random(1), local_list=local_list
+        bus,
+        settings(url, **overrides),
+        outbox,
+        rng=random.Random(1),
+        local_list=local_list,
+        auth_cache=auth_cache,
     )
     st = Station(bus, client)
     st.client = client  # type: ignore[attr-defined]
@@ -212,7 +219,7 @@ async def test_malformed_frames_get_the_right_callerror() -> None:
             ('[2, "m5", "Reset", {"type": 5}]', ["m5", "TypeConstraintViolation"]),
             ('[2, "m6", "Reset", {"type": "Sometimes"}]', ["m6", "PropertyConstraintViolation"]),
             ('[2, "m7", "Reset", {"type": "OnIdle", "x": 1}]', ["m7", "FormatViolation"]),
-            ('[2, "m8", "ClearCache", {}]', ["m8", "NotSupported"]),
+            ('[2, "m8", "GetInstalledCertificateIds", {}]', ["m8", "NotSupported"]),
         ]
         for frame, (message_id, code) in cases:
             reply = await csms.send(frame)

@@ -1,0 +1,157 @@
+"""Authorization cache against a CSMS (OCA C10-C12, C15): what is asked, what is cached."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ocpp.v201 import call
+
+from charger import api
+from charger.protocols.ocpp.auth_cache import AuthCache
+from charger.state.store import Store
+from tests.integration.conftest import free_port
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
+
+ALICE = {"idToken": "ALICE", "type": "ISO14443"}
+
+
+async def authorize(st: Station, token: str = "ALICE") -> str:
+    reply = await st.bus.request(
+        api.request(
+            "authorization",
+            "cs/josev",
+            {"evse_id": EVSE_ID, "id_token": token, "token_type": "ISO14443"},
+        ),
+        5,
+    )
+    return str(reply.data["status"])
+
+
+async def cached(status: str, **info: Any) -> AuthCache:
+    cache = AuthCache(Store(Path(tempfile.mkdtemp()) / "cache.db"))
+    await cache.update(ALICE, {"status": status, **info})
+    return cache
+
+
+def configure(st: Station, **values: str) -> None:
+    """The "Before: Configuration State" of a test case."""
+    client: Any = st.client  # type: ignore[attr-defined]
+    for key, value in values.items():
+        component, variable = key.split("__")
+        client.dm.assign(component, variable, value)
+
+
+async def test_TC_C_33_CS_authorize_response_fills_the_cache() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="true")
+        assert await authorize(st) == "accepted"
+        assert await state.wait_for("Authorize") == {
+            "id_token": {"id_token": "ALICE", "type": "ISO14443"}
+        }
+        started = await state.wait_for("TransactionEvent")
+        assert (
+            started["trigger_reason"] == "Authorized" and started["id_token"]["id_token"] == "ALICE"
+        )
+        assert st.client.auth_cache.lookup(ALICE, 0) == {"status": "Accepted"}  # type: ignore[attr-defined]
+
+
+async def test_TC_C_32_CS_a_cached_token_starts_at_once_after_a_restart() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url, auth_cache=await cached("Accepted")) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="true")
+        assert await authorize(st) == "accepted"
+        started = await state.wait_for("TransactionEvent")
+        assert (
+            started["trigger_reason"] == "Authorized" and started["id_token"]["id_token"] == "ALICE"
+        )
+        assert "Authorize" not in state.actions()  # C12.FR.02: no round trip first
+
+
+async def test_TC_C_34_CS_transaction_event_response_updates_the_cache() -> None:
+    state = CsmsState(interval=300, transaction_token_status="Invalid", authorize_status="Invalid")
+    async with ocpp_csms(state) as url, station(url, auth_cache=await cached("Accepted")) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="true")
+        assert await authorize(st) == "accepted"
+        await state.wait_for("TransactionEvent")
+        client: Any = st.client  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):  # the answer is cached once the event is acknowledged
+            while True:
+                if client.auth_cache.lookup(ALICE, 0) == {"status": "Invalid"}:
+                    break
+                await asyncio.sleep(0.01)
+        assert await authorize(st) == "rejected"  # cached Invalid: asked again (C12.FR.05)
+        assert state.actions().count("Authorize") == 1
+
+
+async def test_TC_C_10_11_12_CS_a_cached_token_that_is_not_accepted_is_asked_about() -> None:
+    for cache in (
+        await cached("Blocked"),
+        await cached("Accepted", cacheExpiryDateTime="2020-01-01T00:00:00Z"),
+        await cached("Invalid"),
+    ):
+        state = CsmsState(interval=300)
+        async with ocpp_csms(state) as url, station(url, auth_cache=cache) as st:
+            await state.wait_for("StatusNotification")
+            configure(st, AuthCtrlr__LocalPreAuthorize="true")
+            assert await authorize(st) == "accepted"  # the CSMS says Accepted now
+            assert state.actions().count("Authorize") == 1
+            assert cache.lookup(ALICE, 0) == {"status": "Accepted"}
+
+
+async def test_TC_C_57_CS_disable_post_authorize_refuses_without_asking() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url, auth_cache=await cached("Invalid")) as st:
+        await state.wait_for("StatusNotification")
+        configure(
+            st, AuthCtrlr__LocalPreAuthorize="true", AuthCacheCtrlr__DisablePostAuthorize="true"
+        )
+        assert await authorize(st) == "rejected"
+        assert "Authorize" not in state.actions()
+
+
+async def test_TC_C_36_CS_without_local_pre_authorize_the_csms_decides() -> None:
+    state = CsmsState(interval=300, authorize_status="Invalid")
+    async with ocpp_csms(state) as url, station(url, auth_cache=await cached("Accepted")) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="false")
+        assert await authorize(st) == "rejected"
+        assert state.actions().count("Authorize") == 1
+
+
+async def test_TC_C_37_38_CS_clear_cache() -> None:
+    state = CsmsState(interval=300)
+    cache = await cached("Accepted")
+    async with ocpp_csms(state) as url, station(url, auth_cache=cache) as st:
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        configure(st, AuthCacheCtrlr__Enabled="false")
+        assert (await csms.call(call.ClearCache())).status == "Rejected"
+        assert len(cache) == 1
+        configure(st, AuthCacheCtrlr__Enabled="true", AuthCtrlr__LocalPreAuthorize="true")
+        assert (await csms.call(call.ClearCache())).status == "Accepted"
+        assert len(cache) == 0
+        assert await authorize(st) == "accepted"
+        assert state.actions().count("Authorize") == 1  # not cached any more: asked
+
+
+async def test_offline_the_cache_decides_and_unknown_tokens_follow_offline_tx_for_unknown_id() -> (
+    None
+):
+    url = f"ws://127.0.0.1:{free_port()}/ocpp"  # nobody there: offline
+    cache = await cached("Accepted")
+    await cache.update({"idToken": "BOB", "type": "ISO14443"}, {"status": "Blocked"})
+    async with station(url, auth_cache=cache) as st:
+        assert await authorize(st, "ALICE") == "accepted"  # C12 offline, LocalAuthorizeOffline
+        assert await authorize(st, "BOB") == "rejected"
+        assert await authorize(st, "MALLORY") == "rejected"
+        configure(st, AuthCtrlr__OfflineTxForUnknownId="true")
+        assert await authorize(st, "MALLORY") == "accepted"  # C15
+        assert await authorize(st, "BOB") == "rejected"  # known and blocked stays refused
