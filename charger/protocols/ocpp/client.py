@@ -183,6 +183,7 @@ class OcppClient:
         self._dm_changed = asyncio.Event()
         self.local_list = local_list if local_list is not None else LocalList(None)
         self.auth_cache = auth_cache if auth_cache is not None else AuthCache(None)
+        self._groups: dict[int, dict[str, Any] | None] = {}  # groupIdToken of each EVSE's tx
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._meters: dict[int, dict[str, Any]] = {}  # last meter_values data per EVSE
         self._dm_listeners: list[asyncio.Event] = []
@@ -351,7 +352,7 @@ class OcppClient:
             await self._outbox.ack(entry.seq)
             self._answered.discard(entry.seq)
             if entry.action == "TransactionEvent" and "idTokenInfo" in reply:
-                await self._remember(entry.payload.get("idToken"), reply["idTokenInfo"])
+                await self._token_verdict(entry.payload, reply["idTokenInfo"])
 
     # ------------------------------------------------------------------ connection
 
@@ -495,6 +496,21 @@ class OcppClient:
             return {"status": "Rejected"}
         await self.auth_cache.clear()
         return {"status": "Accepted"}
+
+    async def _token_verdict(self, payload: dict[str, Any], info: dict[str, Any]) -> None:
+        """What the CSMS says about a transaction's idToken: cached (C10.FR.05); when it is
+        not Accepted and StopTxOnInvalidId is set, the transaction is deauthorized (E06)."""
+        await self._remember(payload.get("idToken"), info)
+        if (
+            info.get("status") == "Accepted"
+            or self.dm.value("TxCtrlr", "StopTxOnInvalidId") != "true"
+        ):
+            return
+        tx_id = payload["transactionInfo"]["transactionId"]
+        for c in self._s.connectors:
+            if self.tx.transaction_id(c.ocpp_evse_id) == tx_id:
+                self._emit(c.ocpp_evse_id, self.tx.deauthorized(c.ocpp_evse_id))
+                spawn(self._stop_charging(c.evse_id), "ocpp")
 
     async def _remember(self, id_token: dict[str, Any] | None, info: dict[str, Any]) -> None:
         """C10.FR.04/05: what the CSMS says about a token goes into the cache."""
@@ -664,23 +680,43 @@ class OcppClient:
             "type": TOKEN_TYPES.get(token_type, "Local"),
         }
         await wait_event(self._loaded, self._s.call_timeout_s)  # decisions need what is on disk
-        status = await self._decide(token_type, id_token)
-        self._bus.publish(message.reply({"status": status}))
+        info = await self._decide(token_type, id_token)
+        accepted = info is not None and info.get("status") == "Accepted"
+        group = _group_of(info)
+        master = self.dm.value("AuthCtrlr", "MasterPassGroupId") or None
+        if accepted and master is not None and group is not None and group["idToken"] == master:
+            # C16.FR.02/03: a master pass stops every transaction and starts none
+            self._bus.publish(message.reply({"status": "rejected"}))
+            self._stop_all(reason="MasterPass")
+            return
+        self._bus.publish(message.reply({"status": "accepted" if accepted else "rejected"}))
         connector = self._connector(message.data.get("evse_id"))
-        if status != "accepted" or connector is None:
+        if not accepted or connector is None:
             return
         evse = connector.ocpp_evse_id
-        if self.tx.transaction_id(evse) is not None and self.tx.id_token(evse) == id_token:
-            # The same token again ends the session (E07), as Josev does: stop_charging.
+        ongoing = self.tx.transaction_id(evse) is not None
+        same_token = self.tx.id_token(evse) == id_token
+        same_group = group is not None and group == self._groups.get(evse)
+        if ongoing and (same_token or same_group):
+            # The same token (E07) or one of its group (C09.FR.03) ends the session, as
+            # Josev does: stop_charging.
             self._emit(evse, self.tx.stop_authorized(evse))
             spawn(self._stop_charging(connector.evse_id), "ocpp")
         else:
+            self._groups[evse] = group
             self._emit(evse, self.tx.authorized(evse, id_token))
 
-    async def _decide(self, token_type: str, id_token: dict[str, Any]) -> str:
-        """accepted/rejected: local list (C13/C14), cache (C12), CSMS (C01), offline (C15)."""
+    def _stop_all(self, reason: str) -> None:
+        for c in self._s.connectors:
+            if self.tx.transaction_id(c.ocpp_evse_id) is not None:
+                self._emit(c.ocpp_evse_id, self.tx.stop_authorized(c.ocpp_evse_id, reason=reason))
+                spawn(self._stop_charging(c.evse_id), "ocpp")
+
+    async def _decide(self, token_type: str, id_token: dict[str, Any]) -> dict[str, Any] | None:
+        """The idTokenInfo that decides: local list (C13/C14), cache (C12), CSMS (C01),
+        offline rules (C15); None when nobody could say."""
         if token_type == "no_authorization":
-            return "accepted"  # Josev API 1.6(4): free charging is accepted at once
+            return {"status": "Accepted"}  # Josev API 1.6(4): free charging at once
         dm = self.dm
         online = self._session is not None and self.registered
         local_first = dm.value("AuthCtrlr", "LocalPreAuthorize") == "true" or (
@@ -690,7 +726,7 @@ class OcppClient:
         if dm.value("LocalAuthListCtrlr", "Enabled") == "true":
             listed = self.local_list.lookup(id_token)
         if local_first and listed is not None and listed.get("status") == "Accepted":
-            return "accepted"
+            return listed
         cached = None
         if dm.value("AuthCacheCtrlr", "Enabled") == "true":
             lifetime = float(dm.value("AuthCacheCtrlr", "LifeTime") or 0)
@@ -698,21 +734,22 @@ class OcppClient:
         if local_first and cached is not None:
             if cached.get("status") == "Accepted":
                 await self.auth_cache.used(id_token)
-                return "accepted"  # C12.FR.02: start at once, the CSMS hears it with the tx
+                return cached  # C12.FR.02: start at once, the CSMS hears it with the tx
             if not online or dm.value("AuthCacheCtrlr", "DisablePostAuthorize") == "true":
-                return "rejected"  # C12.FR.05 / TC_C_57: no second opinion asked
+                return cached  # C12.FR.05 / TC_C_57: no second opinion asked
         if online and self._session is not None:
             try:
                 reply = await self._session.call("Authorize", {"idToken": id_token})
             except (CallTimeout, CallRejected) as exc:
                 event(log, logging.WARNING, "ocpp_authorize_failed", error=str(exc))
-                return "rejected"
-            await self._remember(id_token, reply["idTokenInfo"])
-            return "accepted" if reply["idTokenInfo"]["status"] == "Accepted" else "rejected"
+                return None
+            info: dict[str, Any] = reply["idTokenInfo"]
+            await self._remember(id_token, info)
+            return info
         unknown = listed is None and cached is None
         if unknown and dm.value("AuthCtrlr", "OfflineTxForUnknownId") == "true":
-            return "accepted"  # C15: offline, an unknown token may charge
-        return "rejected"
+            return {"status": "Accepted"}  # C15: offline, an unknown token may charge
+        return listed or cached
 
     # ------------------------------------------------------------------ remote control
 
@@ -870,3 +907,8 @@ class OcppClient:
         request = api.request("stop_charging", TOPIC, {"evse_id": evse_id})
         with contextlib.suppress(TimeoutError):
             await self._bus.request(request, self._s.call_timeout_s)
+
+
+def _group_of(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    group = None if info is None else info.get("groupIdToken")
+    return group if isinstance(group, dict) else None

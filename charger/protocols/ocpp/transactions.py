@@ -108,13 +108,22 @@ class TransactionManager:
             return self._maybe_start(e, trigger)
         return self._update(e, trigger)
 
-    def stop_authorized(self, evse: int, *, remote: bool = False) -> list[dict[str, Any]]:
-        """The driver (same token) or the CSMS asked to stop."""
+    def stop_authorized(
+        self, evse: int, *, remote: bool = False, reason: str = "Local"
+    ) -> list[dict[str, Any]]:
+        """The driver (same token, one of its group, a master pass) or the CSMS asked to stop."""
+        trigger, reason = ("RemoteStop", "Remote") if remote else ("StopAuthorized", reason)
+        return self._deauthorize(evse, trigger, reason)
+
+    def deauthorized(self, evse: int) -> list[dict[str, Any]]:
+        """The CSMS said the transaction's idToken is not valid (StopTxOnInvalidId, E06)."""
+        return self._deauthorize(evse, "Deauthorized", "DeAuthorized")
+
+    def _deauthorize(self, evse: int, trigger: str, reason: str) -> list[dict[str, Any]]:
         e = self._evses[evse]
         if e.transaction_id is None:
             return []
         e.authorized = False
-        trigger, reason = ("RemoteStop", "Remote") if remote else ("StopAuthorized", "Local")
         if "Authorized" in self.settings.stop_points:
             return self._end(e, trigger, reason)
         return self._update(e, trigger)

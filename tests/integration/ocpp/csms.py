@@ -22,6 +22,8 @@ class CsmsState:
     boot_status: str = "Accepted"
     interval: int = 1
     authorize_status: str = "Accepted"
+    # idTokenInfo per idToken for AuthorizeResponses (default: {"status": authorize_status})
+    token_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     # idTokenInfo.status in TransactionEventResponses to events with an idToken (None: none)
     transaction_token_status: str | None = None
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -100,7 +102,9 @@ class _StationHandler(ChargePoint):
     @on("Authorize")
     async def on_authorize(self, **payload: Any) -> Any:
         self.state.note("Authorize", payload)
-        return call_result.Authorize(id_token_info={"status": self.state.authorize_status})
+        token = payload["id_token"]["id_token"]
+        info = self.state.token_info.get(token, {"status": self.state.authorize_status})
+        return call_result.Authorize(id_token_info=info)
 
 
 @asynccontextmanager

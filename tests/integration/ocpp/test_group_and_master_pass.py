@@ -1,0 +1,94 @@
+"""GroupId (C09), master pass (C16) and deauthorization by the CSMS (E06, StopTxOnInvalidId)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_auth_cache import authorize, configure
+from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
+
+GROUP = {"idToken": "FLEET-7", "type": "Central"}
+MASTER = {"idToken": "MASTER", "type": "Central"}
+
+
+def ended(state: CsmsState) -> list[dict[str, Any]]:
+    return [p for a, p in state.received if a == "TransactionEvent" and p["event_type"] == "Ended"]
+
+
+async def started_by_alice(state: CsmsState, st: Station) -> None:
+    await state.wait_for("StatusNotification")
+    assert await authorize(st, "ALICE") == "accepted"
+    assert (await state.wait_for("TransactionEvent"))["event_type"] == "Started"
+
+
+async def test_TC_C_39_CS_a_token_of_the_same_group_stops_the_transaction() -> None:
+    state = CsmsState(interval=300)
+    state.token_info = {
+        "ALICE": {"status": "Accepted", "groupIdToken": GROUP},
+        "BOB": {"status": "Accepted", "groupIdToken": GROUP},
+    }
+    async with ocpp_csms(state) as url, station(url) as st:
+        await started_by_alice(state, st)
+        assert await authorize(st, "BOB") == "accepted"
+        await st.wait_for("stop_charging", evse_id=EVSE_ID)
+        end = await state.wait_for("TransactionEvent", count=2)
+        assert end["event_type"] == "Ended" and end["trigger_reason"] == "StopAuthorized"
+        assert end["transaction_info"]["stopped_reason"] == "Local"
+
+
+async def test_TC_C_42_CS_an_invalid_token_of_the_group_does_not_stop_it() -> None:
+    state = CsmsState(interval=300)
+    state.token_info = {
+        "ALICE": {"status": "Accepted", "groupIdToken": GROUP},
+        "MALLORY": {"status": "Invalid", "groupIdToken": GROUP},
+    }
+    async with ocpp_csms(state) as url, station(url) as st:
+        await started_by_alice(state, st)
+        assert await authorize(st, "MALLORY") == "rejected"
+        await state.wait_for("Authorize", count=2)
+        assert ended(state) == [] and not [m for m in st.messages if m.name == "stop_charging"]
+
+
+async def test_TC_C_49_CS_a_master_pass_stops_every_transaction_and_starts_none() -> None:
+    state = CsmsState(interval=300)
+    state.token_info = {"MASTERCARD": {"status": "Accepted", "groupIdToken": MASTER}}
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__MasterPassGroupId="MASTER")
+        assert await authorize(st, "MASTERCARD") == "rejected"  # C16.FR.03: no start
+        assert "TransactionEvent" not in state.actions()
+        assert await authorize(st, "ALICE") == "accepted"
+        await state.wait_for("TransactionEvent")
+        assert await authorize(st, "MASTERCARD") == "rejected"
+        await st.wait_for("stop_charging", evse_id=EVSE_ID)
+        end = await state.wait_for("TransactionEvent", count=2)
+        assert end["event_type"] == "Ended"
+        assert end["transaction_info"]["stopped_reason"] == "MasterPass"
+
+
+async def test_TC_E_16_CS_an_invalid_answer_to_the_transaction_deauthorizes_it() -> None:
+    state = CsmsState(interval=300, transaction_token_status="Invalid")
+    async with ocpp_csms(state) as url, station(url) as st:
+        await started_by_alice(state, st)
+        end = await state.wait_for("TransactionEvent", count=2)
+        assert end["event_type"] == "Ended" and end["trigger_reason"] == "Deauthorized"
+        assert end["transaction_info"]["stopped_reason"] == "DeAuthorized"
+        await st.wait_for("stop_charging", evse_id=EVSE_ID)
+
+
+async def test_TC_C_17_CS_with_stop_tx_on_invalid_id_false_the_transaction_goes_on() -> None:
+    state = CsmsState(interval=300, transaction_token_status="Invalid")
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, TxCtrlr__StopTxOnInvalidId="false")
+        assert await authorize(st, "ALICE") == "accepted"
+        await state.wait_for("TransactionEvent")
+        client: Any = st.client  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):  # the answer has been handled once it is cached
+            while True:
+                if client.auth_cache.lookup({"idToken": "ALICE", "type": "ISO14443"}, 0):
+                    break
+                await asyncio.sleep(0.01)
+        assert ended(state) == [] and client.tx.transaction_id(1) is not None
