@@ -471,6 +471,7 @@ class OcppClient:
             "GetVariables": self._on_get_variables,
             "SetVariables": self._on_set_variables,
             "GetBaseReport": self._on_get_base_report,
+            "GetReport": self._on_get_report,
             "SendLocalList": self._on_send_local_list,
             "GetLocalListVersion": self._on_get_local_list_version,
             "ClearCache": self._on_clear_cache,
@@ -559,6 +560,18 @@ class OcppClient:
         session = self._session
         if session is not None:
             entries = self.dm.report(payload["reportBase"])
+            spawn(self._notify_report(session, payload["requestId"], entries), "ocpp report")
+        return {"status": "Accepted"}
+
+    async def _on_get_report(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """B08: the variables matching componentCriteria and/or componentVariable."""
+        wanted = payload.get("componentVariable", [])
+        self._check_items(len(wanted), "GetReport")
+        entries = self.dm.custom_report(payload.get("componentCriteria", []), wanted)
+        if not entries:
+            return {"status": "EmptyResultSet"}
+        session = self._session
+        if session is not None:
             spawn(self._notify_report(session, payload["requestId"], entries), "ocpp report")
         return {"status": "Accepted"}
 

@@ -273,43 +273,84 @@ class DeviceModel:
 
     def report(self, base: str) -> list[dict[str, Any]]:
         """ReportData for FullInventory or ConfigurationInventory (the writable ones)."""
-        entries = []
-        for var in self._vars.values():
-            if base == "ConfigurationInventory" and var.mutability == "ReadOnly":
-                continue
-            key = var.key
-            component: dict[str, Any] = {"name": key.component}
-            if key.component_instance:
-                component["instance"] = key.component_instance
-            if key.evse is not None:
-                component["evse"] = {"id": key.evse}
-                if key.connector is not None:
-                    component["evse"]["connectorId"] = key.connector
-            variable: dict[str, Any] = {"name": key.variable}
-            if key.variable_instance:
-                variable["instance"] = key.variable_instance
-            attribute: dict[str, Any] = {
-                "type": "Actual",
-                "mutability": var.mutability,
-                "persistent": var.persistent,
-                "constant": False,
-            }
-            if var.mutability != "WriteOnly":
-                attribute["value"] = var.value[:2500]
-            characteristics: dict[str, Any] = {
-                "dataType": var.data_type,
-                "supportsMonitoring": False,
-            }
-            if var.unit:
-                characteristics["unit"] = var.unit
-            if var.values_list:
-                characteristics["valuesList"] = var.values_list
-            entries.append(
-                {
-                    "component": component,
-                    "variable": variable,
-                    "variableAttribute": [attribute],
-                    "variableCharacteristics": characteristics,
-                }
-            )
-        return entries
+        return [
+            _report_entry(var)
+            for var in self._vars.values()
+            if base != "ConfigurationInventory" or var.mutability != "ReadOnly"
+        ]
+
+    # ------------------------------------------------------------------ B08
+
+    def custom_report(
+        self, criteria: list[str], wanted: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """ReportData of the variables whose component meets any of `criteria` (a variable
+        of that name set to true, B08.FR.04) and that match any of `wanted`
+        (componentVariable, B08.FR.11; no variable: the whole component); both if both."""
+        flagged = {
+            _component_of(var.key)
+            for var in self._vars.values()
+            if var.key.variable in criteria and var.value == "true"
+        }
+        return [
+            _report_entry(var)
+            for var in self._vars.values()
+            if (not criteria or _component_of(var.key) in flagged)
+            and (not wanted or any(_matches(var.key, item) for item in wanted))
+        ]
+
+
+def _component_of(key: Key) -> tuple[str, str | None, int | None, int | None]:
+    return (key.component, key.component_instance, key.evse, key.connector)
+
+
+def _matches(key: Key, item: dict[str, Any]) -> bool:
+    component = item["component"]
+    if component["name"] != key.component:
+        return False
+    if "instance" in component and component["instance"] != key.component_instance:
+        return False
+    evse = component.get("evse")
+    if evse is not None and (
+        evse["id"] != key.evse or ("connectorId" in evse and evse["connectorId"] != key.connector)
+    ):
+        return False
+    variable = item.get("variable")
+    if variable is None:
+        return True
+    if variable["name"] != key.variable:
+        return False
+    return "instance" not in variable or variable["instance"] == key.variable_instance
+
+
+def _report_entry(var: Variable) -> dict[str, Any]:
+    key = var.key
+    component: dict[str, Any] = {"name": key.component}
+    if key.component_instance:
+        component["instance"] = key.component_instance
+    if key.evse is not None:
+        component["evse"] = {"id": key.evse}
+        if key.connector is not None:
+            component["evse"]["connectorId"] = key.connector
+    variable: dict[str, Any] = {"name": key.variable}
+    if key.variable_instance:
+        variable["instance"] = key.variable_instance
+    attribute: dict[str, Any] = {
+        "type": "Actual",
+        "mutability": var.mutability,
+        "persistent": var.persistent,
+        "constant": False,
+    }
+    if var.mutability != "WriteOnly":
+        attribute["value"] = var.value[:2500]
+    characteristics: dict[str, Any] = {"dataType": var.data_type, "supportsMonitoring": False}
+    if var.unit:
+        characteristics["unit"] = var.unit
+    if var.values_list:
+        characteristics["valuesList"] = var.values_list
+    return {
+        "component": component,
+        "variable": variable,
+        "variableAttribute": [attribute],
+        "variableCharacteristics": characteristics,
+    }

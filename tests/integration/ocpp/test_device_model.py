@@ -123,6 +123,57 @@ async def test_TC_B_12_B_13_B_15_CS_base_reports_are_paged() -> None:
         assert summary.status == "NotSupported"
 
 
+async def report_of(state: CsmsState, request_id: int) -> list[dict[str, Any]]:
+    """The report data of one request, once its last page (tbc false) has arrived."""
+
+    def pages() -> list[dict[str, Any]]:
+        return [
+            p for a, p in state.received if a == "NotifyReport" and p["request_id"] == request_id
+        ]
+
+    while not pages() or pages()[-1]["tbc"]:
+        await state.wait_for("NotifyReport", count=state.actions().count("NotifyReport") + 1)
+    return [entry for page in pages() for entry in page["report_data"]]
+
+
+def named(entries: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(e["component"]["name"], e["variable"]["name"]) for e in entries}
+
+
+async def test_TC_B_16_B_17_B_18_CS_custom_reports() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        # B_16: components with Enabled = true, all their variables
+        reply = await csms.call(call.GetReport(request_id=21, component_criteria=["Enabled"]))
+        assert reply.status == "Accepted"
+        enabled = named(await report_of(state, 21))
+        assert ("AuthCacheCtrlr", "LifeTime") in enabled
+        assert ("LocalAuthListCtrlr", "Entries") in enabled
+        assert not any(c == "OCPPCommCtrlr" for c, _ in enabled)
+        # B_17: one variable of one EVSE
+        evse_state = {
+            "component": {"name": "EVSE", "evse": {"id": 1}},
+            "variable": {"name": "AvailabilityState"},
+        }
+        reply = await csms.call(call.GetReport(request_id=22, component_variable=[evse_state]))
+        assert reply.status == "Accepted"
+        (entry,) = await report_of(state, 22)
+        assert entry["component"] == {"name": "EVSE", "evse": {"id": 1}}
+        assert entry["variable_attribute"][0]["value"] == "Available"
+        # B_18: both filters; an EVSE is Available but has no Problem
+        both = call.GetReport(
+            request_id=23, component_criteria=["Available"], component_variable=[evse_state]
+        )
+        assert (await csms.call(both)).status == "Accepted"
+        assert named(await report_of(state, 23)) == {("EVSE", "AvailabilityState")}
+        none = call.GetReport(
+            request_id=24, component_criteria=["Problem"], component_variable=[evse_state]
+        )
+        assert (await csms.call(none)).status == "EmptyResultSet"
+
+
 async def test_TC_A_09_CS_new_basic_auth_password_is_used_on_reconnect() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url):
