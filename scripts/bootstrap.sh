@@ -26,6 +26,8 @@ if [ "$want_test" = 1 ]; then
     command -v ethtool >/dev/null || [ -x /usr/sbin/ethtool ] || missing+=(ethtool)
     command -v openssl >/dev/null || missing+=(openssl)  # a TLS 1.1-only CSMS in the tests
     command -v clang >/dev/null || missing+=(clang)  # the EXI fuzzer's instrumented build
+    command -v node >/dev/null || missing+=(nodejs)  # ocpp-rpc: a strictly validating CSMS
+    command -v npm >/dev/null || missing+=(npm)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -56,4 +58,14 @@ fi
 exi=charger/protocols/exi
 if ! ls $exi/_exi.*.so >/dev/null 2>&1 || [ -n "$(find $exi/_exi.c $exi/_exi_tables.h -newer "$(ls $exi/_exi.*.so | head -1)")" ]; then
     .venv/bin/python setup.py -q build_ext --inplace >/dev/null
+fi
+
+# The strictly validating test CSMS (ocpp-rpc), pinned by its package-lock.json.
+if [ "$want_test" = 1 ]; then
+    csms=tests/integration/ocpp/strict_csms
+    csms_stamp="$csms/node_modules/.installed-$(sha256sum $csms/package-lock.json | cut -c1-16)"
+    if [ ! -f "$csms_stamp" ]; then
+        (cd $csms && npm ci --no-audit --no-fund --silent >/dev/null)
+        touch "$csms_stamp"
+    fi
 fi
