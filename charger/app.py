@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from charger.protocols.ocpp.client import (
     build_device_model,
 )
 from charger.protocols.ocpp.local_list import LocalList
+from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
@@ -92,6 +94,9 @@ class App:
                     device_model=model,
                     local_list=LocalList(dm_store),
                     auth_cache=AuthCache(dm_store),
+                    network_profiles=NetworkProfiles(
+                        dm_store, NetworkProfile(1, settings.csms_url, settings.security_profile)
+                    ),
                 )
                 client.start()
                 self._spawn("ocpp", client.run)
@@ -205,6 +210,18 @@ def ocpp_settings(config: Config) -> OcppSettings:
         )
         if ocpp.security_profile >= 2
         else None,
+        tls_factory=lambda level: upgrade_context(config, level),
+    )
+
+
+def upgrade_context(config: Config, level: int) -> ssl.SSLContext:
+    """TLS for a security profile the CSMS moves the station to (A05): only with a CSMS
+    root configured (not the system's trust store) and, for profile 3, a client cert."""
+    ocpp = config.ocpp
+    if not ocpp.ca_file:
+        raise ValueError("no CSMS root certificate configured (ocpp.ca_file)")
+    return client_context(
+        level, ocpp.ca_file, ocpp.client_cert_file or None, ocpp.client_key_file or None
     )
 
 

@@ -34,6 +34,7 @@ from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.measurands import sampled_values
+from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.remote import RemoteOperations
 from charger.protocols.ocpp.rpc import RpcError
@@ -98,6 +99,9 @@ class OcppSettings:
     message_attempt_interval_tx_s: float = 10.0  # OCPPCommCtrlr.MessageAttemptInterval
     tx_updated_interval_s: float = 60.0  # SampledDataCtrlr.TxUpdatedInterval
     tls: ssl.SSLContext | None = None  # security profiles 2 and 3 (wss://)
+    # TLS for another security profile (a NetworkConnectionProfile the CSMS sets, A05);
+    # raises when the certificates for it are missing
+    tls_factory: Callable[[int], ssl.SSLContext] | None = None
 
 
 def build_device_model(settings: OcppSettings, store: Store | None = None) -> DeviceModel:
@@ -154,6 +158,7 @@ class OcppClient:
         device_model: DeviceModel | None = None,
         local_list: LocalList | None = None,
         auth_cache: AuthCache | None = None,
+        network_profiles: NetworkProfiles | None = None,
     ) -> None:
         self._bus = bus
         self._s = settings
@@ -184,6 +189,12 @@ class OcppClient:
         self.local_list = local_list if local_list is not None else LocalList(None)
         self.auth_cache = auth_cache if auth_cache is not None else AuthCache(None)
         self._groups: dict[int, dict[str, Any] | None] = {}  # groupIdToken of each EVSE's tx
+        configured = NetworkProfile(1, settings.csms_url, settings.security_profile)
+        self.networks = network_profiles or NetworkProfiles(None, configured)
+        self._profile = configured  # the profile of the current or last connection
+        self.dm.checks[("OCPPCommCtrlr", "NetworkConfigurationPriority")] = (
+            self.networks.check_priority
+        )
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._meters: dict[int, dict[str, Any]] = {}  # last meter_values data per EVSE
         self._dm_listeners: list[asyncio.Event] = []
@@ -240,7 +251,7 @@ class OcppClient:
         return {
             "status": "connected",
             "identity": self._s.identity,
-            "csms_url": self._s.csms_url,
+            "csms_url": self._profile.url,
             "security_profile": self._s.security_profile,
         }
 
@@ -366,6 +377,7 @@ class OcppClient:
             await self.dm.load()
             await self.local_list.load()
             await self.auth_cache.load()
+            await self.networks.load()
             self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
             self._apply_device_model()
             await self._restore()
@@ -385,11 +397,17 @@ class OcppClient:
             await asyncio.wait(parts, timeout=5.0)
 
     async def _connect_forever(self) -> None:
-        failures = 0
+        """Connects by NetworkConfigurationPriority: NetworkProfileConnectionAttempts tries
+        per profile (with the RetryBackOff schedule), then the next one (B10.FR.03/04)."""
+        failures = attempts = index = 0
         while True:
+            profiles = self.networks.ordered(
+                self.dm.value("OCPPCommCtrlr", "NetworkConfigurationPriority")
+            )
+            profile = profiles[index % len(profiles)]
             try:
-                await self._connection()
-                failures = 0
+                await self._connection(profile)
+                failures = attempts = 0
             except (
                 OSError,
                 TimeoutError,
@@ -400,7 +418,8 @@ class OcppClient:
                     log,
                     logging.WARNING,
                     "ocpp_disconnected",
-                    url=self._s.csms_url,
+                    url=profile.url,
+                    slot=profile.slot,
                     error=str(exc) or type(exc).__name__,
                 )
                 await self._security_event(exc)
@@ -408,10 +427,51 @@ class OcppClient:
             self.registered = False
             self.tx.online = False
             self._publish_ws_status(connected=False)
+            attempts += 1
+            if attempts >= max(
+                1, self.dm.integer("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
+            ):
+                index, attempts = index + 1, 0
             delays = reconnect_delays(self._s, self._rng)
             delay = delays[min(failures, len(delays) - 1)]
             failures += 1
             await asyncio.sleep(delay)
+
+    async def _settle_profile(self, profile: NetworkProfile) -> None:
+        """Booted over `profile`: it is the active one; a higher security profile is the
+        new floor and the slots below it leave the priority list (A05.FR.05-07)."""
+        self.dm.assign("OCPPCommCtrlr", "ActiveNetworkProfile", str(profile.slot))
+        if profile.security_profile <= self.dm.integer("SecurityCtrlr", "SecurityProfile"):
+            return
+        await self.dm.save("SecurityCtrlr", "SecurityProfile", str(profile.security_profile))
+        kept = [
+            p.slot
+            for p in self.networks.ordered(
+                self.dm.value("OCPPCommCtrlr", "NetworkConfigurationPriority")
+            )
+            if p.security_profile >= profile.security_profile
+        ]
+        await self.dm.save(
+            "OCPPCommCtrlr", "NetworkConfigurationPriority", ",".join(map(str, kept))
+        )
+        event(log, logging.INFO, "ocpp_security_upgraded", profile=profile.security_profile)
+
+    async def _on_set_network_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """B09: stores a connection profile in a slot (A05: never below the active level)."""
+        problem = await self.networks.set(
+            payload["configurationSlot"],
+            payload["connectionData"],
+            active=self._profile if self._session is not None else None,
+            minimum_security=self.dm.integer("SecurityCtrlr", "SecurityProfile"),
+            can_connect=self._can_connect,
+        )
+        if problem is None:
+            return {"status": "Accepted"}
+        event(log, logging.WARNING, "ocpp_network_profile_rejected", reason=problem)
+        return {
+            "status": "Rejected",
+            "statusInfo": {"reasonCode": "InvalidValue", "additionalInfo": problem[:512]},
+        }
 
     async def _security_event(self, error: BaseException) -> None:
         """A04: TLS failures become SecurityEventNotifications, queued durably."""
@@ -422,21 +482,39 @@ class OcppClient:
         payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": str(error)[:255]}
         await self._outbox.put("SecurityEventNotification", payload)
 
-    def _url(self) -> str:
-        return self._s.csms_url.rstrip("/") + "/" + self._s.identity
+    def _url(self, profile: NetworkProfile | None = None) -> str:
+        return (profile or self._profile).url.rstrip("/") + "/" + self._s.identity
 
-    async def _connection(self) -> None:
+    def _tls(self, security_profile: int) -> ssl.SSLContext | None:
+        """The TLS context for a security profile (None for profile 1); raises if none."""
+        if security_profile < 2:
+            return None
+        if security_profile == self._s.security_profile and self._s.tls is not None:
+            return self._s.tls
+        if self._s.tls_factory is None:
+            raise ValueError("no TLS configuration for this security profile")
+        return self._s.tls_factory(security_profile)
+
+    def _can_connect(self, security_profile: int) -> bool:
+        try:
+            self._tls(security_profile)
+        except (ValueError, OSError):
+            return False
+        return True
+
+    async def _connection(self, profile: NetworkProfile) -> None:
+        self._profile = profile
         headers = {}
-        if self._s.security_profile in (1, 2):
+        if profile.security_profile in (1, 2):
             password = self.dm.value("SecurityCtrlr", "BasicAuthPassword")  # A01: may change
             token = f"{self._s.identity}:{password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
         async with self._connect(
-            self._url(),
+            self._url(profile),
             subprotocols=[SUBPROTOCOL],
             additional_headers=headers,
             open_timeout=self._s.call_timeout_s,
-            ssl=self._s.tls if self._s.csms_url.startswith("wss://") else None,
+            ssl=self._tls(profile.security_profile) if profile.url.startswith("wss://") else None,
             ping_interval=self._s.ping_interval_s,
             ping_timeout=self._s.call_timeout_s,
         ) as ws:
@@ -475,6 +553,7 @@ class OcppClient:
             "SendLocalList": self._on_send_local_list,
             "GetLocalListVersion": self._on_get_local_list_version,
             "ClearCache": self._on_clear_cache,
+            "SetNetworkProfile": self._on_set_network_profile,
         }
 
     async def _on_send_local_list(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -598,6 +677,7 @@ class OcppClient:
     async def _boot_and_heartbeat(self, session: Session) -> None:
         interval = await self._boot(session)
         self.dm.assign("OCPPCommCtrlr", "HeartbeatInterval", str(int(interval)))
+        await self._settle_profile(self._profile)
         self.registered = True
         self.tx.online = True
         sender = asyncio.create_task(self._send_outbox(session))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -109,6 +109,8 @@ class DeviceModel:
             (k.component, k.component_instance, k.evse, k.connector) for k in self._vars
         }
         self._store = store
+        # extra checks of values the station depends on, by (component, variable)
+        self.checks: dict[tuple[str, str], Callable[[str], str | None]] = {}
 
     @classmethod
     def build(
@@ -199,6 +201,13 @@ class DeviceModel:
         key = Key(component, variable)
         self._vars[key] = replace(self._vars[key], value=value)
 
+    async def save(self, component: str, variable: str, value: str) -> None:
+        """The station's own update that must survive a restart (e.g. a security upgrade)."""
+        var = self._vars[Key(component, variable)]
+        if var.persistent and self._store is not None:
+            await self._store.put("dm/" + var.key.storage(), value)
+        self._vars[var.key] = replace(var, value=value)
+
     def integer(self, component: str, variable: str, instance: str | None = None) -> int:
         return int(self.value(component, variable, instance))
 
@@ -250,10 +259,11 @@ class DeviceModel:
         if var is None:
             return result
         value = str(request["attributeValue"])
+        check = self.checks.get((var.key.component, var.key.variable))
         problem = (
             "the variable is read-only"
             if var.mutability == "ReadOnly"
-            else (check_value(var, value))
+            else (check_value(var, value) or (check(value) if check else None))
         )
         if problem is not None:
             return {

@@ -64,7 +64,11 @@ class Station:
 
 @asynccontextmanager
 async def station(
-    url: str, local_list: Any = None, auth_cache: Any = None, **overrides: object
+    url: str,
+    local_list: Any = None,
+    auth_cache: Any = None,
+    network_profiles: Any = None,
+    **overrides: object,
 ) -> AsyncIterator[Station]:
     bus = Bus(validate_outgoing=True)
     outbox = Outbox(Path(tempfile.mkdtemp()) / "ocpp.db")
@@ -75,6 +79,7 @@ async def station(
         rng=random.Random(1),
         local_list=local_list,
         auth_cache=auth_cache,
+        network_profiles=network_profiles,
     )
     st = Station(bus, client)
     st.client = client  # type: ignore[attr-defined]

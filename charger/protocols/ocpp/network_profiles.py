@@ -1,0 +1,113 @@
+"""Network connection profiles (B09, B10, A05): where and how the station reaches a CSMS.
+
+Slot 1 is the profile of the configuration file; the CSMS may write slots 1-3 with
+SetNetworkProfile (persisted before the answer, and from then on winning over the file
+for that slot). OCPPCommCtrlr.NetworkConfigurationPriority orders the slots to try;
+each gets NetworkProfileConnectionAttempts attempts before the next one (B10.FR.03/04).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from charger.state.store import Store
+
+SLOTS = (1, 2, 3)
+_KEY = "network_profiles"
+
+
+@dataclass(frozen=True)
+class NetworkProfile:
+    slot: int
+    url: str
+    security_profile: int
+
+    def connection_data(self) -> dict[str, Any]:
+        return {
+            "ocppVersion": "OCPP20",
+            "ocppTransport": "JSON",
+            "ocppCsmsUrl": self.url,
+            "messageTimeout": 30,
+            "securityProfile": self.security_profile,
+            "ocppInterface": "Wired0",
+        }
+
+
+class NetworkProfiles:
+    def __init__(self, store: Store | None, configured: NetworkProfile) -> None:
+        self._store = store
+        self._profiles: dict[int, NetworkProfile] = {configured.slot: configured}
+
+    async def load(self) -> None:
+        if self._store is None:
+            return
+        saved = await self._store.get(_KEY)
+        if isinstance(saved, dict):
+            for slot, data in saved.items():
+                self._profiles[int(slot)] = _profile(int(slot), data)
+
+    def get(self, slot: int) -> NetworkProfile | None:
+        return self._profiles.get(slot)
+
+    def ordered(self, priority: str) -> list[NetworkProfile]:
+        """The configured profiles in NetworkConfigurationPriority order."""
+        slots = [int(s) for s in priority.split(",") if s.strip().isdigit()]
+        found = [self._profiles[s] for s in slots if s in self._profiles]
+        return found or [self._profiles[min(self._profiles)]]
+
+    def check_priority(self, value: str) -> str | None:
+        """Why a NetworkConfigurationPriority value cannot be used, or None."""
+        for item in value.split(","):
+            if not item.strip().isdigit() or int(item) not in self._profiles:
+                return f"slot {item} has no network connection profile"
+        return None
+
+    async def set(
+        self,
+        slot: int,
+        data: dict[str, Any],
+        *,
+        active: NetworkProfile | None,
+        minimum_security: int,
+        can_connect: Callable[[int], bool],
+    ) -> str | None:
+        """SetNetworkProfile: None when stored, else why it is Rejected."""
+        if slot not in SLOTS:
+            return f"configurationSlot {slot} does not exist (slots: 1-{max(SLOTS)})"
+        if active is not None and slot == active.slot:
+            return f"configurationSlot {slot} is the profile in use"
+        if data["ocppVersion"] != "OCPP20" or data["ocppTransport"] != "JSON":
+            return "only OCPP 2.0.1 over JSON is supported"
+        profile = _profile(slot, data)
+        if profile.security_profile < minimum_security:
+            return (
+                f"security profile {profile.security_profile} is below the active "
+                f"{minimum_security} (B09.FR.04)"
+            )
+        secure = profile.security_profile >= 2
+        scheme = "wss://" if secure else "ws://"
+        if not profile.url.startswith(scheme):
+            return f"security profile {profile.security_profile} needs a {scheme} URL"
+        if not can_connect(profile.security_profile):
+            return (
+                f"security profile {profile.security_profile}: "
+                "no CSMS root certificate or client certificate for it"
+            )
+        if self._store is not None:  # on disk before the answer
+            saved = await self._saved()
+            saved[str(slot)] = data
+            await self._store.put(_KEY, saved)
+        self._profiles[slot] = profile
+        return None
+
+    async def _saved(self) -> dict[str, Any]:
+        if self._store is None:
+            return {}
+        saved = await self._store.get(_KEY)
+        return dict(saved) if isinstance(saved, dict) else {}
+
+
+def _profile(slot: int, data: dict[str, Any]) -> NetworkProfile:
+    return NetworkProfile(slot, str(data["ocppCsmsUrl"]), int(data["securityProfile"]))
