@@ -92,6 +92,8 @@ class OcppSettings:
     answer_authorization: bool = True  # OCPP decides the CS's authorization requests
     call_timeout_s: float = 30.0  # OCPPCommCtrlr.MessageTimeout
     ping_interval_s: float = 30.0  # OCPPCommCtrlr.WebSocketPingInterval
+    # initial values of device model variables (whole seconds there); the device model
+    # governs from then on, and the CSMS may change them
     retry_wait_minimum_s: float = 1.0  # OCPPCommCtrlr.RetryBackOffWaitMinimum
     retry_random_range_s: float = 2.0  # OCPPCommCtrlr.RetryBackOffRandomRange
     retry_repeat_times: int = 5  # OCPPCommCtrlr.RetryBackOffRepeatTimes
@@ -136,13 +138,18 @@ def connector_status(cp_state: str) -> str:
     return "Occupied"
 
 
-def reconnect_delays(settings: OcppSettings, rng: random.Random) -> list[float]:
+MIN_RETRY_WAIT_S = 0.05  # a RetryBackOffWaitMinimum of 0 must not become a busy loop
+
+
+def reconnect_delays(
+    wait_minimum_s: float, random_range_s: float, repeat_times: int, rng: random.Random
+) -> list[float]:
     """B04/B10: the wait doubles from RetryBackOffWaitMinimum for RetryBackOffRepeatTimes
     tries, then stays; each wait gets a random 0..RetryBackOffRandomRange added."""
     return [
-        settings.retry_wait_minimum_s * 2 ** min(i, settings.retry_repeat_times)
-        + rng.uniform(0, settings.retry_random_range_s)
-        for i in range(settings.retry_repeat_times + 1)
+        max(MIN_RETRY_WAIT_S, wait_minimum_s * 2 ** min(i, repeat_times))
+        + rng.uniform(0, random_range_s)
+        for i in range(repeat_times + 1)
     ]
 
 
@@ -343,7 +350,8 @@ class OcppClient:
                 reply = await session.call(entry.action, entry.payload)
             except CallRejected:
                 await self._outbox.attempted(entry.seq)
-                if entry.attempts + 1 >= self._s.message_attempts_tx:
+                attempts = self.dm.integer("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")
+                if entry.attempts + 1 >= attempts:
                     event(
                         log,
                         logging.ERROR,
@@ -354,7 +362,10 @@ class OcppClient:
                     await self._outbox.ack(entry.seq)
                 else:
                     await asyncio.sleep(
-                        self._s.message_attempt_interval_tx_s * (entry.attempts + 1)
+                        self.dm.integer(
+                            "OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"
+                        )
+                        * (entry.attempts + 1)
                     )
                 continue
             except CallTimeout:
@@ -432,7 +443,12 @@ class OcppClient:
                 1, self.dm.integer("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
             ):
                 index, attempts = index + 1, 0
-            delays = reconnect_delays(self._s, self._rng)
+            delays = reconnect_delays(
+                self.dm.integer("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+                self.dm.integer("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+                self.dm.integer("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+                self._rng,
+            )
             delay = delays[min(failures, len(delays) - 1)]
             failures += 1
             await asyncio.sleep(delay)

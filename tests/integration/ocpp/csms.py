@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import websockets
+from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from websockets.asyncio.server import ServerConnection
@@ -26,6 +27,7 @@ class CsmsState:
     token_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     # idTokenInfo.status in TransactionEventResponses to events with an idToken (None: none)
     transaction_token_status: str | None = None
+    reject_transaction_events: bool = False  # answer them with a CALLERROR
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -78,6 +80,8 @@ class _StationHandler(ChargePoint):
     @on("TransactionEvent")
     async def on_transaction_event(self, **payload: Any) -> Any:
         self.state.note("TransactionEvent", payload)
+        if self.state.reject_transaction_events:
+            raise InternalError(description="rejected by the test CSMS")
         if self.state.transaction_token_status and payload.get("id_token"):
             return call_result.TransactionEvent(
                 id_token_info={"status": self.state.transaction_token_status}

@@ -233,11 +233,11 @@ async def test_malformed_frames_get_the_right_callerror() -> None:
 
 
 def test_reconnect_backoff_doubles_and_is_randomised() -> None:
-    s = settings("ws://x", retry_wait_minimum_s=2.0, retry_random_range_s=1.0, retry_repeat_times=3)
-    delays = reconnect_delays(s, random.Random(7))
+    delays = reconnect_delays(2, 1, 3, random.Random(7))
     bases = [2.0, 4.0, 8.0, 16.0]
     assert [int(d - b >= 0 and d - b <= 1.0) for d, b in zip(delays, bases, strict=True)] == [1] * 4
     assert len(set(round(d - b, 6) for d, b in zip(delays, bases, strict=True))) == 4
+    assert min(reconnect_delays(0, 0, 2, random.Random(7))) == 0.05  # never a busy loop
 
 
 async def test_a_failing_part_fails_run_for_the_supervisor() -> None:

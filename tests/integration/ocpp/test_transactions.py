@@ -180,3 +180,29 @@ async def test_events_while_offline_are_queued_and_flagged() -> None:
             assert state.actions().index("BootNotification") < state.actions().index(
                 "TransactionEvent"
             )
+
+
+async def test_message_attempts_from_the_device_model_bound_the_retries() -> None:
+    state = CsmsState(interval=300, reject_transaction_events=True)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        settings = [
+            {
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": name, "instance": "TransactionEvent"},
+                "attribute_value": value,
+            }
+            for name, value in (("MessageAttempts", "2"), ("MessageAttemptInterval", "0"))
+        ]
+        reply = await csms.call(call.SetVariables(set_variable_data=settings))
+        assert [r["attribute_status"] for r in reply.set_variable_result] == ["Accepted"] * 2
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent", count=2)  # the first try and one retry
+        client: Any = st.client  # type: ignore[attr-defined]
+        async with asyncio.timeout(5):
+            while True:
+                if not await client._outbox.pending():
+                    break
+                await asyncio.sleep(0.01)
+        assert state.actions().count("TransactionEvent") == 2  # then dropped, not a third
