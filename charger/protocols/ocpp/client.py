@@ -190,6 +190,8 @@ class OcppClient:
         self._answered: set[int] = set()  # outbox entries answered, deletion in progress
         self._unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
         self._cp_states: dict[int, str] = {}
+        self._reported: dict[tuple[int, int], str] = {}  # statuses the CSMS acknowledged
+        self._offline_since: float | None = None  # monotonic time the connection was lost
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
         self.dm = device_model if device_model is not None else build_device_model(settings)
         self._dm_changed = asyncio.Event()
@@ -434,6 +436,8 @@ class OcppClient:
                     error=str(exc) or type(exc).__name__,
                 )
                 await self._security_event(exc)
+            if self.registered and self._offline_since is None:
+                self._offline_since = time.monotonic()
             self._session = None
             self.registered = False
             self.tx.online = False
@@ -698,8 +702,7 @@ class OcppClient:
         self.tx.online = True
         sender = asyncio.create_task(self._send_outbox(session))
         try:
-            for (evse, connector), status in sorted(self._connector_status.items()):
-                await self._status_notification(session, evse, connector, status)
+            await self._catch_up_statuses(session)
             while True:
                 # A changed HeartbeatInterval takes effect at once, not after the old one.
                 self._dm_changed.clear()
@@ -766,6 +769,20 @@ class OcppClient:
         if session is not None and self.registered:
             spawn(self._status_notification(session, *key, status), "ocpp")
 
+    async def _catch_up_statuses(self, session: Session) -> None:
+        """B04: after an offline period longer than OfflineThreshold (and at boot) every
+        connector's status; after a shorter one only the statuses that changed."""
+        offline_s = None
+        if self._offline_since is not None:
+            offline_s = time.monotonic() - self._offline_since
+        self._offline_since = None
+        everything = offline_s is None or offline_s > self.dm.integer(
+            "OCPPCommCtrlr", "OfflineThreshold"
+        )
+        for key, status in sorted(self._connector_status.items()):
+            if everything or self._reported.get(key) != status:
+                await self._status_notification(session, *key, status)
+
     async def _status_notification(
         self, session: Session, evse: int, connector: int, status: str
     ) -> None:
@@ -779,6 +796,7 @@ class OcppClient:
                     "connectorId": connector,
                 },
             )
+            self._reported[(evse, connector)] = status
 
     # ------------------------------------------------------------------ authorization
 

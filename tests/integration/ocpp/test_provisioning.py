@@ -17,6 +17,7 @@ from charger.api import Message
 from charger.bus import Bus
 from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings, reconnect_delays
 from charger.protocols.ocpp.outbox import Outbox
+from tests.integration.conftest import free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms, raw_csms
 
 EVSE_ID = "DE*OCP*E0001"
@@ -258,3 +259,36 @@ async def test_a_failing_part_fails_run_for_the_supervisor() -> None:
         raise AssertionError("run() kept going without its outbox writer")
     finally:
         outbox.close()
+
+
+async def offline_catch_up(threshold_s: str) -> list[tuple[int, str]]:
+    """Statuses the CSMS hears after a reconnection, when EVSE 2 changed while offline."""
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ocpp"
+    two = (Connector("DE*OCP*E0001", 1, 1), Connector("DE*OCP*E0002", 2, 1))
+    async with station(url, connectors=two) as st:
+        st.client.dm.assign("OCPPCommCtrlr", "OfflineThreshold", threshold_s)  # type: ignore[attr-defined]
+        before = CsmsState(interval=300)
+        async with ocpp_csms(before, port=port):
+            await before.wait_for("StatusNotification", count=2)
+        data = {"evse_id": "DE*OCP*E0002", "connector_id": 1, "state": "B1"}
+        st.bus.publish(api.update("cp_status", "cs/josev", data))  # offline now
+        after = CsmsState(interval=300)
+        async with ocpp_csms(after, port=port):
+            while True:  # EVSE 2 is reported last; EVSE 1, if at all, before it
+                seen = [
+                    (p["evse_id"], p["connector_status"])
+                    for a, p in after.received
+                    if a == "StatusNotification"
+                ]
+                if (2, "Occupied") in seen:
+                    return seen
+                await after.wait_for("StatusNotification", count=len(seen) + 1)
+
+
+async def test_TC_B_52_CS_a_short_offline_period_reports_only_changes() -> None:
+    assert await offline_catch_up("3600") == [(2, "Occupied")]
+
+
+async def test_TC_B_51_CS_a_long_offline_period_reports_every_connector() -> None:
+    assert await offline_catch_up("0") == [(1, "Available"), (2, "Occupied")]
