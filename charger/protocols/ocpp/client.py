@@ -192,6 +192,7 @@ class OcppClient:
         self._cp_states: dict[int, str] = {}
         self._reported: dict[tuple[int, int], str] = {}  # statuses the CSMS acknowledged
         self._offline_since: float | None = None  # monotonic time the connection was lost
+        self._reported_to: NetworkProfile | None = None  # the CSMS _reported refers to
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
         self.dm = device_model if device_model is not None else build_device_model(settings)
         self._dm_changed = asyncio.Event()
@@ -771,14 +772,18 @@ class OcppClient:
 
     async def _catch_up_statuses(self, session: Session) -> None:
         """B04: after an offline period longer than OfflineThreshold (and at boot) every
-        connector's status; after a shorter one only the statuses that changed."""
+        connector's status; after a shorter one only the statuses that changed. A CSMS
+        reached over another network profile has heard nothing yet: it gets them all."""
         offline_s = None
         if self._offline_since is not None:
             offline_s = time.monotonic() - self._offline_since
         self._offline_since = None
-        everything = offline_s is None or offline_s > self.dm.integer(
-            "OCPPCommCtrlr", "OfflineThreshold"
+        everything = (
+            offline_s is None
+            or offline_s > self.dm.integer("OCPPCommCtrlr", "OfflineThreshold")
+            or self._reported_to != self._profile
         )
+        self._reported_to = self._profile
         for key, status in sorted(self._connector_status.items()):
             if everything or self._reported.get(key) != status:
                 await self._status_notification(session, *key, status)
