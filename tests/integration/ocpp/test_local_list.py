@@ -8,12 +8,12 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from charger import api
 from charger.protocols.ocpp.local_list import LocalList
 from charger.state.store import Store
 from tests.integration.conftest import free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import EVSE_ID, station
+from tests.integration.ocpp.test_auth_cache import authorize
+from tests.integration.ocpp.test_provisioning import station
 
 ALICE = {
     "id_token": {"id_token": "ALICE", "type": "ISO14443"},
@@ -71,18 +71,6 @@ async def test_TC_C_13_CS_offline_authorization_through_the_local_list() -> None
         == "Accepted"
     )
     async with station(url, local_list=LocalList(store)) as st:
-
-        async def authorize(token: str) -> str:
-            reply = await st.bus.request(
-                api.request(
-                    "authorization",
-                    "cs/josev",
-                    {"evse_id": EVSE_ID, "id_token": token, "token_type": "ISO14443"},
-                ),
-                5,
-            )
-            return str(reply.data["status"])
-
-        assert await authorize("ALICE") == "accepted"  # listed, and loaded from disk
-        assert await authorize("MALLORY") == "rejected"
+        assert await authorize(st, "ALICE") == "accepted"  # listed, and loaded from disk
+        assert await authorize(st, "MALLORY") == "rejected"
         assert st.client.local_list.version == 3  # type: ignore[attr-defined]
