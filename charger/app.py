@@ -97,6 +97,7 @@ class App:
                     network_profiles=NetworkProfiles(
                         dm_store, NetworkProfile(1, settings.csms_url, settings.security_profile)
                     ),
+                    state_store=dm_store,
                 )
                 client.start()
                 self._spawn("ocpp", client.run)

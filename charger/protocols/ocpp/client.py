@@ -138,6 +138,7 @@ def connector_status(cp_state: str) -> str:
     return "Occupied"
 
 
+_STATION_STATE = "ocpp_station_state"
 MIN_RETRY_WAIT_S = 0.05  # a RetryBackOffWaitMinimum of 0 must not become a busy loop
 
 
@@ -166,6 +167,7 @@ class OcppClient:
         local_list: LocalList | None = None,
         auth_cache: AuthCache | None = None,
         network_profiles: NetworkProfiles | None = None,
+        state_store: Store | None = None,
     ) -> None:
         self._bus = bus
         self._s = settings
@@ -193,6 +195,10 @@ class OcppClient:
         self._reported: dict[tuple[int, int], str] = {}  # statuses the CSMS acknowledged
         self._offline_since: float | None = None  # monotonic time the connection was lost
         self._reported_to: NetworkProfile | None = None  # the CSMS _reported refers to
+        self._state = state_store  # what must survive a reset: availability, boot reason
+        self._state_lock = asyncio.Lock()
+        self._boot_reason = "PowerUp"  # this boot's
+        self._next_boot_reason: str | None = None  # the next boot's, when not a power-up
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
         self.dm = device_model if device_model is not None else build_device_model(settings)
         self._dm_changed = asyncio.Event()
@@ -392,6 +398,7 @@ class OcppClient:
             await self.local_list.load()
             await self.auth_cache.load()
             await self.networks.load()
+            await self._restore_station_state()
             self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
             self._apply_device_model()
             await self._restore()
@@ -699,6 +706,9 @@ class OcppClient:
         interval = await self._boot(session)
         self.dm.assign("OCPPCommCtrlr", "HeartbeatInterval", str(int(interval)))
         await self._settle_profile(self._profile)
+        if self._boot_reason != "PowerUp":
+            self._boot_reason = "PowerUp"  # told; a later power cut is a power-up again
+            await self._save_station_state()
         self.registered = True
         self.tx.online = True
         sender = asyncio.create_task(self._send_outbox(session))
@@ -723,7 +733,7 @@ class OcppClient:
                 reply = await session.call(
                     "BootNotification",
                     {
-                        "reason": "PowerUp",
+                        "reason": self._boot_reason,
                         "chargingStation": {
                             "model": self._s.model[:20],
                             "vendorName": self._s.vendor[:50],
@@ -967,12 +977,37 @@ class OcppClient:
     def end_for_reset(self, ocpp_evse_id: int) -> None:
         self._emit(ocpp_evse_id, self.tx.end_for_reset(ocpp_evse_id))
 
+    async def prepare_reset(self) -> None:
+        self._next_boot_reason = "RemoteReset"
+        await self._save_station_state()
+
+    async def _restore_station_state(self) -> None:
+        """B11.FR.04 / G03: an EVSE made Unavailable stays so across a reset or power cut."""
+        saved = await self._state.get(_STATION_STATE) if self._state is not None else None
+        if not isinstance(saved, dict):
+            return
+        self._boot_reason = str(saved.get("boot_reason") or "PowerUp")
+        self._unavailable = {int(e) for e in saved.get("unavailable", [])}
+        for (evse, connector), status in list(self._connector_status.items()):
+            if evse in self._unavailable and status != "Faulted":
+                self._connector_status[(evse, connector)] = "Unavailable"
+
+    async def _save_station_state(self) -> None:
+        if self._state is None:
+            return
+        async with self._state_lock:  # the last write holds the latest state
+            await self._state.put(
+                _STATION_STATE,
+                {"unavailable": sorted(self._unavailable), "boot_reason": self._next_boot_reason},
+            )
+
     def set_available(self, ocpp_evse_id: int, available: bool) -> None:
         """G03/G04: the connectors report Unavailable (or their real status again)."""
         if available:
             self._unavailable.discard(ocpp_evse_id)
         else:
             self._unavailable.add(ocpp_evse_id)
+        spawn(self._save_station_state(), "ocpp availability")
         for c in self._s.connectors:
             if c.ocpp_evse_id == ocpp_evse_id:
                 self._on_cp_status(c, self._cp_states.get(ocpp_evse_id, "A1"))

@@ -40,6 +40,8 @@ class Station(Protocol):
 
     def end_for_reset(self, ocpp_evse_id: int) -> None: ...
 
+    async def prepare_reset(self) -> None: ...
+
     def set_available(self, ocpp_evse_id: int, available: bool) -> None: ...
 
     def trigger(self, message: str, ocpp_evse_id: int | None) -> str: ...
@@ -91,6 +93,8 @@ class RemoteOperations:
 
         async def do_reset() -> None:
             event(log, logging.WARNING, "ocpp_reset", evse=evse or "station")
+            if evse is None:
+                await self.station.prepare_reset()  # the next boot says RemoteReset
             await self._ask("reset", data)
 
         busy = self._busy(targets)

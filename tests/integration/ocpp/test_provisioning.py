@@ -69,6 +69,7 @@ async def station(
     local_list: Any = None,
     auth_cache: Any = None,
     network_profiles: Any = None,
+    state_store: Any = None,
     **overrides: object,
 ) -> AsyncIterator[Station]:
     bus = Bus(validate_outgoing=True)
@@ -81,6 +82,7 @@ async def station(
         local_list=local_list,
         auth_cache=auth_cache,
         network_profiles=network_profiles,
+        state_store=state_store,
     )
     st = Station(bus, client)
     st.client = client  # type: ignore[attr-defined]

@@ -3,12 +3,16 @@ The test plays the CS: it answers the bus requests the OCPP client makes."""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from ocpp.v201 import call
 
 from charger import api
 from charger.api import Message
+from charger.state.store import Store
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 from tests.integration.ocpp.test_transactions import cs, meter
@@ -163,3 +167,33 @@ async def test_TC_P_01_and_P_02_data_transfer_both_ways() -> None:
             "vendor_id": "org.example",
             "data": {"hello": "csms"},
         }
+
+
+async def test_TC_B_23_CS_unavailable_persists_a_reset() -> None:
+    store = Store(Path(tempfile.mkdtemp()) / "state.db")
+    first = CsmsState(interval=300)
+    async with ocpp_csms(first) as url:
+        async with station(url, state_store=store) as st:
+            csms = await booted(first, st)
+            play_cs(
+                st, {"change_availability": {"status": "accepted"}, "reset": {"status": "accepted"}}
+            )
+            inoperative = call.ChangeAvailability(operational_status="Inoperative", evse={"id": 1})
+            assert (await csms.call(inoperative)).status == "Accepted"
+            await first.wait_for("StatusNotification", count=2)  # Unavailable
+            assert (await csms.call(call.Reset(type="OnIdle"))).status == "Accepted"
+            async with asyncio.timeout(5):  # the reset was noted before the CS was asked
+                while True:
+                    if (await store.get("ocpp_station_state") or {}).get("boot_reason"):
+                        break
+                    await asyncio.sleep(0.01)
+        # the CS restarts the station: a new process with the same state
+        second = CsmsState(interval=300)
+        async with ocpp_csms(second) as url2, station(url2, state_store=store):
+            boot = await second.wait_for("BootNotification")
+            assert boot["reason"] == "RemoteReset"
+            status = await second.wait_for("StatusNotification")
+            assert (status["evse_id"], status["connector_status"]) == (1, "Unavailable")
+        third = CsmsState(interval=300)
+        async with ocpp_csms(third) as url3, station(url3, state_store=store):
+            assert (await third.wait_for("BootNotification"))["reason"] == "PowerUp"
