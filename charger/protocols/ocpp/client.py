@@ -215,6 +215,11 @@ class OcppClient:
         self._meters: dict[int, dict[str, Any]] = {}  # last meter_values data per EVSE
         self._dm_listeners: list[asyncio.Event] = []
         self.tx.sampler = self._sample
+        self.tx.ended_values = self._take_ended_values
+        self.monotonic = time.monotonic  # the clock of sampling intervals (tests set it)
+        # TxEndedInterval / AlignedDataCtrlr.TxEndedInterval samples of each EVSE's tx:
+        # (meter values, monotonic time of the last periodic one, last clock slot)
+        self._ended: dict[int, tuple[list[dict[str, Any]], float, int]] = {}
 
     # ------------------------------------------------------------------ bus
 
@@ -332,7 +337,7 @@ class OcppClient:
         self._emit(evse, self.tx.settle(evse))
 
     def _on_meter(self, evse: int, energy_wh: float) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self.monotonic()
         interval = self.dm.integer("SampledDataCtrlr", "TxUpdatedInterval")  # 0: none
         periodic = interval > 0 and now - self._last_periodic.get(evse, now) >= interval
         self._last_periodic.setdefault(evse, now)
@@ -340,6 +345,36 @@ class OcppClient:
         if events:
             self._last_periodic[evse] = now
         self._emit(evse, events)
+        if self.tx.transaction_id(evse) is not None:
+            self._gather_ended_values(evse, now)
+
+    def _gather_ended_values(self, evse: int, now: float) -> None:
+        """Samples for the Ended event: every SampledDataCtrlr.TxEndedInterval seconds and
+        at each boundary of AlignedDataCtrlr.TxEndedInterval on the wall clock (J01/J02)."""
+        meter = self._meters.get(evse)
+        if meter is None:
+            return
+        values, last, slot = self._ended.get(evse, ([], now, -1))
+        periodic_s = self.dm.integer("SampledDataCtrlr", "TxEndedInterval")
+        aligned_s = self.dm.integer("AlignedDataCtrlr", "TxEndedInterval")
+        stamp = self._timestamp()
+        if periodic_s > 0 and now - last >= periodic_s:
+            measurands = self.dm.members("SampledDataCtrlr", "TxEndedMeasurands")
+            sampled = sampled_values(meter, measurands, "Sample.Periodic")
+            values.append({"timestamp": stamp, "sampledValue": sampled})
+            last = now
+        if aligned_s > 0:
+            current = int(time.time() // aligned_s)
+            if slot >= 0 and current != slot:
+                measurands = self.dm.members("AlignedDataCtrlr", "TxEndedMeasurands")
+                sampled = sampled_values(meter, measurands, "Sample.Clock")
+                values.append({"timestamp": stamp, "sampledValue": sampled})
+            slot = current
+        self._ended[evse] = ([v for v in values if v["sampledValue"]], last, slot)
+
+    def _take_ended_values(self, evse: int) -> list[dict[str, Any]]:
+        values, _, _ = self._ended.pop(evse, ([], 0.0, -1))
+        return values
 
     async def _restore(self) -> None:
         """After a reboot, transactions that were still open end with PowerLoss."""

@@ -60,6 +60,8 @@ class TransactionManager:
     # (EVSE, "Started" | "Updated" | "Ended" | "Clock", reading context) -> SampledValues;
     # without one, events carry the energy register only.
     sampler: Callable[[int, str, str], list[dict[str, Any]]] | None = None
+    # meter values gathered during the transaction for its Ended event (TxEndedInterval)
+    ended_values: Callable[[int], list[dict[str, Any]]] | None = None
 
     _evses: dict[int, _Evse] = field(default_factory=dict)
 
@@ -274,11 +276,14 @@ class TransactionManager:
             payload["idToken"] = e.id_token
             e.token_sent = True
         if with_meter:
+            values = []
+            if kind == "Ended" and self.ended_values is not None:
+                values = self.ended_values(e.ocpp_id)
             samples = self._samples(e, kind, trigger)
             if samples:
-                payload["meterValue"] = [
-                    {"timestamp": payload["timestamp"], "sampledValue": samples}
-                ]
+                values.append({"timestamp": payload["timestamp"], "sampledValue": samples})
+            if values:
+                payload["meterValue"] = values
         return payload
 
     def _samples(self, e: _Evse, kind: str, trigger: str) -> list[dict[str, Any]]:

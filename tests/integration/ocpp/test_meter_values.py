@@ -81,3 +81,36 @@ async def test_TC_J_01_CS_sampled_values_in_transaction_events() -> None:
             ("Current.Import", "L2", 16),
             ("Current.Import", "L3", 16),
         ]
+
+
+async def test_tx_ended_interval_samples_go_into_the_ended_event() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        await configure(
+            state.stations[0],
+            ("SampledDataCtrlr", "TxEndedInterval", "60"),
+            ("SampledDataCtrlr", "TxEndedMeasurands", "Energy.Active.Import.Register"),
+        )
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        client: Any = st.client  # type: ignore[attr-defined]
+        for minute, energy_wh in ((0, 1000.0), (1, 1500.0), (2, 2100.0)):
+            client.monotonic = lambda minute=minute: 1000.0 + 60 * minute  # a minute apart
+            meter(st, energy_wh)
+        cs(st, "cp_status", connector_id=1, state="A1")
+        while True:
+            ended = [
+                p
+                for a, p in state.received
+                if a == "TransactionEvent" and p["event_type"] == "Ended"
+            ]
+            if ended:
+                break
+            await state.wait_for(
+                "TransactionEvent", count=state.actions().count("TransactionEvent") + 1
+            )
+        values = ended[0]["meter_value"]
+        contexts = [v["sampled_value"][0]["context"] for v in values]
+        assert contexts == ["Sample.Periodic", "Sample.Periodic", "Transaction.End"]
+        assert [v["sampled_value"][0]["value"] for v in values[:2]] == [1500.0, 2100.0]
