@@ -139,6 +139,7 @@ def connector_status(cp_state: str) -> str:
 
 
 _STATION_STATE = "ocpp_station_state"
+_CHARGING_PROFILES = "ocpp_charging_profiles"
 MIN_RETRY_WAIT_S = 0.05  # a RetryBackOffWaitMinimum of 0 must not become a busy loop
 
 
@@ -197,6 +198,7 @@ class OcppClient:
         self._reported_to: NetworkProfile | None = None  # the CSMS _reported refers to
         self._state = state_store  # what must survive a reset: availability, boot reason
         self._state_lock = asyncio.Lock()
+        self.charging_profiles: dict[int, dict[str, Any]] = {}  # TxProfile per EVSE (F01)
         self._boot_reason = "PowerUp"  # this boot's
         self._next_boot_reason: str | None = None  # the next boot's, when not a power-up
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
@@ -945,7 +947,15 @@ class OcppClient:
         )
         if connector is None:
             return {"status": "Rejected"}
+        profile = payload.get("chargingProfile")
+        if profile is not None and profile["chargingProfilePurpose"] != "TxProfile":
+            return {  # F01.FR.12: only a TxProfile may come with a remote start
+                "status": "Rejected",
+                "statusInfo": {"reasonCode": "InvalidProfile"},
+            }
         evse = connector.ocpp_evse_id
+        if profile is not None:
+            await self._store_tx_profile(evse, profile)
         self._emit(evse, self.tx.authorized(evse, payload["idToken"], payload["remoteStartId"]))
         self._bus.publish(
             api.update(
@@ -1012,13 +1022,26 @@ class OcppClient:
     def end_for_reset(self, ocpp_evse_id: int) -> None:
         self._emit(ocpp_evse_id, self.tx.end_for_reset(ocpp_evse_id))
 
+    async def _store_tx_profile(self, evse: int, profile: dict[str, Any]) -> None:
+        """F01.FR.08: the TxProfile of a remote start, kept (on disk) for smart charging,
+        which will apply it; until then the station charges at its own limits."""
+        self.charging_profiles[evse] = profile
+        if self._state is not None:
+            stored = {str(e): p for e, p in self.charging_profiles.items()}
+            await self._state.put(_CHARGING_PROFILES, stored)
+
     async def prepare_reset(self) -> None:
         self._next_boot_reason = "RemoteReset"
         await self._save_station_state()
 
     async def _restore_station_state(self) -> None:
         """B11.FR.04 / G03: an EVSE made Unavailable stays so across a reset or power cut."""
-        saved = await self._state.get(_STATION_STATE) if self._state is not None else None
+        if self._state is None:
+            return
+        profiles = await self._state.get(_CHARGING_PROFILES)
+        if isinstance(profiles, dict):
+            self.charging_profiles = {int(e): p for e, p in profiles.items()}
+        saved = await self._state.get(_STATION_STATE)
         if not isinstance(saved, dict):
             return
         self._boot_reason = str(saved.get("boot_reason") or "PowerUp")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from ocpp.v201 import call
 
 from charger import api
+from charger.state.store import Store
 from tests.integration.conftest import free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
@@ -206,3 +209,45 @@ async def test_message_attempts_from_the_device_model_bound_the_retries() -> Non
                     break
                 await asyncio.sleep(0.01)
         assert state.actions().count("TransactionEvent") == 2  # then dropped, not a third
+
+
+def tx_profile(purpose: str = "TxProfile") -> dict[str, Any]:
+    return {
+        "id": 5,
+        "stack_level": 0,
+        "charging_profile_purpose": purpose,
+        "charging_profile_kind": "Absolute",
+        "charging_schedule": [
+            {
+                "id": 1,
+                "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": 10.0}],
+            }
+        ],
+    }
+
+
+async def test_TC_F_01_CS_remote_start_keeps_its_tx_profile_for_smart_charging() -> None:
+    state = CsmsState(interval=300)
+    store = Store(Path(tempfile.mkdtemp()) / "state.db")
+    async with ocpp_csms(state) as url, station(url, state_store=store) as st:
+        await state.wait_for("StatusNotification")
+        csms = state.stations[0]
+        token = {"id_token": "REMOTE1", "type": "Central"}
+        wrong = call.RequestStartTransaction(
+            id_token=token,
+            remote_start_id=1,
+            evse_id=1,
+            charging_profile=tx_profile("TxDefaultProfile"),
+        )
+        assert (await csms.call(wrong)).status == "Rejected"
+        right = call.RequestStartTransaction(
+            id_token=token, remote_start_id=2, evse_id=1, charging_profile=tx_profile()
+        )
+        assert (await csms.call(right)).status == "Accepted"
+        client: Any = st.client  # type: ignore[attr-defined]
+        assert client.charging_profiles[1]["chargingSchedule"][0]["chargingSchedulePeriod"] == [
+            {"startPeriod": 0, "limit": 10.0}
+        ]
+        saved = await store.get("ocpp_charging_profiles")
+        assert saved == {"1": client.charging_profiles[1]}  # on disk for after a reboot
