@@ -194,6 +194,7 @@ class OcppClient:
         self._unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
         self._cp_states: dict[int, str] = {}
         self._reported: dict[tuple[int, int], str] = {}  # statuses the CSMS acknowledged
+        self._event_id = 0  # NotifyEvent eventId
         self._offline_since: float | None = None  # monotonic time the connection was lost
         self._reported_to: NetworkProfile | None = None  # the CSMS _reported refers to
         self._state = state_store  # what must survive a reset: availability, boot reason
@@ -849,6 +850,38 @@ class OcppClient:
                 },
             )
             self._reported[(evse, connector)] = status
+        await self._notify_availability(session, evse, connector, status)
+
+    async def _notify_availability(
+        self, session: Session, evse: int, connector: int, status: str
+    ) -> None:
+        """The Connector's AvailabilityState in the device model, and its change as a
+        NotifyEvent (trigger Delta), as G01/B04 pair it with StatusNotification."""
+        self.dm.assign_at("Connector", "AvailabilityState", status, evse, connector)
+        self._event_id += 1
+        stamp = self._timestamp()
+        with contextlib.suppress(CallTimeout, CallRejected):
+            await session.call(
+                "NotifyEvent",
+                {
+                    "generatedAt": stamp,
+                    "seqNo": 0,
+                    "eventData": [
+                        {
+                            "eventId": self._event_id,
+                            "timestamp": stamp,
+                            "trigger": "Delta",
+                            "actualValue": status,
+                            "eventNotificationType": "HardWiredNotification",
+                            "component": {
+                                "name": "Connector",
+                                "evse": {"id": evse, "connectorId": connector},
+                            },
+                            "variable": {"name": "AvailabilityState"},
+                        }
+                    ],
+                },
+            )
 
     # ------------------------------------------------------------------ authorization
 

@@ -201,6 +201,14 @@ class DeviceModel:
         key = Key(component, variable)
         self._vars[key] = replace(self._vars[key], value=value)
 
+    def assign_at(
+        self, component: str, variable: str, value: str, evse: int, connector: int | None
+    ) -> None:
+        """The station's own update of an EVSE or Connector variable (e.g. AvailabilityState)."""
+        key = Key(component, variable, None, None, evse, connector)
+        if key in self._vars:
+            self._vars[key] = replace(self._vars[key], value=value)
+
     async def save(self, component: str, variable: str, value: str) -> None:
         """The station's own update that must survive a restart (e.g. a security upgrade)."""
         var = self._vars[Key(component, variable)]

@@ -98,6 +98,11 @@ class _StationHandler(ChargePoint):
         self.state.note("NotifyReport", payload)
         return call_result.NotifyReport()
 
+    @on("NotifyEvent")
+    async def on_notify_event(self, **payload: Any) -> Any:
+        self.state.note("NotifyEvent", payload)
+        return call_result.NotifyEvent()
+
     @on("MeterValues")
     async def on_meter_values(self, **payload: Any) -> Any:
         self.state.note("MeterValues", payload)

@@ -171,6 +171,21 @@ async def test_TC_G_01_CS_status_notification_follows_the_cp() -> None:
         await state.wait_for("StatusNotification", count=4)
         statuses = [p["connector_status"] for a, p in state.received if a == "StatusNotification"]
         assert statuses == ["Available", "Occupied", "Faulted", "Available"]  # C2: no change
+        await state.wait_for("NotifyEvent", count=4)  # each change also as a Delta event
+        events = [p["event_data"][0] for a, p in state.received if a == "NotifyEvent"]
+        assert [e["actual_value"] for e in events] == statuses
+        assert events[1]["trigger"] == "Delta" and events[1]["variable"] == {
+            "name": "AvailabilityState"
+        }
+        assert events[1]["component"] == {"name": "Connector", "evse": {"id": 1, "connector_id": 1}}
+        assert len({e["event_id"] for e in events}) == 4
+        value = st.client.dm.get(  # type: ignore[attr-defined]
+            {
+                "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                "variable": {"name": "AvailabilityState"},
+            }
+        )
+        assert value["attributeValue"] == "Available"
 
 
 async def test_TC_C_01_CS_authorization_through_the_csms() -> None:

@@ -36,6 +36,7 @@ server.on('client', (client) => {
       return params.idToken ? { idTokenInfo: { status: 'Accepted' } } : {};
     },
     NotifyReport: () => ({}),
+    NotifyEvent: () => ({}),
     MeterValues: () => ({}),
     SecurityEventNotification: () => ({}),
   };
