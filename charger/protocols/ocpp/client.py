@@ -1126,6 +1126,9 @@ class OcppClient:
         elif message == "MeterValues":
             for evse in wanted:
                 self._send_meter_values(session, evse, "Trigger")
+        elif message in ("FirmwareStatusNotification", "LogStatusNotification"):
+            # nothing of the kind is running (firmware and logs come later): Idle
+            spawn(self._call_quietly(session, message, {"status": "Idle"}), "ocpp trigger")
         else:
             return "NotImplemented"
         return "Accepted"

@@ -103,6 +103,16 @@ class _StationHandler(ChargePoint):
         self.state.note("NotifyEvent", payload)
         return call_result.NotifyEvent()
 
+    @on("LogStatusNotification")
+    async def on_log_status(self, **payload: Any) -> Any:
+        self.state.note("LogStatusNotification", payload)
+        return call_result.LogStatusNotification()
+
+    @on("FirmwareStatusNotification")
+    async def on_firmware_status(self, **payload: Any) -> Any:
+        self.state.note("FirmwareStatusNotification", payload)
+        return call_result.FirmwareStatusNotification()
+
     @on("MeterValues")
     async def on_meter_values(self, **payload: Any) -> Any:
         self.state.note("MeterValues", payload)

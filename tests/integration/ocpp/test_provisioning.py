@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import json
 import random
 import tempfile
 from collections.abc import AsyncIterator
@@ -309,3 +310,23 @@ async def test_TC_B_52_CS_a_short_offline_period_reports_only_changes() -> None:
 
 async def test_TC_B_51_CS_a_long_offline_period_reports_every_connector() -> None:
     assert await offline_catch_up("0") == [(1, "Available"), (2, "Occupied")]
+
+
+async def test_custom_data_is_accepted_wherever_the_schemas_allow_it() -> None:
+    async with raw_csms() as csms, station(csms.url):
+        await asyncio.wait_for(csms.booted.wait(), 5)
+        request = {
+            "customData": {"vendorId": "org.example", "tariff": "night"},
+            "getVariableData": [
+                {
+                    "component": {"name": "OCPPCommCtrlr", "customData": {"vendorId": "x"}},
+                    "variable": {"name": "HeartbeatInterval"},
+                }
+            ],
+        }
+        reply = await csms.send(json.dumps([2, "cd1", "GetVariables", request]))
+        assert reply[:2] == [3, "cd1"]
+        assert reply[2]["getVariableResult"][0]["attributeStatus"] == "Accepted"
+        no_vendor = {**request, "customData": {"tariff": "night"}}  # vendorId is required
+        reply = await csms.send(json.dumps([2, "cd2", "GetVariables", no_vendor]))
+        assert reply[:3] == [4, "cd2", "OccurrenceConstraintViolation"]

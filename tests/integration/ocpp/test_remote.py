@@ -141,9 +141,14 @@ async def test_TC_F_06_CS_trigger_message() -> None:
         )
         values = await state.wait_for("MeterValues")
         assert values["meter_value"][0]["sampled_value"][0]["value"] == 1234.5
-        assert (
-            await csms.call(call.TriggerMessage(requested_message="LogStatusNotification"))
-        ).status == "NotImplemented"
+        for message in ("LogStatusNotification", "FirmwareStatusNotification"):
+            triggered = await csms.call(call.TriggerMessage(requested_message=message))
+            assert triggered.status == "Accepted"
+            assert (await state.wait_for(message))["status"] == "Idle"
+        sign = await csms.call(
+            call.TriggerMessage(requested_message="SignChargingStationCertificate")
+        )
+        assert sign.status == "NotImplemented"  # certificate management comes later
 
 
 async def test_TC_P_01_and_P_02_data_transfer_both_ways() -> None:
