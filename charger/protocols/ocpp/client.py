@@ -901,14 +901,17 @@ class OcppClient:
             self._bus.publish(message.reply({"status": "rejected"}))
             self._stop_all(reason="MasterPass")
             return
-        self._bus.publish(message.reply({"status": "accepted" if accepted else "rejected"}))
         connector = self._connector(message.data.get("evse_id"))
-        if not accepted or connector is None:
+        evse = connector.ocpp_evse_id if connector is not None else None
+        owner = None if evse is None else self.tx.id_token(evse)
+        ongoing = evse is not None and self.tx.transaction_id(evse) is not None
+        same_token = owner == id_token
+        same_group = group is not None and evse is not None and group == self._groups.get(evse)
+        if accepted and ongoing and owner is not None and not (same_token or same_group):
+            accepted = False  # C01.FR.03: another driver's card neither stops nor takes over
+        self._bus.publish(message.reply({"status": "accepted" if accepted else "rejected"}))
+        if not accepted or connector is None or evse is None:
             return
-        evse = connector.ocpp_evse_id
-        ongoing = self.tx.transaction_id(evse) is not None
-        same_token = self.tx.id_token(evse) == id_token
-        same_group = group is not None and group == self._groups.get(evse)
         if ongoing and (same_token or same_group):
             # The same token (E07) or one of its group (C09.FR.03) ends the session, as
             # Josev does: stop_charging.

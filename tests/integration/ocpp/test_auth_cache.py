@@ -150,6 +150,7 @@ async def test_offline_the_cache_decides_and_unknown_tokens_follow_offline_tx_fo
     await cache.update({"idToken": "BOB", "type": "ISO14443"}, {"status": "Blocked"})
     async with station(url, auth_cache=cache) as st:
         assert await authorize(st, "ALICE") == "accepted"  # C12 offline, LocalAuthorizeOffline
+        assert await authorize(st, "ALICE") == "accepted"  # and the same card ends it again
         assert await authorize(st, "BOB") == "rejected"
         assert await authorize(st, "MALLORY") == "rejected"
         configure(st, AuthCtrlr__OfflineTxForUnknownId="true")

@@ -92,3 +92,15 @@ async def test_TC_C_17_CS_with_stop_tx_on_invalid_id_false_the_transaction_goes_
                     break
                 await asyncio.sleep(0.01)
         assert ended(state) == [] and client.tx.transaction_id(1) is not None
+
+
+async def test_TC_C_04_CS_another_card_neither_stops_nor_takes_over() -> None:
+    state = CsmsState(interval=300)
+    state.token_info = {"ALICE": {"status": "Accepted"}, "BOB": {"status": "Accepted"}}
+    async with ocpp_csms(state) as url, station(url) as st:
+        await started_by_alice(state, st)
+        assert await authorize(st, "BOB") == "rejected"  # asked the CSMS, but not BOB's tx
+        assert state.actions().count("Authorize") == 2
+        client: Any = st.client  # type: ignore[attr-defined]
+        assert client.tx.id_token(1) == {"idToken": "ALICE", "type": "ISO14443"}
+        assert ended(state) == [] and state.actions().count("TransactionEvent") == 1
