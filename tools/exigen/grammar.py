@@ -194,7 +194,6 @@ class _Builder:
             return state
         if particle.kind == "sequence":
             # orders are assigned left to right although states are built right to left
-            base = self._order
             spans = []
             for child in particle.children:
                 spans.append(self._order)
@@ -205,7 +204,6 @@ class _Builder:
                 self._order = span
                 cont = self.particle(child, cont)
             self._order = end
-            del base
             return cont
         if particle.kind == "choice":
             hub = self.new()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import json
 from typing import Any, Protocol
 
 from . import _bindings
@@ -217,6 +218,4 @@ def check_vector(vector: dict[str, Any]) -> list[str]:
 
 
 def _canonical(value: Any) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True)
