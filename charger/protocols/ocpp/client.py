@@ -31,6 +31,7 @@ from charger.api import Message
 from charger.bus import Bus
 from charger.log import event
 from charger.protocols.ocpp.auth_cache import AuthCache
+from charger.protocols.ocpp.authorization import Authorizer, group_of
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.measurands import sampled_values
@@ -207,6 +208,7 @@ class OcppClient:
         self._dm_changed = asyncio.Event()
         self.local_list = local_list if local_list is not None else LocalList(None)
         self.auth_cache = auth_cache if auth_cache is not None else AuthCache(None)
+        self.authorizer = Authorizer(self.dm, self.local_list, self.auth_cache)
         self._groups: dict[int, dict[str, Any] | None] = {}  # groupIdToken of each EVSE's tx
         configured = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.networks = network_profiles or NetworkProfiles(None, configured)
@@ -637,16 +639,12 @@ class OcppClient:
         return {"versionNumber": self.local_list.version if enabled else 0}
 
     async def _on_clear_cache(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """C11: empties the authorization cache; Rejected while the cache is disabled."""
-        if self.dm.value("AuthCacheCtrlr", "Enabled") != "true":
-            return {"status": "Rejected"}
-        await self.auth_cache.clear()
-        return {"status": "Accepted"}
+        return {"status": await self.authorizer.clear_cache()}
 
     async def _token_verdict(self, payload: dict[str, Any], info: dict[str, Any]) -> None:
         """What the CSMS says about a transaction's idToken: cached (C10.FR.05); when it is
         not Accepted and StopTxOnInvalidId is set, the transaction is deauthorized (E06)."""
-        await self._remember(payload.get("idToken"), info)
+        await self.authorizer.remember(payload.get("idToken"), info)
         if (
             info.get("status") == "Accepted"
             or self.dm.value("TxCtrlr", "StopTxOnInvalidId") != "true"
@@ -657,11 +655,6 @@ class OcppClient:
             if self.tx.transaction_id(c.ocpp_evse_id) == tx_id:
                 self._emit(c.ocpp_evse_id, self.tx.deauthorized(c.ocpp_evse_id))
                 spawn(self._stop_charging(c.evse_id), "ocpp")
-
-    async def _remember(self, id_token: dict[str, Any] | None, info: dict[str, Any]) -> None:
-        """C10.FR.04/05: what the CSMS says about a token goes into the cache."""
-        if id_token is not None and self.dm.value("AuthCacheCtrlr", "Enabled") == "true":
-            await self.auth_cache.update(id_token, info)
 
     # ------------------------------------------------------------------ device model
 
@@ -894,7 +887,7 @@ class OcppClient:
         await wait_event(self._loaded, self._s.call_timeout_s)  # decisions need what is on disk
         info = await self._decide(token_type, id_token)
         accepted = info is not None and info.get("status") == "Accepted"
-        group = _group_of(info)
+        group = group_of(info)
         master = self.dm.value("AuthCtrlr", "MasterPassGroupId") or None
         if accepted and master is not None and group is not None and group["idToken"] == master:
             # C16.FR.02/03: a master pass stops every transaction and starts none
@@ -928,43 +921,21 @@ class OcppClient:
                 spawn(self._stop_charging(c.evse_id), "ocpp")
 
     async def _decide(self, token_type: str, id_token: dict[str, Any]) -> dict[str, Any] | None:
-        """The idTokenInfo that decides: local list (C13/C14), cache (C12), CSMS (C01),
-        offline rules (C15); None when nobody could say."""
-        if token_type == "no_authorization":
-            return {"status": "Accepted"}  # Josev API 1.6(4): free charging at once
-        dm = self.dm
         online = self._session is not None and self.registered
-        local_first = dm.value("AuthCtrlr", "LocalPreAuthorize") == "true" or (
-            not online and dm.value("AuthCtrlr", "LocalAuthorizeOffline") == "true"
-        )
-        listed = None
-        if dm.value("LocalAuthListCtrlr", "Enabled") == "true":
-            listed = self.local_list.lookup(id_token)
-        if local_first and listed is not None and listed.get("status") == "Accepted":
-            return listed
-        cached = None
-        if dm.value("AuthCacheCtrlr", "Enabled") == "true":
-            lifetime = float(dm.value("AuthCacheCtrlr", "LifeTime") or 0)
-            cached = self.auth_cache.lookup(id_token, lifetime)
-        if local_first and cached is not None:
-            if cached.get("status") == "Accepted":
-                await self.auth_cache.used(id_token)
-                return cached  # C12.FR.02: start at once, the CSMS hears it with the tx
-            if not online or dm.value("AuthCacheCtrlr", "DisablePostAuthorize") == "true":
-                return cached  # C12.FR.05 / TC_C_57: no second opinion asked
-        if online and self._session is not None:
-            try:
-                reply = await self._session.call("Authorize", {"idToken": id_token})
-            except (CallTimeout, CallRejected) as exc:
-                event(log, logging.WARNING, "ocpp_authorize_failed", error=str(exc))
-                return None
-            info: dict[str, Any] = reply["idTokenInfo"]
-            await self._remember(id_token, info)
-            return info
-        unknown = listed is None and cached is None
-        if unknown and dm.value("AuthCtrlr", "OfflineTxForUnknownId") == "true":
-            return {"status": "Accepted"}  # C15: offline, an unknown token may charge
-        return listed or cached
+        return await self.authorizer.decide(token_type, id_token, self._ask if online else None)
+
+    async def _ask(self, id_token: dict[str, Any]) -> dict[str, Any] | None:
+        """C01: AuthorizeRequest; None when it timed out or was refused."""
+        session = self._session
+        if session is None:
+            return None
+        try:
+            reply = await session.call("Authorize", {"idToken": id_token})
+        except (CallTimeout, CallRejected) as exc:
+            event(log, logging.WARNING, "ocpp_authorize_failed", error=str(exc))
+            return None
+        info: dict[str, Any] = reply["idTokenInfo"]
+        return info
 
     # ------------------------------------------------------------------ remote control
 
@@ -1171,8 +1142,3 @@ class OcppClient:
         request = api.request("stop_charging", TOPIC, {"evse_id": evse_id})
         with contextlib.suppress(TimeoutError):
             await self._bus.request(request, self._s.call_timeout_s)
-
-
-def _group_of(info: dict[str, Any] | None) -> dict[str, Any] | None:
-    group = None if info is None else info.get("groupIdToken")
-    return group if isinstance(group, dict) else None
