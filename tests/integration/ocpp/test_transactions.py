@@ -159,7 +159,7 @@ async def test_TC_E_14_CS_get_transaction_status() -> None:
         assert reply.ongoing_indicator is False
 
 
-async def test_events_while_offline_are_queued_and_flagged() -> None:
+async def test_TC_E_43_E_44_CS_a_transaction_during_an_offline_period_is_queued() -> None:
     port = free_port()
     url = f"ws://127.0.0.1:{port}/ocpp"
     state = CsmsState(interval=300)
@@ -251,3 +251,38 @@ async def test_TC_F_01_CS_remote_start_keeps_its_tx_profile_for_smart_charging()
         ]
         saved = await store.get("ocpp_charging_profiles")
         assert saved == {"1": client.charging_profiles[1]}  # on disk for after a reboot
+
+
+def ws_statuses(st: Station) -> list[str]:
+    return [m.data["status"] for m in st.messages if m.name == "websocket_status"]
+
+
+async def test_TC_E_40_CS_connection_loss_during_a_transaction() -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ocpp"
+    online, later = CsmsState(interval=300), CsmsState(interval=300)
+    async with station(url) as st:
+        async with ocpp_csms(online, port):
+            await online.wait_for("StatusNotification")
+            cs(st, "cp_status", connector_id=1, state="B1")
+            started = await online.wait_for("TransactionEvent")
+            connected = len(ws_statuses(st))
+        async with asyncio.timeout(10):  # until the station noticed the loss
+            while True:
+                if ws_statuses(st)[connected:].count("disconnected"):
+                    break
+                await asyncio.sleep(0.01)
+        cs(st, "cp_status", connector_id=1, state="A1")
+        async with ocpp_csms(later, port):
+            while True:  # the Started may come again, if its answer was lost with the link
+                sent = [p for a, p in later.received if a == "TransactionEvent"]
+                if sent and sent[-1]["event_type"] == "Ended":
+                    break
+                await later.wait_for("TransactionEvent", count=len(sent) + 1)
+    ended = sent[-1]
+    assert all(p == started for p in sent[:-1])  # a repeat is identical: de-duplicable
+    assert "offline" not in started and started["seq_no"] == 0
+    assert (ended["event_type"], ended["seq_no"], ended["offline"]) == ("Ended", 1, True)
+    assert (
+        ended["transaction_info"]["transaction_id"] == started["transaction_info"]["transaction_id"]
+    )
