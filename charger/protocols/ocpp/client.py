@@ -1020,6 +1020,12 @@ class OcppClient:
     def evse_id(self, ocpp_evse_id: int) -> str | None:
         return next((c.evse_id for c in self._s.connectors if c.ocpp_evse_id == ocpp_evse_id), None)
 
+    def has_connector(self, ocpp_evse_id: int, connector_id: int) -> bool:
+        return any(
+            c.ocpp_evse_id == ocpp_evse_id and c.connector_id == connector_id
+            for c in self._s.connectors
+        )
+
     def evses(self) -> list[int]:
         return sorted({c.ocpp_evse_id for c in self._s.connectors})
 

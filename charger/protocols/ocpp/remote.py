@@ -36,6 +36,8 @@ class Station(Protocol):
 
     def evses(self) -> list[int]: ...
 
+    def has_connector(self, ocpp_evse_id: int, connector_id: int) -> bool: ...
+
     def transaction_id(self, ocpp_evse_id: int) -> str | None: ...
 
     def end_for_reset(self, ocpp_evse_id: int) -> None: ...
@@ -114,6 +116,13 @@ class RemoteOperations:
         target = payload.get("evse")
         evse = None if target is None else target["id"]
         if evse is not None and self.station.evse_id(evse) is None:
+            return {"status": "Rejected"}
+        connector = None if target is None else target.get("connectorId")
+        if (
+            evse is not None
+            and connector is not None
+            and not self.station.has_connector(evse, connector)
+        ):
             return {"status": "Rejected"}
         targets = self.station.evses() if evse is None else [evse]
         operative = payload["operationalStatus"] == "Operative"

@@ -202,3 +202,26 @@ async def test_TC_B_23_CS_unavailable_persists_a_reset() -> None:
         third = CsmsState(interval=300)
         async with ocpp_csms(third) as url3, station(url3, state_store=store):
             assert (await third.wait_for("BootNotification"))["reason"] == "PowerUp"
+
+
+async def test_TC_G_05_to_G_10_G_12_G_13_G_15_G_16_CS_change_availability_targets() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        play_cs(st, {"change_availability": {"status": "accepted"}})
+
+        async def change(status: str, evse: dict[str, Any] | None) -> str:
+            reply = await csms.call(call.ChangeAvailability(operational_status=status, evse=evse))
+            return str(reply.status)
+
+        station_wide, evse, connector = None, {"id": 1}, {"id": 1, "connector_id": 1}
+        for target in (station_wide, evse, connector):
+            assert await change("Operative", target) == "Accepted"  # already: no change
+            assert await change("Inoperative", target) == "Accepted"
+            assert await change("Inoperative", target) == "Accepted"  # already
+            assert await change("Operative", target) == "Accepted"
+        await state.wait_for("StatusNotification", count=7)
+        sent = [p["connector_status"] for a, p in state.received if a == "StatusNotification"]
+        assert sent == ["Available"] + ["Unavailable", "Available"] * 3  # changes only
+        assert await change("Inoperative", {"id": 1, "connector_id": 2}) == "Rejected"
+        assert await change("Inoperative", {"id": 9}) == "Rejected"
