@@ -397,7 +397,9 @@ class OcppClient:
                 continue
             try:
                 reply = await session.call(entry.action, entry.payload)
-            except CallRejected:
+            except (CallRejected, CallTimeout):
+                # E13: a CALLERROR or no answer within the message timeout is a failed
+                # attempt; a lost connection is not (the session ends before either)
                 await self._outbox.attempted(entry.seq)
                 attempts = self.dm.integer("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")
                 if entry.attempts + 1 >= attempts:
@@ -417,8 +419,6 @@ class OcppClient:
                         * (entry.attempts + 1)
                     )
                 continue
-            except CallTimeout:
-                continue  # the pings watch the connection; send the same entry again
             self._answered.add(entry.seq)  # at once: the CSMS may ask about it right now
             await self._outbox.ack(entry.seq)
             self._answered.discard(entry.seq)

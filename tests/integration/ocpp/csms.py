@@ -27,7 +27,9 @@ class CsmsState:
     token_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     # idTokenInfo.status in TransactionEventResponses to events with an idToken (None: none)
     transaction_token_status: str | None = None
-    reject_transaction_events: bool = False  # answer them with a CALLERROR
+    reject_transaction_events: int = 0  # answer so many with a CALLERROR
+    slow_transaction_events: int = 0  # answer so many only after slow_answer_s
+    slow_answer_s: float = 1.0
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -81,7 +83,11 @@ class _StationHandler(ChargePoint):
     async def on_transaction_event(self, **payload: Any) -> Any:
         self.state.note("TransactionEvent", payload)
         if self.state.reject_transaction_events:
+            self.state.reject_transaction_events -= 1
             raise InternalError(description="rejected by the test CSMS")
+        if self.state.slow_transaction_events:
+            self.state.slow_transaction_events -= 1
+            await asyncio.sleep(self.state.slow_answer_s)  # past the station's timeout
         if self.state.transaction_token_status and payload.get("id_token"):
             return call_result.TransactionEvent(
                 id_token_info={"status": self.state.transaction_token_status}

@@ -185,8 +185,8 @@ async def test_TC_E_43_E_44_CS_a_transaction_during_an_offline_period_is_queued(
             )
 
 
-async def test_message_attempts_from_the_device_model_bound_the_retries() -> None:
-    state = CsmsState(interval=300, reject_transaction_events=True)
+async def test_TC_E_50_CS_message_attempts_from_the_device_model_bound_the_retries() -> None:
+    state = CsmsState(interval=300, reject_transaction_events=99)
     async with ocpp_csms(state) as url, station(url) as st:
         await state.wait_for("StatusNotification")
         csms = state.stations[0]
@@ -286,3 +286,53 @@ async def test_TC_E_40_CS_connection_loss_during_a_transaction() -> None:
     assert (
         ended["transaction_info"]["transaction_id"] == started["transaction_info"]["transaction_id"]
     )
+
+
+async def attempts_until_answered(state: CsmsState, **overrides: object) -> list[str]:
+    """MessageAttempts 3, interval 0: the triggers of the TransactionEvents the CSMS saw."""
+    async with (
+        ocpp_csms(state) as url,
+        station(url, message_attempts_tx=3, message_attempt_interval_tx_s=0, **overrides) as st,
+    ):
+        await state.wait_for("StatusNotification")
+        client: Any = st.client  # type: ignore[attr-defined]
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent", count=2)
+        async with asyncio.timeout(10):
+            while True:  # answered: the queue is empty
+                if not await client._outbox.pending():
+                    break
+                await asyncio.sleep(0.01)
+        return [p["trigger_reason"] for a, p in state.received if a == "TransactionEvent"]
+
+
+async def test_TC_E_51_CS_a_callerror_then_success_before_the_max() -> None:
+    state = CsmsState(interval=300, reject_transaction_events=1)
+    assert await attempts_until_answered(state) == ["CablePluggedIn", "CablePluggedIn"]
+
+
+async def test_TC_E_42_CS_no_answer_then_success_before_the_max() -> None:
+    state = CsmsState(interval=300, slow_transaction_events=1, slow_answer_s=1.0)
+    triggers = await attempts_until_answered(state, call_timeout_s=0.3)
+    assert triggers == ["CablePluggedIn", "CablePluggedIn"]
+
+
+async def test_TC_E_41_CS_no_answer_until_the_max_drops_the_message() -> None:
+    state = CsmsState(interval=300, slow_transaction_events=99, slow_answer_s=0.4)
+    async with (
+        ocpp_csms(state) as url,
+        station(
+            url, message_attempts_tx=3, message_attempt_interval_tx_s=0, call_timeout_s=0.2
+        ) as st,
+    ):
+        await state.wait_for("StatusNotification")
+        client: Any = st.client  # type: ignore[attr-defined]
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")  # queued and sent once
+        async with asyncio.timeout(10):
+            while True:  # three unanswered attempts, then the queue lets it go
+                if not await client._outbox.pending():
+                    break
+                await asyncio.sleep(0.01)
+        third = await state.wait_for("TransactionEvent", count=3)
+        assert third["trigger_reason"] == "CablePluggedIn" and third["seq_no"] == 0
