@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_auth_cache import authorize, configure
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
+from tests.integration.ocpp.test_transactions import cs
 
 GROUP = {"idToken": "FLEET-7", "type": "Central"}
 MASTER = {"idToken": "MASTER", "type": "Central"}
@@ -104,3 +107,17 @@ async def test_TC_C_04_CS_another_card_neither_stops_nor_takes_over() -> None:
         client: Any = st.client  # type: ignore[attr-defined]
         assert client.tx.id_token(1) == {"idToken": "ALICE", "type": "ISO14443"}
         assert ended(state) == [] and state.actions().count("TransactionEvent") == 1
+
+
+@pytest.mark.parametrize("status", ["Invalid", "Blocked", "Expired", "Unknown"])
+async def test_TC_C_02_06_07_56_CS_a_refused_token_starts_nothing(status: str) -> None:
+    state = CsmsState(interval=300, authorize_status=status)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        cs(st, "cp_status", connector_id=1, state="B1")  # EVConnectedPreSession
+        started = await state.wait_for("TransactionEvent")
+        assert await authorize(st, "ALICE") == "rejected"
+        await state.wait_for("Authorize")
+        client: Any = st.client  # type: ignore[attr-defined]
+        assert client.tx.id_token(1) is None  # the transaction stays unauthorized
+        assert started["trigger_reason"] == "CablePluggedIn" and "id_token" not in started
