@@ -156,3 +156,24 @@ async def test_offline_the_cache_decides_and_unknown_tokens_follow_offline_tx_fo
         configure(st, AuthCtrlr__OfflineTxForUnknownId="true")
         assert await authorize(st, "MALLORY") == "accepted"  # C15
         assert await authorize(st, "BOB") == "rejected"  # known and blocked stays refused
+
+
+async def test_TC_C_08_CS_a_cached_accepted_token_authorizes_locally() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url, auth_cache=await cached("Accepted")) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="true")
+        assert await authorize(st) == "accepted"
+        started = await state.wait_for("TransactionEvent")
+        assert started["id_token"] == {"id_token": "ALICE", "type": "ISO14443"}
+        assert "Authorize" not in state.actions()
+
+
+async def test_TC_C_09_CS_a_cached_invalid_token_the_csms_also_refuses() -> None:
+    state = CsmsState(interval=300, authorize_status="Invalid")
+    async with ocpp_csms(state) as url, station(url, auth_cache=await cached("Invalid")) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="true")
+        assert await authorize(st) == "rejected"
+        assert state.actions().count("Authorize") == 1  # asked again (C12.FR.05)
+        assert "TransactionEvent" not in state.actions()
