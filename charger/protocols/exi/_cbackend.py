@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-
-from . import _bindings, _exi
+from . import _classes, _exi
 from .errors import ExiError
 
 _exi.set_error(ExiError)
@@ -22,10 +20,7 @@ class CBackend:
         if index is None:
             raise ExiError(f"unknown schema {schema!r}; known: {', '.join(_INDEX)}")
         if schema not in self._bound:
-            _namespace, class_ids, enum_ids = _bindings.SETS[schema]
-            classes = tuple(_resolve(*_bindings.CLASSES[c]) for c in class_ids)
-            enums = tuple(_resolve(*_bindings.ENUMS[e]) for e in enum_ids)
-            _exi.bind(index, classes, enums)
+            _exi.bind(index, *_classes.bound(schema))
             self._bound.add(schema)
         return index
 
@@ -34,8 +29,3 @@ class CBackend:
 
     def decode(self, schema: str, data: bytes, fragment: bool) -> tuple[str, object]:
         return _exi.decode(self._index(schema), data, fragment)
-
-
-def _resolve(module: str, name: str) -> type:
-    cls: type = getattr(importlib.import_module(f"{__package__}.{module}"), name)
-    return cls

@@ -799,6 +799,23 @@ static const exi_grammar *grammar_at(PyObject *index_obj, const exi_binding **bi
     return &exi_grammars[index];
 }
 
+/* DocContent (SE of each global element, SE(*)) or FragmentContent (SE of every element,
+ * SE(*), ED): the root elements and the width of their event codes. */
+typedef struct {
+    const exi_root *items;
+    uint32_t count;
+    unsigned width;
+} exi_roots;
+
+static exi_roots roots_of(const exi_grammar *g, int fragment)
+{
+    exi_roots r;
+    r.items = fragment ? g->fragments : g->globals;
+    r.count = fragment ? g->n_fragments : g->n_globals;
+    r.width = bits_for(r.count + (fragment ? 2u : 1u));
+    return r;
+}
+
 /* encode(grammar_index, message, element_or_None, fragment) -> bytes */
 static PyObject *exi_encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -815,37 +832,35 @@ static PyObject *exi_encode(PyObject *module, PyObject *const *args, Py_ssize_t 
     int fragment = PyObject_IsTrue(args[3]);
     if (fragment < 0)
         return NULL;
-    const exi_root *roots = fragment ? c.g->fragments : c.g->globals;
-    uint32_t n_roots = fragment ? c.g->n_fragments : c.g->n_globals;
-    uint32_t index = n_roots;
-    for (uint32_t i = 0; i < n_roots; i++) {
+    exi_roots roots = roots_of(c.g, fragment);
+    uint32_t index = roots.count;
+    for (uint32_t i = 0; i < roots.count; i++) {
         if (element != Py_None) {
             if (PyUnicode_Check(element) &&
-                PyUnicode_CompareWithASCIIString(element, c.g->strings[roots[i].qname]) == 0) {
+                PyUnicode_CompareWithASCIIString(element, c.g->strings[roots.items[i].qname]) == 0) {
                 index = i;
                 break;
             }
-        } else if (!roots[i].simple && c.b->classes[roots[i].arg] == Py_TYPE(message)) {
+        } else if (!roots.items[i].simple && c.b->classes[roots.items[i].arg] == Py_TYPE(message)) {
             index = i;
             break;
         }
     }
     c.depth = 0;
-    c.path[0] = index < n_roots ? c.g->strings[roots[index].qname] : Py_TYPE(message)->tp_name;
-    if (index == n_roots) {
+    c.path[0] = index < roots.count ? c.g->strings[roots.items[index].qname] : Py_TYPE(message)->tp_name;
+    if (index == roots.count) {
         enc_fail(&c, "not a root element of %s", c.g->name);
         return NULL;
     }
     uint8_t buffer[MAX_STREAM];
     c.out = buffer;
     c.out_bits = 0;
-    unsigned width = bits_for(n_roots + (fragment ? 2u : 1u));
-    if (put_bits(&c, HEADER, 8) < 0 || put_bits(&c, index, width) < 0)
+    if (put_bits(&c, HEADER, 8) < 0 || put_bits(&c, index, roots.width) < 0)
         return NULL;
-    const exi_root *root = &roots[index];
+    const exi_root *root = &roots.items[index];
     int rc = root->simple ? enc_simple_element(&c, root->arg, message)
                           : enc_complex(&c, root->arg, message);
-    if (rc < 0 || (fragment && put_bits(&c, n_roots + 1u, width) < 0))
+    if (rc < 0 || (fragment && put_bits(&c, roots.count + 1u, roots.width) < 0))
         return NULL;
     size_t bytes = (c.out_bits + 7u) / 8u;
     if (c.out_bits & 7u)
@@ -876,9 +891,7 @@ static PyObject *exi_decode(PyObject *module, PyObject *const *args, Py_ssize_t 
     c.in_bits = (size_t)view.len * 8u;
     c.pos = 0;
     c.depth = 0;
-    const exi_root *roots = fragment ? c.g->fragments : c.g->globals;
-    uint32_t n_roots = fragment ? c.g->n_fragments : c.g->n_globals;
-    unsigned width = bits_for(n_roots + (fragment ? 2u : 1u));
+    exi_roots roots = roots_of(c.g, fragment);
     uint32_t header, index;
     if (get_bits(&c, 8, &header) < 0)
         goto done;
@@ -886,20 +899,20 @@ static PyObject *exi_decode(PyObject *module, PyObject *const *args, Py_ssize_t 
         dec_fail(0, "EXI header 0x%02x, expected 0x80 (no options, version 1)", header);
         goto done;
     }
-    if (get_bits(&c, width, &index) < 0)
+    if (get_bits(&c, roots.width, &index) < 0)
         goto done;
-    if (index >= n_roots) {
+    if (index >= roots.count) {
         dec_fail(8, "document starts with event %u, not a declared element", index);
         goto done;
     }
-    const exi_root *root = &roots[index];
+    const exi_root *root = &roots.items[index];
     PyObject *value = root->simple ? dec_simple_element(&c, root->arg) : dec_complex(&c, root->arg);
     if (value == NULL)
         goto done;
     if (fragment) {
         size_t at = c.pos;
         uint32_t end;
-        if (get_bits(&c, width, &end) < 0 || end != n_roots + 1u) {
+        if (get_bits(&c, roots.width, &end) < 0 || end != roots.count + 1u) {
             if (!PyErr_Occurred())
                 dec_fail(at, "fragment holds more than one element");
             Py_DECREF(value);

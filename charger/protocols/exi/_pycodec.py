@@ -1,16 +1,14 @@
 """Pure-Python EXI backend: the same grammar tables as the C extension, read by plain code.
 
 It exists as a differential oracle for the C backend in tests and as a fallback where
-the extension is not built; it is about a hundred times slower.
+the extension is not built; it is 40-270 times slower (bench/exi.py).
 """
 
 from __future__ import annotations
 
 import enum
-import importlib
-from typing import Any
 
-from . import _bindings, _grammar
+from . import _classes, _grammar
 from .errors import ExiError
 
 AT, SE, SE_SIMPLE, SE_ANY, EE, CH, CH_UNTYPED = range(7)
@@ -26,10 +24,6 @@ MAX_DEPTH = 64
 
 def _bits_for(count: int) -> int:
     return (count - 1).bit_length() if count > 1 else 0
-
-
-def resolve(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
 
 class Grammar:
@@ -48,15 +42,13 @@ class Grammar:
             self.values,
             self.globals,
             self.fragments,
-            class_ids,
-            enum_ids,
+            _class_ids,
+            _enum_ids,
         ) = raw
-        self.classes: list[type] = [resolve(*_bindings.CLASSES[c]) for c in class_ids]
-        self.enums: list[type[enum.StrEnum]] = [resolve(*_bindings.ENUMS[e]) for e in enum_ids]
+        classes, enums = _classes.bound(name)
+        self.classes: list[type] = list(classes)
+        self.enums: list[type[enum.StrEnum]] = list(enums)
         self.enum_members = [tuple(e) for e in self.enums]
-        self.type_of_class: dict[type, int] = {}
-        for index, cls in enumerate(self.classes):
-            self.type_of_class.setdefault(cls, index)
 
     def type_name(self, type_index: int) -> str:
         return str(self.strings[self.types[type_index][4]])

@@ -360,22 +360,24 @@ class OcppClient:
         if meter is None:
             return
         values, last, slot = self._ended.get(evse, ([], now, -1))
+
+        def sample(component: str, context: str) -> None:
+            measurands = self.dm.members(component, "TxEndedMeasurands")
+            sampled = sampled_values(meter, measurands, context)
+            if sampled:
+                values.append({"timestamp": self._timestamp(), "sampledValue": sampled})
+
         periodic_s = self.dm.integer("SampledDataCtrlr", "TxEndedInterval")
-        aligned_s = self.dm.integer("AlignedDataCtrlr", "TxEndedInterval")
-        stamp = self._timestamp()
         if periodic_s > 0 and now - last >= periodic_s:
-            measurands = self.dm.members("SampledDataCtrlr", "TxEndedMeasurands")
-            sampled = sampled_values(meter, measurands, "Sample.Periodic")
-            values.append({"timestamp": stamp, "sampledValue": sampled})
+            sample("SampledDataCtrlr", "Sample.Periodic")
             last = now
+        aligned_s = self.dm.integer("AlignedDataCtrlr", "TxEndedInterval")
         if aligned_s > 0:
             current = int(time.time() // aligned_s)
             if slot >= 0 and current != slot:
-                measurands = self.dm.members("AlignedDataCtrlr", "TxEndedMeasurands")
-                sampled = sampled_values(meter, measurands, "Sample.Clock")
-                values.append({"timestamp": stamp, "sampledValue": sampled})
+                sample("AlignedDataCtrlr", "Sample.Clock")
             slot = current
-        self._ended[evse] = ([v for v in values if v["sampledValue"]], last, slot)
+        self._ended[evse] = (values, last, slot)
 
     def _take_ended_values(self, evse: int) -> list[dict[str, Any]]:
         values, _, _ = self._ended.pop(evse, ([], 0.0, -1))

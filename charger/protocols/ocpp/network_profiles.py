@@ -39,12 +39,14 @@ class NetworkProfiles:
     def __init__(self, store: Store | None, configured: NetworkProfile) -> None:
         self._store = store
         self._profiles: dict[int, NetworkProfile] = {configured.slot: configured}
+        self._stored: dict[str, Any] = {}  # what the CSMS set, as connectionData by slot
 
     async def load(self) -> None:
         if self._store is None:
             return
         saved = await self._store.get(_KEY)
         if isinstance(saved, dict):
+            self._stored = dict(saved)
             for slot, data in saved.items():
                 self._profiles[int(slot)] = _profile(int(slot), data)
 
@@ -95,18 +97,12 @@ class NetworkProfiles:
                 f"security profile {profile.security_profile}: "
                 "no CSMS root certificate or client certificate for it"
             )
+        stored = {**self._stored, str(slot): data}
         if self._store is not None:  # on disk before the answer
-            saved = await self._saved()
-            saved[str(slot)] = data
-            await self._store.put(_KEY, saved)
+            await self._store.put(_KEY, stored)
+        self._stored = stored
         self._profiles[slot] = profile
         return None
-
-    async def _saved(self) -> dict[str, Any]:
-        if self._store is None:
-            return {}
-        saved = await self._store.get(_KEY)
-        return dict(saved) if isinstance(saved, dict) else {}
 
 
 def _profile(slot: int, data: dict[str, Any]) -> NetworkProfile:

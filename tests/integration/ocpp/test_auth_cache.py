@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from ocpp.v201 import call
 from charger import api
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.state.store import Store
-from tests.integration.conftest import free_port
+from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 
@@ -82,11 +81,8 @@ async def test_TC_C_34_CS_transaction_event_response_updates_the_cache() -> None
         assert await authorize(st) == "accepted"
         await state.wait_for("TransactionEvent")
         client: Any = st.client  # type: ignore[attr-defined]
-        async with asyncio.timeout(5):  # the answer is cached once the event is acknowledged
-            while True:
-                if client.auth_cache.lookup(ALICE, 0) == {"status": "Invalid"}:
-                    break
-                await asyncio.sleep(0.01)
+        # the answer is cached once the event is acknowledged
+        await eventually(lambda: client.auth_cache.lookup(ALICE, 0) == {"status": "Invalid"})
         assert await authorize(st) == "rejected"  # cached Invalid: asked again (C12.FR.05)
         assert state.actions().count("Authorize") == 1
 

@@ -3,7 +3,6 @@ The test plays the CS: it answers the bus requests the OCPP client makes."""
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from ocpp.v201 import call
 from charger import api
 from charger.api import Message
 from charger.state.store import Store
+from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 from tests.integration.ocpp.test_transactions import cs, meter
@@ -187,11 +187,11 @@ async def test_TC_B_23_CS_unavailable_persists_a_reset() -> None:
             assert (await csms.call(inoperative)).status == "Accepted"
             await first.wait_for("StatusNotification", count=2)  # Unavailable
             assert (await csms.call(call.Reset(type="OnIdle"))).status == "Accepted"
-            async with asyncio.timeout(5):  # the reset was noted before the CS was asked
-                while True:
-                    if (await store.get("ocpp_station_state") or {}).get("boot_reason"):
-                        break
-                    await asyncio.sleep(0.01)
+
+            async def reset_noted() -> bool:  # before the CS is asked to reset
+                return bool((await store.get("ocpp_station_state") or {}).get("boot_reason"))
+
+            await eventually(reset_noted)
         # the CS restarts the station: a new process with the same state
         second = CsmsState(interval=300)
         async with ocpp_csms(second) as url2, station(url2, state_store=store):

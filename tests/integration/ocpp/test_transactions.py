@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from ocpp.v201 import call
 
 from charger import api
 from charger.state.store import Store
-from tests.integration.conftest import free_port
+from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 
@@ -203,11 +204,7 @@ async def test_TC_E_50_CS_message_attempts_from_the_device_model_bound_the_retri
         cs(st, "cp_status", connector_id=1, state="B1")
         await state.wait_for("TransactionEvent", count=2)  # the first try and one retry
         client: Any = st.client  # type: ignore[attr-defined]
-        async with asyncio.timeout(5):
-            while True:
-                if not await client._outbox.pending():
-                    break
-                await asyncio.sleep(0.01)
+        await eventually(queue_empty(client))
         assert state.actions().count("TransactionEvent") == 2  # then dropped, not a third
 
 
@@ -253,6 +250,13 @@ async def test_TC_F_01_CS_remote_start_keeps_its_tx_profile_for_smart_charging()
         assert saved == {"1": client.charging_profiles[1]}  # on disk for after a reboot
 
 
+def queue_empty(client: Any) -> Callable[[], Awaitable[bool]]:
+    async def empty() -> bool:
+        return not await client._outbox.pending()
+
+    return empty
+
+
 def ws_statuses(st: Station) -> list[str]:
     return [m.data["status"] for m in st.messages if m.name == "websocket_status"]
 
@@ -267,11 +271,8 @@ async def test_TC_E_40_CS_connection_loss_during_a_transaction() -> None:
             cs(st, "cp_status", connector_id=1, state="B1")
             started = await online.wait_for("TransactionEvent")
             connected = len(ws_statuses(st))
-        async with asyncio.timeout(10):  # until the station noticed the loss
-            while True:
-                if ws_statuses(st)[connected:].count("disconnected"):
-                    break
-                await asyncio.sleep(0.01)
+        # until the station noticed the loss
+        await eventually(lambda: "disconnected" in ws_statuses(st)[connected:])
         cs(st, "cp_status", connector_id=1, state="A1")
         async with ocpp_csms(later, port):
             while True:  # the Started may come again, if its answer was lost with the link
@@ -298,11 +299,7 @@ async def attempts_until_answered(state: CsmsState, **overrides: object) -> list
         client: Any = st.client  # type: ignore[attr-defined]
         cs(st, "cp_status", connector_id=1, state="B1")
         await state.wait_for("TransactionEvent", count=2)
-        async with asyncio.timeout(10):
-            while True:  # answered: the queue is empty
-                if not await client._outbox.pending():
-                    break
-                await asyncio.sleep(0.01)
+        await eventually(queue_empty(client))  # answered: the queue is empty
         return [p["trigger_reason"] for a, p in state.received if a == "TransactionEvent"]
 
 
@@ -329,10 +326,7 @@ async def test_TC_E_41_CS_no_answer_until_the_max_drops_the_message() -> None:
         client: Any = st.client  # type: ignore[attr-defined]
         cs(st, "cp_status", connector_id=1, state="B1")
         await state.wait_for("TransactionEvent")  # queued and sent once
-        async with asyncio.timeout(10):
-            while True:  # three unanswered attempts, then the queue lets it go
-                if not await client._outbox.pending():
-                    break
-                await asyncio.sleep(0.01)
+        # three unanswered attempts, then the queue lets it go
+        await eventually(queue_empty(client))
         third = await state.wait_for("TransactionEvent", count=3)
         assert third["trigger_reason"] == "CablePluggedIn" and third["seq_no"] == 0
