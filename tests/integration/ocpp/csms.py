@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import websockets
+from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
@@ -28,8 +29,7 @@ class CsmsState:
     # idTokenInfo.status in TransactionEventResponses to events with an idToken (None: none)
     transaction_token_status: str | None = None
     reject_transaction_events: int = 0  # answer so many with a CALLERROR
-    slow_transaction_events: int = 0  # answer so many only after slow_answer_s
-    slow_answer_s: float = 1.0
+    unanswered_transaction_events: int = 0  # leave so many without any answer
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -62,6 +62,18 @@ class _StationHandler(ChargePoint):
         super().__init__(identity, ws)
         self.state = state
 
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        # A CSMS that never answers, rather than one that answers late: the
+        # package handles one message at a time, so a late answer would hold
+        # back the station's retries too.
+        frame = json.loads(raw_msg)
+        unanswered = self.state.unanswered_transaction_events
+        if unanswered and frame[0] == 2 and frame[2] == "TransactionEvent":
+            self.state.unanswered_transaction_events -= 1
+            self.state.note("TransactionEvent", camel_to_snake_case(frame[3]))
+            return
+        await super().route_message(raw_msg)
+
     @on("BootNotification")
     async def on_boot(self, **payload: Any) -> Any:
         self.state.note("BootNotification", payload)
@@ -85,9 +97,6 @@ class _StationHandler(ChargePoint):
         if self.state.reject_transaction_events:
             self.state.reject_transaction_events -= 1
             raise InternalError(description="rejected by the test CSMS")
-        if self.state.slow_transaction_events:
-            self.state.slow_transaction_events -= 1
-            await asyncio.sleep(self.state.slow_answer_s)  # past the station's timeout
         if self.state.transaction_token_status and payload.get("id_token"):
             return call_result.TransactionEvent(
                 id_token_info={"status": self.state.transaction_token_status}

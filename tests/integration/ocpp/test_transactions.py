@@ -309,13 +309,13 @@ async def test_TC_E_51_CS_a_callerror_then_success_before_the_max() -> None:
 
 
 async def test_TC_E_42_CS_no_answer_then_success_before_the_max() -> None:
-    state = CsmsState(interval=300, slow_transaction_events=1, slow_answer_s=1.0)
+    state = CsmsState(interval=300, unanswered_transaction_events=1)
     triggers = await attempts_until_answered(state, call_timeout_s=0.3)
     assert triggers == ["CablePluggedIn", "CablePluggedIn"]
 
 
 async def test_TC_E_41_CS_no_answer_until_the_max_drops_the_message() -> None:
-    state = CsmsState(interval=300, slow_transaction_events=99, slow_answer_s=0.4)
+    state = CsmsState(interval=300, unanswered_transaction_events=99)
     async with (
         ocpp_csms(state) as url,
         station(
