@@ -47,6 +47,8 @@ from charger.tasks import spawn, wait_event
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
 SUBPROTOCOL = "ocpp2.0.1"
 TOPIC = "josev/cs"
 DEFAULT_BOOT_RETRY_S = 30.0  # when the CSMS gives interval 0 with Pending/Rejected
@@ -178,6 +180,7 @@ class OcppClient:
         self._connect = connect
         self._session: Session | None = None
         self.registered = False  # BootNotification accepted on this connection
+        self._boot_status: str | None = None  # the last BootNotification answer's status
         self.clock_offset_s = 0.0  # CSMS time minus ours, from Boot and Heartbeat
         self._connector_status: dict[tuple[int, int], str] = {
             (c.ocpp_evse_id, c.connector_id): "Available" for c in settings.connectors
@@ -210,6 +213,10 @@ class OcppClient:
         self.auth_cache = auth_cache if auth_cache is not None else AuthCache(None)
         self.authorizer = Authorizer(self.dm, self.local_list, self.auth_cache)
         self._groups: dict[int, dict[str, Any] | None] = {}  # groupIdToken of each EVSE's tx
+        self._authorizations: dict[int, int] = {}  # per EVSE: how many so far (timeouts)
+        # EVSEs whose transaction's idToken the CSMS refused, StopTxOnInvalidId false:
+        # charging goes on up to MaxEnergyOnInvalidId (C12.FR.04, E05)
+        self._invalid_token: set[int] = set()
         configured = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.networks = network_profiles or NetworkProfiles(None, configured)
         self._profile = configured  # the profile of the current or last connection
@@ -260,6 +267,7 @@ class OcppClient:
             elif message.name == "meter_values":
                 self._meters[evse] = dict(message.data)
                 self._on_meter(evse, float(message.data["total_active_energy_imported"]))
+                self._limit_invalid_energy(connector)
         elif message.name == "websocket_status" and message.type == "request":
             self._bus.publish(message.reply(self._ws_status_data()))
         elif message.name == "data_transfer" and message.type == "request":
@@ -292,6 +300,7 @@ class OcppClient:
         for payload in events:
             self._writes.put_nowait((evse, payload, self.tx.snapshot(evse)))
             if payload["eventType"] == "Ended":
+                self._invalid_token.discard(evse)
                 spawn(self._remote.transaction_ended(), "ocpp scheduled operations")
 
     async def _write_forever(self) -> None:
@@ -444,6 +453,7 @@ class OcppClient:
             self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
             self._apply_device_model()
             await self._restore()
+            await self._startup_security_event()
             self._loaded.set()
         parts = {
             asyncio.create_task(self._write_forever(), name="ocpp outbox writer"),
@@ -552,6 +562,12 @@ class OcppClient:
         payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": str(error)[:255]}
         await self._outbox.put("SecurityEventNotification", payload)
 
+    async def _startup_security_event(self) -> None:
+        """A04: every start of the firmware is a security event the CSMS hears of."""
+        kind = "StartupOfTheDevice" if self._boot_reason == "PowerUp" else "ResetOrReboot"
+        payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": self._boot_reason}
+        await self._outbox.put("SecurityEventNotification", payload)
+
     def _url(self, profile: NetworkProfile | None = None) -> str:
         return (profile or self._profile).url.rstrip("/") + "/" + self._s.identity
 
@@ -596,7 +612,7 @@ class OcppClient:
 
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(ws, self._handlers(), call_timeout_s=self._s.call_timeout_s)
-        self._session = session
+        self._session, self._boot_status = session, None
         event(log, logging.INFO, "ocpp_connected", url=self._url())
         self._publish_ws_status(connected=True)
         reader = asyncio.create_task(session.serve())
@@ -610,8 +626,8 @@ class OcppClient:
                 task.cancel()
             await asyncio.gather(reader, work, return_exceptions=True)
 
-    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
-        return {
+    def _handlers(self) -> dict[str, Handler]:
+        handlers: dict[str, Handler] = {
             "RequestStartTransaction": self._on_request_start,
             "RequestStopTransaction": self._on_request_stop,
             "GetTransactionStatus": self._on_get_transaction_status,
@@ -625,6 +641,20 @@ class OcppClient:
             "ClearCache": self._on_clear_cache,
             "SetNetworkProfile": self._on_set_network_profile,
         }
+        return {action: self._unless_rejected(action, h) for action, h in handlers.items()}
+
+    def _unless_rejected(self, action: str, handler: Handler) -> Handler:
+        """B03 (TC_B_30): a station the CSMS rejected answers its calls SecurityError."""
+
+        async def guarded(payload: dict[str, Any]) -> dict[str, Any]:
+            if self._boot_status == "Rejected":
+                raise RpcError(
+                    "SecurityError",
+                    f"{action}: refused, the CSMS rejected this station's BootNotification",
+                )
+            return await handler(payload)
+
+        return guarded
 
     async def _on_send_local_list(self, payload: dict[str, Any]) -> dict[str, Any]:
         """D01: full or differential update, versioned, persisted before the answer."""
@@ -647,16 +677,30 @@ class OcppClient:
         """What the CSMS says about a transaction's idToken: cached (C10.FR.05); when it is
         not Accepted and StopTxOnInvalidId is set, the transaction is deauthorized (E06)."""
         await self.authorizer.remember(payload.get("idToken"), info)
-        if (
-            info.get("status") == "Accepted"
-            or self.dm.value("TxCtrlr", "StopTxOnInvalidId") != "true"
-        ):
+        if info.get("status") == "Accepted":
             return
         tx_id = payload["transactionInfo"]["transactionId"]
         for c in self._s.connectors:
-            if self.tx.transaction_id(c.ocpp_evse_id) == tx_id:
+            if self.tx.transaction_id(c.ocpp_evse_id) != tx_id:
+                continue
+            if self.dm.value("TxCtrlr", "StopTxOnInvalidId") == "true":
                 self._emit(c.ocpp_evse_id, self.tx.deauthorized(c.ocpp_evse_id))
                 spawn(self._stop_charging(c.evse_id), "ocpp")
+            else:
+                self._invalid_token.add(c.ocpp_evse_id)
+                self._limit_invalid_energy(c)
+
+    def _limit_invalid_energy(self, connector: Connector) -> None:
+        """The transaction stays, but the energy stops at MaxEnergyOnInvalidId Wh since
+        its start (none set: at once): the CS stops charging, the EVSE suspends."""
+        evse = connector.ocpp_evse_id
+        if evse not in self._invalid_token:
+            return
+        limit = self.dm.integer("TxCtrlr", "MaxEnergyOnInvalidId")
+        if self.tx.delivered_wh(evse) >= limit:
+            self._invalid_token.discard(evse)
+            event(log, logging.INFO, "ocpp_max_energy_on_invalid_id", evse=evse, wh=limit)
+            spawn(self._stop_charging(connector.evse_id), "ocpp")
 
     # ------------------------------------------------------------------ device model
 
@@ -779,6 +823,7 @@ class OcppClient:
                 await asyncio.sleep(DEFAULT_BOOT_RETRY_S)
                 continue
             self._sync_clock(reply["currentTime"])
+            self._boot_status = reply["status"]
             interval = float(reply["interval"])
             event(log, logging.INFO, "ocpp_boot", status=reply["status"], interval_s=interval)
             if reply["status"] == "Accepted":
@@ -914,7 +959,28 @@ class OcppClient:
             spawn(self._stop_charging(connector.evse_id), "ocpp")
         else:
             self._groups[evse] = group
-            self._emit(evse, self.tx.authorized(evse, id_token))
+            self._authorized(connector, id_token)
+
+    def _authorized(
+        self, connector: Connector, id_token: dict[str, Any], remote_start_id: int | None = None
+    ) -> None:
+        """An accepted token on an EVSE; without a cable it lapses after TxCtrlr.
+        EVConnectionTimeOut (E03.FR.05, F02), and the CS is told to drop it too."""
+        evse = connector.ocpp_evse_id
+        self._emit(evse, self.tx.authorized(evse, id_token, remote_start_id))
+        self._authorizations[evse] = generation = self._authorizations.get(evse, 0) + 1
+        if not self.tx.awaiting_cable(evse):
+            return
+
+        def lapse() -> None:
+            if self._authorizations.get(evse) != generation or not self.tx.awaiting_cable(evse):
+                return  # plugged in, or authorized again since
+            event(log, logging.INFO, "ocpp_ev_connection_timeout", evse=evse)
+            self._emit(evse, self.tx.connection_timed_out(evse))
+            spawn(self._stop_charging(connector.evse_id), "ocpp")
+
+        timeout_s = self.dm.integer("TxCtrlr", "EVConnectionTimeOut")
+        asyncio.get_running_loop().call_later(timeout_s, lapse)
 
     def _stop_all(self, reason: str) -> None:
         for c in self._s.connectors:
@@ -965,7 +1031,7 @@ class OcppClient:
         evse = connector.ocpp_evse_id
         if profile is not None:
             await self._store_tx_profile(evse, profile)
-        self._emit(evse, self.tx.authorized(evse, payload["idToken"], payload["remoteStartId"]))
+        self._authorized(connector, payload["idToken"], payload["remoteStartId"])
         self._bus.publish(
             api.update(
                 "authorization",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -91,6 +92,8 @@ def check_value(var: Variable, value: str) -> str | None:
             return f"{value!r} is not a date-time"
     elif kind == "string" and var.max_limit is not None and len(value) > var.max_limit:
         return f"longer than {var.max_limit:g} characters"
+    elif kind == "string" and var.min_limit is not None and len(value) < var.min_limit:
+        return f"shorter than {var.min_limit:g} characters"
     elif kind in ("OptionList", "MemberList", "SequenceList") and var.values_list:
         allowed = var.values_list.split(",")
         items = [value] if kind == "OptionList" else [v for v in value.split(",") if v]
@@ -105,6 +108,9 @@ def check_value(var: Variable, value: str) -> str | None:
 class DeviceModel:
     def __init__(self, variables: list[Variable], store: Store | None = None) -> None:
         self._vars = {v.key: v for v in variables}
+        if len(self._vars) != len(variables):
+            twice = [k for k, n in Counter(v.key for v in variables).items() if n > 1]
+            raise ValueError(f"device model: variables defined twice: {twice}")
         self._components = {
             (k.component, k.component_instance, k.evse, k.connector) for k in self._vars
         }

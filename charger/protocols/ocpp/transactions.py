@@ -48,6 +48,8 @@ class _Evse:
     remote_start_id: int | None = None
     charging_state: str = "Idle"
     has_charged: bool = False
+    stop_reason: str | None = None  # why the driver or CSMS stopped it, for a later Ended
+    start_energy_wh: float | None = None  # the register when the transaction started
 
 
 @dataclass(slots=True)
@@ -86,6 +88,18 @@ class TransactionManager:
     def id_token(self, evse: int) -> dict[str, Any] | None:
         return self._evses[evse].id_token
 
+    def awaiting_cable(self, evse: int) -> bool:
+        """Authorized, and the EV not plugged in yet (EVConnectionTimeOut runs)."""
+        e = self._evses[evse]
+        return e.authorized and not e.ev_connected
+
+    def delivered_wh(self, evse: int) -> float:
+        """Energy delivered in the open transaction, as far as the meter told."""
+        e = self._evses[evse]
+        if e.transaction_id is None or e.energy_wh is None:
+            return 0.0
+        return e.energy_wh - (e.start_energy_wh if e.start_energy_wh is not None else e.energy_wh)
+
     # ------------------------------------------------------------------ facts
 
     def ev_connected(self, evse: int, connected: bool) -> list[dict[str, Any]]:
@@ -121,13 +135,24 @@ class TransactionManager:
         """The CSMS said the transaction's idToken is not valid (StopTxOnInvalidId, E06)."""
         return self._deauthorize(evse, "Deauthorized", "DeAuthorized")
 
+    def connection_timed_out(self, evse: int) -> list[dict[str, Any]]:
+        """E03.FR.05: no cable within EVConnectionTimeOut of the authorization."""
+        e = self._evses[evse]
+        if e.ev_connected or not e.authorized:
+            return []
+        if e.transaction_id is None:
+            e.authorized, e.id_token, e.remote_start_id = False, None, None
+            return []
+        return self._deauthorize(evse, "EVConnectTimeout", "Timeout")
+
     def _deauthorize(self, evse: int, trigger: str, reason: str) -> list[dict[str, Any]]:
         e = self._evses[evse]
         if e.transaction_id is None:
             return []
-        e.authorized = False
+        e.authorized, e.stop_reason = False, reason
         if "Authorized" in self.settings.stop_points:
             return self._end(e, trigger, reason)
+        # the transaction ends with the power path or energy transfer the stop ends
         return self._update(e, trigger)
 
     def end_for_reset(self, evse: int) -> list[dict[str, Any]]:
@@ -149,7 +174,7 @@ class TransactionManager:
         if closed and e.transaction_id is None:
             return self._maybe_start(e, "ChargingStateChanged")
         if not closed and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:
-            return self._end(e, "ChargingStateChanged", "StoppedByEV")
+            return self._end(e, "ChargingStateChanged", e.stop_reason or "StoppedByEV")
         return []
 
     def cp_state(self, evse: int, state: str) -> list[dict[str, Any]]:
@@ -166,11 +191,18 @@ class TransactionManager:
         e = self._evses[evse]
         if e.transaction_id is None or self._charging_state(e) == e.charging_state:
             return []
+        if (
+            "EnergyTransfer" in self.settings.stop_points
+            and e.charging_state == "Charging"  # E06.FR.07: the energy transfer ended
+        ):
+            return self._end(e, "ChargingStateChanged", e.stop_reason or "StoppedByEV")
         return self._update(e, "ChargingStateChanged")
 
     def meter(self, evse: int, energy_wh: float, *, periodic: bool) -> list[dict[str, Any]]:
         e = self._evses[evse]
         e.energy_wh = energy_wh
+        if e.transaction_id is not None and e.start_energy_wh is None:
+            e.start_energy_wh = energy_wh  # the first reading of the transaction
         if periodic and e.transaction_id is not None:
             return [self._event(e, "Updated", "MeterValuePeriodic", with_meter=True)]
         return []
@@ -208,7 +240,7 @@ class TransactionManager:
         met = self._conditions(e)
         if not any(met.get(point, False) for point in self.settings.start_points):
             return []
-        e.transaction_id, e.seq_no = self.new_id(), 0
+        e.transaction_id, e.seq_no, e.start_energy_wh = self.new_id(), 0, e.energy_wh
         e.charging_state = self._charging_state(e)
         return [self._event(e, "Started", trigger, with_meter=True)]
 
@@ -227,20 +259,24 @@ class TransactionManager:
             e.charging_state = self._charging_state(e)
         event = self._event(e, "Ended", trigger, with_meter=True, stopped_reason=reason)
         e.transaction_id, e.authorized, e.id_token, e.remote_start_id = None, False, None, None
-        e.has_charged = False
+        e.has_charged, e.stop_reason = False, None
         return [event]
 
     def _charging_state(self, e: _Evse) -> str:
-        """OCPP ChargingStateEnumType: Charging while energy can flow to an EV that wants
-        it; after energy has flowed, SuspendedEV when the EVSE offers (PWM on) and the EV
-        does not take, SuspendedEVSE when the EVSE withdrew its offer."""
+        """OCPP ChargingStateEnumType: Charging while energy flows to an EV that wants it;
+        SuspendedEV while the EVSE offers (PWM on) and the EV does not take (also an EV not
+        ready yet, E38); SuspendedEVSE when the EVSE withdrew its offer from an authorized
+        session that has charged; otherwise EVConnected (before the offer, and after the
+        stop: not authorized to resume)."""
         if not e.ev_connected:
             return "Idle"
         if e.power_path_closed and e.ev_drawing:
             e.has_charged = True
             return "Charging"
-        if e.has_charged or e.power_path_closed:
-            return "SuspendedEV" if e.pwm_offered else "SuspendedEVSE"
+        if e.pwm_offered:
+            return "SuspendedEV"
+        if e.authorized and (e.has_charged or e.power_path_closed):
+            return "SuspendedEVSE"
         return "EVConnected"
 
     def _event(

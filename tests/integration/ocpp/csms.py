@@ -128,6 +128,11 @@ class _StationHandler(ChargePoint):
         self.state.note("FirmwareStatusNotification", payload)
         return call_result.FirmwareStatusNotification()
 
+    @on("SecurityEventNotification")
+    async def on_security_event(self, **payload: Any) -> Any:
+        self.state.note("SecurityEventNotification", payload)
+        return call_result.SecurityEventNotification()
+
     @on("MeterValues")
     async def on_meter_values(self, **payload: Any) -> Any:
         self.state.note("MeterValues", payload)

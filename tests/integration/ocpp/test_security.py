@@ -64,7 +64,10 @@ async def security_events(st: object, count: int = 1) -> list[dict[str, object]]
     async with asyncio.timeout(10):
         while True:
             events = [
-                e.payload for e in await outbox.pending() if e.action == "SecurityEventNotification"
+                e.payload
+                for e in await outbox.pending()
+                if e.action == "SecurityEventNotification"
+                and e.payload["type"] != "StartupOfTheDevice"  # every start has one
             ]
             if len(events) >= count:
                 return events

@@ -64,13 +64,14 @@ async def test_TC_E_03_CS_cable_plugin_first() -> None:
             for name, data in step:
                 cs(st, name, **({"connector_id": 1} if name == "cp_status" else {}), **data)
             await asyncio.sleep(0.01)
-        ended = await state.wait_for("TransactionEvent", count=5)
+        ended = await state.wait_for("TransactionEvent", count=6)
         assert events(state) == [
             ("Started", "CablePluggedIn", 0, "EVConnected"),
             ("Updated", "Authorized", 1, "EVConnected"),
-            ("Updated", "ChargingStateChanged", 2, "Charging"),
-            ("Updated", "ChargingStateChanged", 3, "SuspendedEV"),  # the EV stopped taking
-            ("Ended", "EVCommunicationLost", 4, "Idle"),
+            ("Updated", "ChargingStateChanged", 2, "SuspendedEV"),  # offered, not taken yet
+            ("Updated", "ChargingStateChanged", 3, "Charging"),
+            ("Updated", "ChargingStateChanged", 4, "SuspendedEV"),  # the EV stopped taking
+            ("Ended", "EVCommunicationLost", 5, "Idle"),
         ]
         assert ended["transaction_info"]["stopped_reason"] == "EVDisconnected"
         tx_events = [p for a, p in state.received if a == "TransactionEvent"]

@@ -42,13 +42,16 @@ def test_cable_first_then_token_then_charge_then_stop_by_token() -> None:
     authorized = tx.authorized(1, TOKEN)
     assert check(authorized) == [("Updated", "Authorized", 1, "EVConnected")]
     assert authorized[0]["idToken"] == TOKEN
-    assert check(tx.cp_state(1, "B2") + tx.settle(1)) == []  # PWM offered: still EVConnected
+    # PWM offered, the EV not taking (not ready yet, E38)
+    assert check(tx.cp_state(1, "B2") + tx.settle(1)) == [
+        ("Updated", "ChargingStateChanged", 2, "SuspendedEV")
+    ]
     # the CS reports the contactor, then C2, in one step: one change once settled
     events = tx.power_path(1, True) + tx.cp_state(1, "C2") + tx.settle(1)
-    assert check(events) == [("Updated", "ChargingStateChanged", 2, "Charging")]
+    assert check(events) == [("Updated", "ChargingStateChanged", 3, "Charging")]
     assert "idToken" not in events[0]  # sent once, with the authorization
     ended = tx.stop_authorized(1)
-    assert check(ended) == [("Ended", "StopAuthorized", 3, "Charging")]
+    assert check(ended) == [("Ended", "StopAuthorized", 4, "Charging")]
     assert ended[0]["transactionInfo"]["stoppedReason"] == "Local"
     assert tx.transaction_id(1) is None and check(tx.cp_state(1, "A1")) == []
 
@@ -74,11 +77,58 @@ def test_start_at_power_path_closed_with_remote_start() -> None:
     assert started[0]["transactionInfo"]["remoteStartId"] == 42
     assert started[0]["idToken"] == TOKEN
     assert check(tx.stop_authorized(1, remote=True)) == [("Updated", "RemoteStop", 1, "Charging")]
-    # the CS removes the PWM, the EV stops drawing, the contactor opens: suspended by the EVSE
+    # the CS removes the PWM, the EV stops drawing, the contactor opens: the session is
+    # over but the EV still plugged in (EVConnectedPostSession)
     events = tx.cp_state(1, "C1") + tx.settle(1)  # PWM off, the EV still draws
     events += tx.power_path(1, False) + tx.cp_state(1, "B1") + tx.settle(1)
-    assert check(events) == [("Updated", "ChargingStateChanged", 2, "SuspendedEVSE")]
+    assert check(events) == [("Updated", "ChargingStateChanged", 2, "EVConnected")]
     assert tx.transaction_id(1) is not None  # TxStopPoint EVConnected: still plugged in
+
+
+def charging(tx: TransactionManager) -> None:
+    tx.cp_state(1, "B1")
+    tx.authorized(1, TOKEN)
+    tx.power_path(1, True)
+    tx.cp_state(1, "C2")
+    tx.settle(1)
+
+
+def test_energy_transfer_stop_point_ends_when_the_ev_suspends() -> None:
+    tx = manager(stop={"EnergyTransfer"})
+    charging(tx)
+    ended = tx.cp_state(1, "B2") + tx.settle(1)
+    assert check(ended) == [("Ended", "ChargingStateChanged", 3, "SuspendedEV")]
+    assert ended[0]["transactionInfo"]["stoppedReason"] == "StoppedByEV"
+
+
+def test_a_stop_before_the_power_path_opens_says_who_stopped() -> None:
+    for stop in ({"EnergyTransfer"}, {"PowerPathClosed"}):
+        tx = manager(stop=stop)
+        charging(tx)
+        assert check(tx.stop_authorized(1, remote=True)) == [
+            ("Updated", "RemoteStop", 3, "Charging")
+        ]
+        ended = tx.cp_state(1, "C1") + tx.power_path(1, False) + tx.cp_state(1, "B1")
+        ended += tx.settle(1)
+        assert check(ended) == [("Ended", "ChargingStateChanged", 4, "EVConnected")]
+        assert ended[0]["transactionInfo"]["stoppedReason"] == "Remote"
+
+
+def test_no_cable_within_the_connection_timeout() -> None:
+    tx = manager()  # started at Authorized: the timeout ends it
+    tx.authorized(1, TOKEN)
+    ended = tx.connection_timed_out(1)
+    assert check(ended) == [("Ended", "EVConnectTimeout", 1, "Idle")]
+    assert ended[0]["transactionInfo"]["stoppedReason"] == "Timeout"
+    late = manager(start={"EVConnected"})  # no transaction yet: the authorization lapses
+    late.authorized(1, TOKEN)
+    assert late.connection_timed_out(1) == []
+    assert late.id_token(1) is None
+    assert check(late.cp_state(1, "B1")) == [("Started", "CablePluggedIn", 0, "EVConnected")]
+    plugged = manager()
+    plugged.cp_state(1, "B1")
+    plugged.authorized(1, TOKEN)
+    assert plugged.connection_timed_out(1) == []  # the cable came in time
 
 
 def test_suspended_states() -> None:
