@@ -28,9 +28,8 @@ def check_no_loss(state: CsmsState) -> dict[str, list[dict[str, Any]]]:
 
 
 def charging_states(state: CsmsState) -> list[str]:
-    return [
-        p["transaction_info"]["charging_state"] for a, p in state.received if a == "TransactionEvent"
-    ]
+    events = [p for a, p in state.received if a == "TransactionEvent"]
+    return [p["transaction_info"]["charging_state"] for p in events]
 
 
 async def ended_event(state: CsmsState, count: int) -> dict[str, Any]:
