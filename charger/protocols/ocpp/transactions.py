@@ -50,6 +50,7 @@ class _Evse:
     has_charged: bool = False
     stop_reason: str | None = None  # why the driver or CSMS stopped it, for a later Ended
     start_energy_wh: float | None = None  # the register when the transaction started
+    power_path_opened: bool = False  # in this step, not yet settled
 
 
 @dataclass(slots=True)
@@ -173,8 +174,9 @@ class TransactionManager:
         e.power_path_closed = closed
         if closed and e.transaction_id is None:
             return self._maybe_start(e, "ChargingStateChanged")
-        if not closed and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:
-            return self._end(e, "ChargingStateChanged", e.stop_reason or "StoppedByEV")
+        # an opened power path ends the transaction at settle(): the CP state of the same
+        # step may say the EV is gone, and that is the better reason (E06.FR.06, E37)
+        e.power_path_opened = not closed
         return []
 
     def cp_state(self, evse: int, state: str) -> list[dict[str, Any]]:
@@ -189,7 +191,12 @@ class TransactionManager:
         contactor and the CP state of one step one after the other, and they must not
         show as two changes."""
         e = self._evses[evse]
-        if e.transaction_id is None or self._charging_state(e) == e.charging_state:
+        opened, e.power_path_opened = e.power_path_opened, False
+        if opened and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:
+            return self._end(e, "ChargingStateChanged", e.stop_reason or "StoppedByEV")
+        if e.transaction_id is None:  # TxStartPoint EnergyTransfer: the EV took energy
+            return self._maybe_start(e, "ChargingStateChanged")
+        if self._charging_state(e) == e.charging_state:
             return []
         if (
             "EnergyTransfer" in self.settings.stop_points
