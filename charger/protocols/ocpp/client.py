@@ -229,6 +229,7 @@ class OcppClient:
         self.tx.sampler = self._sample
         self.tx.ended_values = self._take_ended_values
         self.monotonic = time.monotonic  # the clock of sampling intervals (tests set it)
+        self.wall_clock = time.time  # the clock clock-aligned TxEnded samples follow
         # TxEndedInterval / AlignedDataCtrlr.TxEndedInterval samples of each EVSE's tx:
         # (meter values, monotonic time of the last periodic one, last clock slot)
         self._ended: dict[int, tuple[list[dict[str, Any]], float, int]] = {}
@@ -382,7 +383,7 @@ class OcppClient:
             last = now
         aligned_s = self.dm.integer("AlignedDataCtrlr", "TxEndedInterval")
         if aligned_s > 0:
-            current = int(time.time() // aligned_s)
+            current = int(self.wall_clock() // aligned_s)
             if slot >= 0 and current != slot:
                 sample("AlignedDataCtrlr", "Sample.Clock")
             slot = current

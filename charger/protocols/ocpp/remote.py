@@ -151,8 +151,10 @@ class RemoteOperations:
 
     async def unlock_connector(self, payload: dict[str, Any]) -> dict[str, Any]:
         evse_id = self.station.evse_id(payload["evseId"])
-        if evse_id is None:
-            return {"status": "UnknownConnector"}
+        if evse_id is None or not self.station.has_connector(
+            payload["evseId"], payload["connectorId"]
+        ):
+            return {"status": "UnknownConnector"}  # F05.FR.03
         if self.station.transaction_id(payload["evseId"]) is not None:
             return {"status": "OngoingAuthorizedTransaction"}
         reply = await self._ask(

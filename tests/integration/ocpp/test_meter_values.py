@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ocpp.v201 import call
@@ -24,7 +23,7 @@ async def configure(csms: Any, *values: tuple[str, str, str]) -> None:
     assert {r["attribute_status"] for r in reply.set_variable_result} == {"Accepted"}
 
 
-async def test_TC_J_02_CS_clock_aligned_outside_and_inside_a_transaction() -> None:
+async def test_TC_J_01_J_02_CS_clock_aligned_outside_and_inside_a_transaction() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await state.wait_for("StatusNotification")
@@ -50,7 +49,7 @@ async def test_TC_J_02_CS_clock_aligned_outside_and_inside_a_transaction() -> No
         assert clock["meter_value"][0]["sampled_value"][0]["context"] == "Sample.Clock"
 
 
-async def test_TC_J_01_CS_sampled_values_in_transaction_events() -> None:
+async def test_TC_J_07_J_09_CS_sampled_values_in_transaction_events() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await state.wait_for("StatusNotification")
@@ -64,13 +63,15 @@ async def test_TC_J_01_CS_sampled_values_in_transaction_events() -> None:
             ),
             ("SampledDataCtrlr", "TxUpdatedInterval", "1"),
         )
+        client: Any = st.client  # type: ignore[attr-defined]
+        client.monotonic = lambda: 1000.0
         meter(st, 100.0)
         cs(st, "cp_status", connector_id=1, state="B1")
         started = await state.wait_for("TransactionEvent")
         assert [s["measurand"] for s in started["meter_value"][0]["sampled_value"]] == [
             "Energy.Active.Import.Register"
         ]
-        await asyncio.sleep(1.1)  # TxUpdatedInterval passes before the next reading
+        client.monotonic = lambda: 1001.0  # TxUpdatedInterval passed before the next reading
         meter(st, 150.0)
         periodic = await state.wait_for("TransactionEvent", count=2)
         assert periodic["trigger_reason"] == "MeterValuePeriodic"
@@ -83,7 +84,7 @@ async def test_TC_J_01_CS_sampled_values_in_transaction_events() -> None:
         ]
 
 
-async def test_tx_ended_interval_samples_go_into_the_ended_event() -> None:
+async def test_TC_J_10_CS_tx_ended_interval_samples_go_into_the_ended_event() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await state.wait_for("StatusNotification")

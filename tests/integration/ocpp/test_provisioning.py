@@ -159,27 +159,28 @@ async def test_TC_B_03_CS_cold_boot_rejected() -> None:
         await state.wait_for("Heartbeat")
 
 
-async def test_TC_G_01_CS_status_notification_follows_the_cp() -> None:
+async def test_TC_G_01_G_02_CS_status_notification_follows_the_cp() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await state.wait_for("StatusNotification")
-        for cp in ("B1", "C2", "F", "A1"):
+        for cp in ("B1", "C2", "A1", "F", "A1"):
             st.bus.publish(
                 api.update(
                     "cp_status", "cs/josev", {"evse_id": EVSE_ID, "connector_id": 1, "state": cp}
                 )
             )
-        await state.wait_for("StatusNotification", count=4)
+        await state.wait_for("StatusNotification", count=5)
         statuses = [p["connector_status"] for a, p in state.received if a == "StatusNotification"]
-        assert statuses == ["Available", "Occupied", "Faulted", "Available"]  # C2: no change
-        await state.wait_for("NotifyEvent", count=4)  # each change also as a Delta event
+        # C2: no change; then occupied to available (G02)
+        assert statuses == ["Available", "Occupied", "Available", "Faulted", "Available"]
+        await state.wait_for("NotifyEvent", count=5)  # each change also as a Delta event
         events = [p["event_data"][0] for a, p in state.received if a == "NotifyEvent"]
         assert [e["actual_value"] for e in events] == statuses
         assert events[1]["trigger"] == "Delta" and events[1]["variable"] == {
             "name": "AvailabilityState"
         }
         assert events[1]["component"] == {"name": "Connector", "evse": {"id": 1, "connector_id": 1}}
-        assert len({e["event_id"] for e in events}) == 4
+        assert len({e["event_id"] for e in events}) == 5
         value = st.client.dm.get(  # type: ignore[attr-defined]
             {
                 "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
@@ -312,7 +313,7 @@ async def test_TC_B_51_CS_a_long_offline_period_reports_every_connector() -> Non
     assert await offline_catch_up("0") == [(1, "Available"), (2, "Occupied")]
 
 
-async def test_custom_data_is_accepted_wherever_the_schemas_allow_it() -> None:
+async def test_TC_P_03_CS_custom_data_is_accepted_wherever_the_schemas_allow_it() -> None:
     async with raw_csms() as csms, station(csms.url):
         await asyncio.wait_for(csms.booted.wait(), 5)
         request = {

@@ -36,7 +36,7 @@ async def booted(state: CsmsState, st: Station) -> Any:
     return state.stations[0]
 
 
-async def test_TC_B_11_CS_reset_without_transaction_and_B_21_on_idle_waits() -> None:
+async def test_TC_B_20_B_21_CS_reset_on_idle_without_then_with_a_transaction() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         csms = await booted(state, st)
@@ -71,7 +71,7 @@ async def test_TC_B_22_CS_immediate_reset_ends_the_transaction() -> None:
         assert request.data == {"evse_id": EVSE_ID}
 
 
-async def test_TC_G_03_CS_change_availability_scheduled_around_a_transaction() -> None:
+async def test_TC_G_03_G_14_CS_change_availability_scheduled_around_a_transaction() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         csms = await booted(state, st)
@@ -97,7 +97,7 @@ async def test_TC_G_03_CS_change_availability_scheduled_around_a_transaction() -
         assert last["connector_status"] == "Unavailable" and len(asked) == 3
 
 
-async def test_TC_F_05_CS_unlock_connector() -> None:
+async def test_TC_F_05_F_06_F_07_F_10_CS_unlock_connector() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         csms = await booted(state, st)
@@ -107,9 +107,9 @@ async def test_TC_F_05_CS_unlock_connector() -> None:
         reply = await csms.call(call.UnlockConnector(evse_id=1, connector_id=1))
         assert reply.status == "Unlocked"
         assert asked[0].data == {"evse_id": EVSE_ID, "connector_id": 1, "action": "unlock"}
-        assert (await csms.call(call.UnlockConnector(evse_id=9, connector_id=1))).status == (
-            "UnknownConnector"
-        )
+        for evse, connector in ((9, 1), (1, 999)):
+            unknown = await csms.call(call.UnlockConnector(evse_id=evse, connector_id=connector))
+            assert unknown.status == "UnknownConnector"
         cs(st, "cp_status", connector_id=1, state="B1")
         await state.wait_for("TransactionEvent")
         assert (await csms.call(call.UnlockConnector(evse_id=1, connector_id=1))).status == (
@@ -204,7 +204,7 @@ async def test_TC_B_23_CS_unavailable_persists_a_reset() -> None:
             assert (await third.wait_for("BootNotification"))["reason"] == "PowerUp"
 
 
-async def test_TC_G_05_to_G_10_G_12_G_13_G_15_G_16_CS_change_availability_targets() -> None:
+async def test_TC_G_04_to_G_10_G_12_G_13_G_15_G_16_CS_change_availability_targets() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         csms = await booted(state, st)
