@@ -1158,6 +1158,8 @@ class OcppClient:
         if session is None:
             return "Rejected"
         wanted = [e for e in self.evses() if ocpp_evse_id in (None, e)]
+        if not wanted:
+            return "Rejected"  # no such EVSE
         if message == "BootNotification":
             return "Rejected" if self.registered else "Accepted"  # F06.FR.17
         if message == "Heartbeat":

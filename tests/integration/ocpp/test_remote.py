@@ -15,7 +15,7 @@ from charger.state.store import Store
 from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
-from tests.integration.ocpp.test_transactions import cs, meter
+from tests.integration.ocpp.test_transactions import cs
 
 
 def play_cs(st: Station, answers: dict[str, dict[str, Any]]) -> list[Message]:
@@ -115,40 +115,6 @@ async def test_TC_F_05_F_06_F_07_F_10_CS_unlock_connector() -> None:
         assert (await csms.call(call.UnlockConnector(evse_id=1, connector_id=1))).status == (
             "OngoingAuthorizedTransaction"
         )
-
-
-async def test_TC_F_06_CS_trigger_message() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        assert (await csms.call(call.TriggerMessage(requested_message="Heartbeat"))).status == (
-            "Accepted"
-        )
-        await state.wait_for("Heartbeat")
-        assert (
-            await csms.call(
-                call.TriggerMessage(
-                    requested_message="StatusNotification", evse={"id": 1, "connector_id": 1}
-                )
-            )
-        ).status == ("Accepted")
-        await state.wait_for("StatusNotification", count=2)
-        boot = await csms.call(call.TriggerMessage(requested_message="BootNotification"))
-        assert boot.status == "Rejected"  # already accepted
-        meter(st, 1234.5)
-        assert (await csms.call(call.TriggerMessage(requested_message="MeterValues"))).status == (
-            "Accepted"
-        )
-        values = await state.wait_for("MeterValues")
-        assert values["meter_value"][0]["sampled_value"][0]["value"] == 1234.5
-        for message in ("LogStatusNotification", "FirmwareStatusNotification"):
-            triggered = await csms.call(call.TriggerMessage(requested_message=message))
-            assert triggered.status == "Accepted"
-            assert (await state.wait_for(message))["status"] == "Idle"
-        sign = await csms.call(
-            call.TriggerMessage(requested_message="SignChargingStationCertificate")
-        )
-        assert sign.status == "NotImplemented"  # certificate management comes later
 
 
 async def test_TC_P_01_and_P_02_data_transfer_both_ways() -> None:
