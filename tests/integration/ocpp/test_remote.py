@@ -55,22 +55,6 @@ async def test_TC_B_20_B_21_CS_reset_on_idle_without_then_with_a_transaction() -
         assert second.data == {}  # the scheduled station reset, after the transaction
 
 
-async def test_TC_B_22_CS_immediate_reset_ends_the_transaction() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        play_cs(st, {"reset": {"status": "accepted"}})
-        cs(st, "cp_status", connector_id=1, state="B1")
-        await state.wait_for("TransactionEvent")
-        reply = await csms.call(call.Reset(type="Immediate", evse_id=1))
-        assert reply.status == "Accepted"
-        ended = await state.wait_for("TransactionEvent", count=2)
-        assert (ended["event_type"], ended["trigger_reason"]) == ("Ended", "ResetCommand")
-        assert ended["transaction_info"]["stopped_reason"] == "ImmediateReset"
-        request = await st.wait_for("reset")
-        assert request.data == {"evse_id": EVSE_ID}
-
-
 async def test_TC_G_03_G_14_CS_change_availability_scheduled_around_a_transaction() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:

@@ -1,0 +1,108 @@
+"""ChangeAvailability around transactions and across reboots, and Reset of the station or
+one EVSE (OCA G03/G04 cases TC_G_11/14/17/18/19/21, B11/B12 cases TC_B_22/25/26/27)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.v201 import call
+
+from charger.state.store import Store
+from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from tests.integration.ocpp.test_provisioning import EVSE_ID, station
+from tests.integration.ocpp.test_remote import booted, play_cs
+from tests.integration.ocpp.test_tx_options import PLUG, UNPLUG, step
+
+TARGETS = {
+    "station": None,
+    "evse": {"id": 1},
+    "connector": {"id": 1, "connector_id": 1},
+}
+
+
+def statuses(state: CsmsState) -> list[str]:
+    return [p["connector_status"] for a, p in state.received if a == "StatusNotification"]
+
+
+@pytest.mark.parametrize("target", ["evse", "station", "connector"])
+async def test_TC_G_11_G_14_G_17_CS_inoperative_waits_for_the_transaction(target: str) -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        asked = play_cs(st, {"change_availability": {"status": "accepted"}})
+        await step(st, PLUG)
+        await state.wait_for("TransactionEvent")
+        reply = await csms.call(
+            call.ChangeAvailability(operational_status="Inoperative", evse=TARGETS[target])
+        )
+        assert reply.status == "Scheduled" and asked == []
+        assert statuses(state) == ["Available", "Occupied"]  # not while it runs
+        await step(st, UNPLUG)
+        await state.wait_for("TransactionEvent", count=2)
+        await state.wait_for("StatusNotification", count=4)
+        assert statuses(state) == ["Available", "Occupied", "Available", "Unavailable"]
+        assert len(asked) == 1 and asked[0].data["operational_status"] == "inoperative"
+
+
+@pytest.mark.parametrize("target", ["evse", "connector", "station"])
+async def test_TC_G_18_G_19_G_21_CS_inoperative_persists_across_a_reboot(target: str) -> None:
+    store = Store(Path(tempfile.mkdtemp()) / "state.db")
+    first = CsmsState(interval=300)
+    async with ocpp_csms(first) as url, station(url, state_store=store) as st:
+        csms = await booted(first, st)
+        play_cs(st, {"change_availability": {"status": "accepted"}})
+        reply = await csms.call(
+            call.ChangeAvailability(operational_status="Inoperative", evse=TARGETS[target])
+        )
+        assert reply.status == "Accepted"
+        await first.wait_for("StatusNotification", count=2)
+    # power cycle: a new process with the same disk
+    second = CsmsState(interval=300)
+    async with ocpp_csms(second) as url, station(url, state_store=store):
+        assert (await second.wait_for("BootNotification"))["reason"] == "PowerUp"
+        status = await second.wait_for("StatusNotification")
+        assert (status["evse_id"], status["connector_id"], status["connector_status"]) == (
+            1,
+            1,
+            "Unavailable",
+        )
+        startup = await second.wait_for("SecurityEventNotification")
+        assert startup["type"] == "StartupOfTheDevice"
+
+
+@pytest.mark.parametrize("evse", [None, 1], ids=["station", "evse"])
+async def test_TC_B_22_B_27_CS_immediate_reset_ends_the_transaction(evse: int | None) -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        play_cs(st, {"reset": {"status": "accepted"}})
+        await step(st, PLUG)
+        await state.wait_for("TransactionEvent")
+        assert (await csms.call(call.Reset(type="Immediate", evse_id=evse))).status == "Accepted"
+        ended = await state.wait_for("TransactionEvent", count=2)
+        assert (ended["event_type"], ended["trigger_reason"]) == ("Ended", "ResetCommand")
+        assert ended["transaction_info"]["stopped_reason"] == "ImmediateReset"
+        request = await st.wait_for("reset")
+        assert request.data == ({} if evse is None else {"evse_id": EVSE_ID})
+
+
+async def test_TC_B_25_B_26_CS_evse_reset_without_and_with_a_transaction() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        asked = play_cs(st, {"reset": {"status": "accepted"}})
+        assert (await csms.call(call.Reset(type="OnIdle", evse_id=1))).status == "Accepted"
+        await st.wait_for("reset")
+        assert asked[0].data == {"evse_id": EVSE_ID}
+        await step(st, PLUG)
+        await state.wait_for("TransactionEvent")
+        reply: Any = await csms.call(call.Reset(type="OnIdle", evse_id=1))
+        assert reply.status == "Scheduled" and len(asked) == 1
+        await step(st, UNPLUG)
+        second = await st.wait_for_count("reset", 2)  # once the transaction has ended
+        assert second.data == {"evse_id": EVSE_ID}
+        ended = [p for a, p in state.received if a == "TransactionEvent"][-1]
+        assert ended["transaction_info"]["stopped_reason"] == "EVDisconnected"  # not a reset
