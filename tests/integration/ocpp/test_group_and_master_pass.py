@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from charger.protocols.ocpp.auth_cache import AuthCache
+from charger.state.store import Store
 from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_auth_cache import authorize, configure
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 from tests.integration.ocpp.test_transactions import cs
+from tests.integration.ocpp.test_tx_options import OFFER, PLUG, set_variables, step
 
 GROUP = {"idToken": "FLEET-7", "type": "Central"}
 MASTER = {"idToken": "MASTER", "type": "Central"}
@@ -118,3 +123,62 @@ async def test_TC_C_02_06_07_56_CS_a_refused_token_starts_nothing(status: str) -
         client: Any = st.client  # type: ignore[attr-defined]
         assert client.tx.id_token(1) is None  # the transaction stays unauthorized
         assert started["trigger_reason"] == "CablePluggedIn" and "id_token" not in started
+
+
+async def group_cache(**tokens: str) -> AuthCache:
+    """IdTokenCached for each token, with its status, all of GROUP."""
+    cache = AuthCache(Store(Path(tempfile.mkdtemp()) / "cache.db"))
+    for token, status in tokens.items():
+        await cache.update(
+            {"idToken": token, "type": "ISO14443"}, {"status": status, "groupIdToken": GROUP}
+        )
+    return cache
+
+
+async def test_TC_C_41_CS_group_members_from_the_cache_start_and_stop_locally() -> None:
+    state = CsmsState(interval=300)
+    cache = await group_cache(ALICE="Accepted", BOB="Accepted")
+    async with ocpp_csms(state) as url, station(url, auth_cache=cache) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="true")
+        cs(st, "cp_status", connector_id=1, state="B1")  # EVConnectedPreSession
+        await state.wait_for("TransactionEvent")
+        assert await authorize(st, "ALICE") == "accepted"
+        authorized = await state.wait_for("TransactionEvent", count=2)
+        assert authorized["trigger_reason"] == "Authorized"
+        assert await authorize(st, "BOB") == "accepted"  # same group: stops it
+        end = await state.wait_for("TransactionEvent", count=3)
+        assert (end["event_type"], end["trigger_reason"]) == ("Ended", "StopAuthorized")
+        assert "Authorize" not in state.actions()  # both decided from the cache
+
+
+async def test_TC_C_44_CS_an_invalid_group_member_in_the_cache_is_asked_about() -> None:
+    state = CsmsState(interval=300)
+    state.token_info = {"MALLORY": {"status": "Invalid", "groupIdToken": GROUP}}
+    cache = await group_cache(ALICE="Accepted", MALLORY="Invalid")
+    async with ocpp_csms(state) as url, station(url, auth_cache=cache) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__LocalPreAuthorize="true")
+        cs(st, "cp_status", connector_id=1, state="B1")
+        assert await authorize(st, "ALICE") == "accepted"
+        await state.wait_for("TransactionEvent", count=2)
+        assert await authorize(st, "MALLORY") == "rejected"
+        asked = await state.wait_for("Authorize")  # DisablePostAuthorize false: asked
+        assert asked["id_token"]["id_token"] == "MALLORY"
+        assert ended(state) == [] and not [m for m in st.messages if m.name == "stop_charging"]
+
+
+async def test_TC_C_45_CS_a_master_pass_starts_no_transaction_at_authorized() -> None:
+    state = CsmsState(interval=300)
+    state.token_info = {"MASTERCARD": {"status": "Accepted", "groupIdToken": MASTER}}
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        configure(st, AuthCtrlr__MasterPassGroupId="MASTER")
+        csms = state.stations[0]
+        await set_variables(csms, TxCtrlr__TxStartPoint="Authorized")
+        assert await authorize(st, "MASTERCARD") == "rejected"
+        assert (await state.wait_for("Authorize"))["id_token"]["id_token"] == "MASTERCARD"
+        for facts in (PLUG, OFFER):
+            await step(st, facts)  # the EV plugged in: still nothing to start
+        await state.wait_for("StatusNotification", count=2)
+        assert "TransactionEvent" not in state.actions()
