@@ -33,7 +33,7 @@ async def set_(csms: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
     return list(reply.set_variable_result)
 
 
-async def test_TC_B_06_and_B_32_to_B_34_CS_get_variables() -> None:
+async def test_TC_B_06_B_07_B_32_B_33_B_34_CS_get_variables() -> None:
     state = CsmsState(interval=120)
     async with ocpp_csms(state) as url, station(url):
         await state.wait_for("StatusNotification")
@@ -60,7 +60,7 @@ async def test_TC_B_06_and_B_32_to_B_34_CS_get_variables() -> None:
         ]
 
 
-async def test_TC_B_09_B_11_B_35_B_39_CS_set_variables() -> None:
+async def test_TC_B_09_B_10_B_11_B_35_B_36_B_37_B_39_CS_set_variables() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url):
         await state.wait_for("StatusNotification")
@@ -73,6 +73,10 @@ async def test_TC_B_09_B_11_B_35_B_39_CS_set_variables() -> None:
             item("FluxCapacitor", "Power", attribute_value="1.21"),
             item("TxCtrlr", "TxStartPoint", attribute_value="PowerPathClosed"),
             item("TxCtrlr", "TxStopPoint", attribute_value="Teleported"),
+            item("OCPPCommCtrlr", "WarpFactor", attribute_value="9"),
+            item(
+                "OCPPCommCtrlr", "HeartbeatInterval", attribute_value="9", attribute_type="Target"
+            ),
         )
         assert [r["attribute_status"] for r in results] == [
             "Accepted",
@@ -81,6 +85,8 @@ async def test_TC_B_09_B_11_B_35_B_39_CS_set_variables() -> None:
             "UnknownComponent",
             "Accepted",
             "Rejected",
+            "UnknownVariable",
+            "NotSupportedAttributeType",
         ]
         assert "is not an integer" in results[1]["attribute_status_info"]["additional_info"]
         assert "read-only" in results[2]["attribute_status_info"]["additional_info"]
@@ -187,6 +193,22 @@ async def test_TC_A_09_CS_new_basic_auth_password_is_used_on_reconnect() -> None
         await state.wait_for("BootNotification", count=2)
         header = {k.lower(): v for k, v in state.headers[1].items()}["authorization"]
         assert base64.b64decode(header.split()[1]) == b"CS001:new-password-0123"
+
+
+async def test_TC_A_10_CS_a_password_too_short_is_rejected_and_the_old_one_kept() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        [result] = await set_(
+            state.stations[0],
+            item("SecurityCtrlr", "BasicAuthPassword", attribute_value="short-pass-0123"),
+        )
+        assert result["attribute_status"] == "Rejected"  # 15 characters; 16 to 40 allowed
+        assert "shorter than 16" in result["attribute_status_info"]["additional_info"]
+        await state.connections[0].close()
+        await state.wait_for("BootNotification", count=2)
+        header = {k.lower(): v for k, v in state.headers[1].items()}["authorization"]
+        assert base64.b64decode(header.split()[1]) == b"CS001:s3cret-password"
 
 
 async def test_set_values_survive_a_restart() -> None:

@@ -13,6 +13,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+from ocpp.exceptions import OCPPError
+from ocpp.v201 import call
+
 from charger import api
 from charger.api import Message
 from charger.bus import Bus
@@ -157,6 +161,19 @@ async def test_TC_B_03_CS_cold_boot_rejected() -> None:
         assert set(state.actions()) == {"BootNotification"}
         state.boot_status = "Accepted"
         await state.wait_for("Heartbeat")
+
+
+async def test_TC_B_30_CS_a_rejected_station_answers_the_csms_security_error() -> None:
+    state = CsmsState(boot_status="Rejected", interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("BootNotification")
+        with pytest.raises(OCPPError) as info:
+            await state.stations[0].call(
+                call.GetBaseReport(request_id=1, report_base="FullInventory"), suppress=False
+            )
+        assert type(info.value).__name__ == "SecurityError"
+        assert "rejected this station's BootNotification" in info.value.description
+        assert set(state.actions()) == {"BootNotification"}  # and no report was sent
 
 
 async def test_TC_G_01_G_02_CS_status_notification_follows_the_cp() -> None:
