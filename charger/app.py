@@ -199,7 +199,14 @@ def ocpp_settings(config: Config) -> OcppSettings:
         serial_number=station.serial_number,
         firmware_version=__version__,
         connectors=tuple(
-            Connector(e.evse_id, e.id, e.connector_id, e.connector_type, e.phases)
+            Connector(
+                e.evse_id,
+                e.id,
+                e.connector_id,
+                e.connector_type,
+                e.phases,
+                e.max_current_a * e.phases * e.nominal_voltage_v,
+            )
             for e in config.evses
         ),
         answer_authorization=config.authorization.mode == "external",

@@ -79,6 +79,7 @@ class Connector:
     connector_id: int
     connector_type: str = "cType2"
     phases: int = 3
+    max_power_w: float = 11040.0  # the EVSE's rating: 16 A on three phases of 230 V
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,8 @@ def build_device_model(settings: OcppSettings, store: Store | None = None) -> De
         "security_profile": str(settings.security_profile),
     }
     evses = [
-        (c.ocpp_evse_id, c.connector_id, c.connector_type, c.phases) for c in settings.connectors
+        (c.ocpp_evse_id, c.connector_id, c.connector_type, c.phases, c.max_power_w)
+        for c in settings.connectors
     ]
     return DeviceModel.build(values, evses, store)
 

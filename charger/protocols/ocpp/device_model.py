@@ -122,11 +122,12 @@ class DeviceModel:
     def build(
         cls,
         settings: dict[str, str],
-        evses: list[tuple[int, int, str, int]],
+        evses: list[tuple[int, int, str, int, float]],
         store: Store | None = None,
     ) -> DeviceModel:
-        """The asset's variables (with `$setting` values filled in) plus, per EVSE
-        (id, connector id, connector type, phases), its EVSE and Connector components."""
+        """The asset's variables (with `$setting` values filled in), the ChargingStation
+        component, and per EVSE (id, connector id, connector type, phases, rated power in
+        W) its EVSE and Connector components."""
         data = json.loads(asset_path("ocpp", "device_model.json").read_text(encoding="utf-8"))
         variables: list[Variable] = []
         for entry in data["variables"]:
@@ -151,25 +152,38 @@ class DeviceModel:
                     entry.get("persistent", True),
                 )
             )
-        for evse, connector, connector_type, phases in evses:
-            for name, key_evse, key_connector in (
-                ("EVSE", evse, None),
-                ("Connector", evse, connector),
-            ):
-                base = Key(name, "", None, None, key_evse, key_connector)
-                variables += [
-                    Variable(
-                        replace(base, variable="AvailabilityState"),
-                        "Available",
-                        "ReadOnly",
-                        "OptionList",
-                        values_list="Available,Occupied,Reserved,Unavailable,Faulted",
-                    ),
-                    Variable(replace(base, variable="Available"), "true", "ReadOnly", "boolean"),
-                    Variable(
-                        replace(base, variable="SupplyPhases"), str(phases), "ReadOnly", "integer"
-                    ),
-                ]
+        units: list[tuple[str, int | None, int | None, int]] = [
+            ("ChargingStation", None, None, max((e[3] for e in evses), default=3))
+        ]
+        for evse, connector, _, phases, _ in evses:
+            units += [("EVSE", evse, None, phases), ("Connector", evse, connector, phases)]
+        for name, key_evse, key_connector, phases in units:
+            base = Key(name, "", None, None, key_evse, key_connector)
+            variables += [
+                Variable(
+                    replace(base, variable="AvailabilityState"),
+                    "Available",
+                    "ReadOnly",
+                    "OptionList",
+                    values_list="Available,Occupied,Reserved,Unavailable,Faulted",
+                ),
+                Variable(replace(base, variable="Available"), "true", "ReadOnly", "boolean"),
+                Variable(
+                    replace(base, variable="SupplyPhases"), str(phases), "ReadOnly", "integer"
+                ),
+            ]
+        for evse, connector, connector_type, _, power_w in evses:
+            variables.append(  # the present power; maxLimit is the rating
+                Variable(
+                    Key("EVSE", "Power", None, None, evse, None),
+                    "0",
+                    "ReadOnly",
+                    "decimal",
+                    unit="W",
+                    max_limit=power_w,
+                    persistent=False,
+                )
+            )
             variables.append(
                 Variable(
                     Key("Connector", "ConnectorType", None, None, evse, connector),

@@ -221,3 +221,72 @@ async def test_set_values_survive_a_restart() -> None:
     assert again.value("OCPPCommCtrlr", "OfflineThreshold") == "60"  # before loading
     await again.load()
     assert again.value("OCPPCommCtrlr", "OfflineThreshold") == "90"
+
+
+# Variables OCPP 2.0.1 Part 2 (Appendix 3, "Referenced Components and Variables") marks
+# required for the functional blocks this station implements (B, C, E, F, G, J and the
+# local list and cache of C/D).
+REQUIRED = {
+    ("DeviceDataCtrlr", "ItemsPerMessage"),
+    ("DeviceDataCtrlr", "BytesPerMessage"),
+    ("OCPPCommCtrlr", "FileTransferProtocols"),
+    ("OCPPCommCtrlr", "MessageTimeout"),
+    ("OCPPCommCtrlr", "MessageAttempts"),
+    ("OCPPCommCtrlr", "MessageAttemptInterval"),
+    ("OCPPCommCtrlr", "NetworkConfigurationPriority"),
+    ("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"),
+    ("OCPPCommCtrlr", "OfflineThreshold"),
+    ("OCPPCommCtrlr", "ResetRetries"),
+    ("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+    ("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+    ("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+    ("OCPPCommCtrlr", "UnlockOnEVSideDisconnect"),
+    ("OCPPCommCtrlr", "WebSocketPingInterval"),
+    ("SecurityCtrlr", "CertificateEntries"),
+    ("SecurityCtrlr", "OrganizationName"),
+    ("SecurityCtrlr", "SecurityProfile"),
+    ("AuthCtrlr", "AuthorizeRemoteStart"),
+    ("AuthCtrlr", "LocalAuthorizeOffline"),
+    ("AuthCtrlr", "LocalPreAuthorize"),
+    ("TxCtrlr", "EVConnectionTimeOut"),
+    ("TxCtrlr", "StopTxOnEVSideDisconnect"),
+    ("TxCtrlr", "StopTxOnInvalidId"),
+    ("TxCtrlr", "TxStartPoint"),
+    ("TxCtrlr", "TxStopPoint"),
+    ("SampledDataCtrlr", "TxEndedMeasurands"),
+    ("SampledDataCtrlr", "TxEndedInterval"),
+    ("SampledDataCtrlr", "TxStartedMeasurands"),
+    ("SampledDataCtrlr", "TxUpdatedMeasurands"),
+    ("SampledDataCtrlr", "TxUpdatedInterval"),
+    ("AlignedDataCtrlr", "Measurands"),
+    ("AlignedDataCtrlr", "Interval"),
+    ("AlignedDataCtrlr", "TxEndedMeasurands"),
+    ("AlignedDataCtrlr", "TxEndedInterval"),
+    ("ClockCtrlr", "DateTime"),
+    ("ClockCtrlr", "TimeSource"),
+    ("LocalAuthListCtrlr", "Entries"),
+    ("LocalAuthListCtrlr", "ItemsPerMessage"),
+    ("LocalAuthListCtrlr", "BytesPerMessage"),
+    ("ChargingStation", "AvailabilityState"),
+    ("ChargingStation", "Available"),
+    ("ChargingStation", "SupplyPhases"),
+    ("EVSE", "AvailabilityState"),
+    ("EVSE", "Available"),
+    ("EVSE", "Power"),
+    ("EVSE", "SupplyPhases"),
+    ("Connector", "AvailabilityState"),
+    ("Connector", "Available"),
+    ("Connector", "ConnectorType"),
+    ("Connector", "SupplyPhases"),
+}
+
+
+async def test_TC_B_53_CS_full_inventory_has_every_required_variable() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        reply = await state.stations[0].call(
+            call.GetBaseReport(request_id=53, report_base="FullInventory")
+        )
+        assert reply.status == "Accepted"
+        assert sorted(REQUIRED - named(await report_of(state, 53))) == []
