@@ -115,3 +115,28 @@ async def test_TC_J_10_CS_tx_ended_interval_samples_go_into_the_ended_event() ->
         contexts = [v["sampled_value"][0]["context"] for v in values]
         assert contexts == ["Sample.Periodic", "Sample.Periodic", "Transaction.End"]
         assert [v["sampled_value"][0]["value"] for v in values[:2]] == [1500.0, 2100.0]
+
+
+async def test_TC_J_03_CS_clock_aligned_tx_ended_values_go_into_the_ended_event() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("StatusNotification")
+        await configure(
+            state.stations[0],
+            ("AlignedDataCtrlr", "TxEndedInterval", "900"),
+            ("AlignedDataCtrlr", "TxEndedMeasurands", "Energy.Active.Import.Register"),
+            ("SampledDataCtrlr", "TxEndedMeasurands", ""),
+        )
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        client: Any = st.client  # type: ignore[attr-defined]
+        # readings at 10:14, 10:16 (past the 10:15 boundary) and 10:20 (same quarter)
+        for wall_s, energy_wh in ((36840.0, 1000.0), (36960.0, 1200.0), (37200.0, 1500.0)):
+            client.wall_clock = lambda wall_s=wall_s: wall_s
+            meter(st, energy_wh)
+        cs(st, "cp_status", connector_id=1, state="A1")
+        ended = await state.wait_for("TransactionEvent", count=2)
+        assert ended["event_type"] == "Ended"
+        values = ended["meter_value"]
+        assert [v["sampled_value"][0]["context"] for v in values] == ["Sample.Clock"]
+        assert values[0]["sampled_value"][0]["value"] == 1200.0
