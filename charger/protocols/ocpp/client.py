@@ -1114,8 +1114,8 @@ class OcppClient:
             stored = {str(e): p for e, p in self.charging_profiles.items()}
             await self._state.put(_CHARGING_PROFILES, stored)
 
-    async def prepare_reset(self) -> None:
-        self._next_boot_reason = "RemoteReset"
+    async def prepare_reset(self, reason: str) -> None:
+        self._next_boot_reason = reason
         await self._save_station_state()
 
     async def _restore_station_state(self) -> None:

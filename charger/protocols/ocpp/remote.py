@@ -42,7 +42,7 @@ class Station(Protocol):
 
     def end_for_reset(self, ocpp_evse_id: int) -> None: ...
 
-    async def prepare_reset(self) -> None: ...
+    async def prepare_reset(self, reason: str) -> None: ...
 
     def set_available(self, ocpp_evse_id: int, available: bool) -> None: ...
 
@@ -93,15 +93,16 @@ class RemoteOperations:
             return {"status": "Rejected"}
         data = {} if evse is None else {"evse_id": self.station.evse_id(evse)}
 
-        async def do_reset() -> None:
+        async def do_reset(reason: str = "RemoteReset") -> None:
             event(log, logging.WARNING, "ocpp_reset", evse=evse or "station")
             if evse is None:
-                await self.station.prepare_reset()  # the next boot says RemoteReset
+                await self.station.prepare_reset(reason)  # what the next boot says
             await self._ask("reset", data)
 
         busy = self._busy(targets)
         if busy and payload["type"] == "OnIdle":
-            self._scheduled.append((busy, do_reset))
+            # once the transactions have ended: the boot after it says ScheduledReset
+            self._scheduled.append((busy, lambda: do_reset("ScheduledReset")))
             return {"status": "Scheduled"}
         for e in busy:  # Immediate: the transactions end now, then the reset
             self.station.end_for_reset(e)

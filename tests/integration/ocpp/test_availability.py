@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from ocpp.v201 import call
 
+from charger import api
+from charger.protocols.ocpp.client import Connector
 from charger.state.store import Store
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, station
@@ -106,3 +108,35 @@ async def test_TC_B_25_B_26_CS_evse_reset_without_and_with_a_transaction() -> No
         assert second.data == {"evse_id": EVSE_ID}
         ended = [p for a, p in state.received if a == "TransactionEvent"][-1]
         assert ended["transaction_info"]["stopped_reason"] == "EVDisconnected"  # not a reset
+
+
+async def test_TC_B_41_CS_on_idle_reset_waits_for_every_transaction() -> None:
+    second_evse = "DE*OCP*E0002"
+    store = Store(Path(tempfile.mkdtemp()) / "state.db")
+    connectors = (Connector(EVSE_ID, 1, 1), Connector(second_evse, 2, 1))
+    state = CsmsState(interval=300)
+    async with (
+        ocpp_csms(state) as url,
+        station(url, state_store=store, connectors=connectors) as st,
+    ):
+        csms = await booted(state, st)
+        asked = play_cs(st, {"reset": {"status": "accepted"}})
+
+        def cp(evse_id: str, cp_state: str) -> None:
+            data = {"evse_id": evse_id, "connector_id": 1, "state": cp_state}
+            st.bus.publish(api.update("cp_status", "cs/josev", data))
+
+        for evse_id in (EVSE_ID, second_evse):
+            cp(evse_id, "B1")
+        await state.wait_for("TransactionEvent", count=2)
+        assert (await csms.call(call.Reset(type="OnIdle"))).status == "Scheduled"
+        cp(EVSE_ID, "A1")
+        await state.wait_for("TransactionEvent", count=3)
+        assert asked == []  # the other transaction still runs
+        cp(second_evse, "A1")
+        await st.wait_for("reset")
+        assert asked[0].data == {}  # the whole station
+    again = CsmsState(interval=300)
+    async with ocpp_csms(again) as url, station(url, state_store=store, connectors=connectors):
+        assert (await again.wait_for("BootNotification"))["reason"] == "ScheduledReset"
+        assert (await again.wait_for("SecurityEventNotification"))["type"] == "ResetOrReboot"
