@@ -10,12 +10,12 @@ import pytest
 
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.state.store import Store
-from tests.integration.conftest import eventually
+from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_auth_cache import authorize, configure
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 from tests.integration.ocpp.test_transactions import cs
-from tests.integration.ocpp.test_tx_options import OFFER, PLUG, set_variables, step
+from tests.integration.ocpp.test_tx_options import OFFER, PLUG, UNPLUG, set_variables, step
 
 GROUP = {"idToken": "FLEET-7", "type": "Central"}
 MASTER = {"idToken": "MASTER", "type": "Central"}
@@ -182,3 +182,24 @@ async def test_TC_C_45_CS_a_master_pass_starts_no_transaction_at_authorized() ->
             await step(st, facts)  # the EV plugged in: still nothing to start
         await state.wait_for("StatusNotification", count=2)
         assert "TransactionEvent" not in state.actions()
+
+
+async def test_TC_E_45_CS_offline_a_group_member_stops_the_transaction() -> None:
+    port = free_port()
+    cache = await group_cache(ALICE="Accepted", BOB="Accepted")
+    async with station(f"ws://127.0.0.1:{port}/ocpp", auth_cache=cache) as st:
+        await step(st, PLUG)
+        assert await authorize(st, "ALICE") == "accepted"  # LocalAuthorizeOffline
+        assert await authorize(st, "BOB") == "accepted"  # same group: stops it
+        await st.wait_for("stop_charging", evse_id=EVSE_ID)
+        await step(st, UNPLUG)
+        state = CsmsState(interval=300)
+        async with ocpp_csms(state, port):
+            await state.wait_for("TransactionEvent", count=3)
+            events = [p for a, p in state.received if a == "TransactionEvent"]
+            assert all(p["offline"] for p in events)
+            assert [(p["event_type"], p["trigger_reason"]) for p in events] == [
+                ("Started", "CablePluggedIn"),
+                ("Updated", "Authorized"),
+                ("Ended", "StopAuthorized"),
+            ]
