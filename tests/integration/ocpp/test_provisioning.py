@@ -207,7 +207,7 @@ async def test_TC_G_01_G_02_CS_status_notification_follows_the_cp() -> None:
         assert value["attributeValue"] == "Available"
 
 
-async def test_TC_C_01_CS_authorization_through_the_csms() -> None:
+async def test_C01_authorization_through_the_csms() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await state.wait_for("StatusNotification")

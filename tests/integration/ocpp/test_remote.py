@@ -101,7 +101,7 @@ async def test_TC_F_05_F_06_F_07_F_10_CS_unlock_connector() -> None:
         )
 
 
-async def test_TC_P_01_and_P_02_data_transfer_both_ways() -> None:
+async def test_P01_P02_data_transfer_both_ways() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         csms = await booted(state, st)
@@ -175,3 +175,21 @@ async def test_TC_G_04_to_G_10_G_12_G_13_G_15_G_16_CS_change_availability_target
         assert sent == ["Available"] + ["Unavailable", "Available"] * 3  # changes only
         assert await change("Inoperative", {"id": 1, "connector_id": 2}) == "Rejected"
         assert await change("Inoperative", {"id": 9}) == "Rejected"
+
+
+async def test_TC_P_01_CS_data_transfer_nobody_implements() -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        play_cs(st, {"data_transfer": {"status": "unknown_vendor_id"}})
+        reply = await csms.call(
+            call.DataTransfer(vendor_id="org.openchargealliance.octt", message_id="nothing")
+        )
+        assert reply.status == "UnknownVendorId"
+    silent = CsmsState(interval=300)
+    async with ocpp_csms(silent) as url, station(url, call_timeout_s=0.5):
+        await silent.wait_for("StatusNotification")
+        reply = await silent.stations[0].call(
+            call.DataTransfer(vendor_id="org.openchargealliance.octt")
+        )
+        assert reply.status == "Rejected"  # no CS answered on the bus
