@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocpp.v201 import call
-
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import station
 from tests.integration.ocpp.test_transactions import cs, meter
+from tests.integration.ocpp.test_tx_options import set_variables, wait_ended
 
 
 async def configure(csms: Any, *values: tuple[str, str, str]) -> None:
-    reply = await csms.call(
-        call.SetVariables(
-            set_variable_data=[
-                {"component": {"name": c}, "variable": {"name": v}, "attribute_value": value}
-                for c, v, value in values
-            ]
-        )
-    )
-    assert {r["attribute_status"] for r in reply.set_variable_result} == {"Accepted"}
+    await set_variables(csms, **{f"{c}__{v}": value for c, v, value in values})
 
 
 async def test_TC_J_01_J_02_CS_clock_aligned_outside_and_inside_a_transaction() -> None:
@@ -100,18 +91,7 @@ async def test_TC_J_10_CS_tx_ended_interval_samples_go_into_the_ended_event() ->
             client.monotonic = lambda minute=minute: 1000.0 + 60 * minute  # a minute apart
             meter(st, energy_wh)
         cs(st, "cp_status", connector_id=1, state="A1")
-        while True:
-            ended = [
-                p
-                for a, p in state.received
-                if a == "TransactionEvent" and p["event_type"] == "Ended"
-            ]
-            if ended:
-                break
-            await state.wait_for(
-                "TransactionEvent", count=state.actions().count("TransactionEvent") + 1
-            )
-        values = ended[0]["meter_value"]
+        values = (await wait_ended(state))["meter_value"]
         contexts = [v["sampled_value"][0]["context"] for v in values]
         assert contexts == ["Sample.Periodic", "Sample.Periodic", "Transaction.End"]
         assert [v["sampled_value"][0]["value"] for v in values[:2]] == [1500.0, 2100.0]
