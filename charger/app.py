@@ -20,15 +20,15 @@ from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
 from charger.protocols.ocpp.auth_cache import AuthCache
-from charger.protocols.ocpp.client import (
-    Connector,
-    OcppClient,
-    OcppSettings,
-    build_device_model,
-)
+from charger.protocols.ocpp.client import OcppClient
 from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.outbox import Outbox
+from charger.protocols.ocpp.settings import (
+    Connector,
+    OcppSettings,
+    build_device_model,
+)
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
-_running: set[asyncio.Future[None]] = set()
+_running: set[asyncio.Future[Any]] = set()
 
 
-def spawn(work: Awaitable[None], what: str) -> asyncio.Future[None]:
+def spawn(work: Awaitable[T], what: str) -> asyncio.Future[T]:
     """Runs `work` in the background; an exception is logged as `task_failed what=...`."""
     task = asyncio.ensure_future(work)
     _running.add(task)
@@ -18,7 +20,7 @@ def spawn(work: Awaitable[None], what: str) -> asyncio.Future[None]:
     return task
 
 
-def _finished(task: asyncio.Future[None], what: str) -> None:
+def _finished(task: asyncio.Future[Any], what: str) -> None:
     _running.discard(task)
     if task.cancelled():
         return

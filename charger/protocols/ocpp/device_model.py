@@ -222,9 +222,10 @@ class DeviceModel:
         self._vars[key] = replace(self._vars[key], value=value)
 
     def assign_at(
-        self, component: str, variable: str, value: str, evse: int, connector: int | None
+        self, component: str, variable: str, value: str, evse: int | None, connector: int | None
     ) -> None:
-        """The station's own update of an EVSE or Connector variable (e.g. AvailabilityState)."""
+        """The station's own update of a variable of a component that may belong to an EVSE
+        or a Connector (e.g. AvailabilityState); nothing when the model lacks it."""
         key = Key(component, variable, None, None, evse, connector)
         if key in self._vars:
             self._vars[key] = replace(self._vars[key], value=value)

@@ -96,6 +96,13 @@ class Session:
         rpc.validate(action, "Response", answer.payload, message_id)
         return answer.payload
 
+    async def call_quietly(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """A CALL whose failure nobody acts on (it is logged): the answer, or None."""
+        try:
+            return await self.call(action, payload)
+        except (CallTimeout, CallRejected):
+            return None
+
     async def serve(self) -> None:
         """Reads frames until the socket closes (the caller handles that exception)."""
         while True:

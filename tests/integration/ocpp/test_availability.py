@@ -11,7 +11,7 @@ import pytest
 from ocpp.v201 import call
 
 from charger import api
-from charger.protocols.ocpp.client import Connector
+from charger.protocols.ocpp.settings import Connector
 from charger.state.store import Store
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, station

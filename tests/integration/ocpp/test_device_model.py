@@ -11,7 +11,7 @@ import pytest
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
-from charger.protocols.ocpp.client import build_device_model
+from charger.protocols.ocpp.settings import build_device_model
 from charger.state.store import Store
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import settings, station

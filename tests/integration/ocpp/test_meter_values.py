@@ -55,14 +55,14 @@ async def test_TC_J_07_J_09_CS_sampled_values_in_transaction_events() -> None:
             ("SampledDataCtrlr", "TxUpdatedInterval", "1"),
         )
         client: Any = st.client  # type: ignore[attr-defined]
-        client.monotonic = lambda: 1000.0
+        client.meter.monotonic = lambda: 1000.0
         meter(st, 100.0)
         cs(st, "cp_status", connector_id=1, state="B1")
         started = await state.wait_for("TransactionEvent")
         assert [s["measurand"] for s in started["meter_value"][0]["sampled_value"]] == [
             "Energy.Active.Import.Register"
         ]
-        client.monotonic = lambda: 1001.0  # TxUpdatedInterval passed before the next reading
+        client.meter.monotonic = lambda: 1001.0  # TxUpdatedInterval passed before the next reading
         meter(st, 150.0)
         periodic = await state.wait_for("TransactionEvent", count=2)
         assert periodic["trigger_reason"] == "MeterValuePeriodic"
@@ -88,7 +88,7 @@ async def test_TC_J_10_CS_tx_ended_interval_samples_go_into_the_ended_event() ->
         await state.wait_for("TransactionEvent")
         client: Any = st.client  # type: ignore[attr-defined]
         for minute, energy_wh in ((0, 1000.0), (1, 1500.0), (2, 2100.0)):
-            client.monotonic = lambda minute=minute: 1000.0 + 60 * minute  # a minute apart
+            client.meter.monotonic = lambda minute=minute: 1000.0 + 60 * minute  # a minute apart
             meter(st, energy_wh)
         cs(st, "cp_status", connector_id=1, state="A1")
         values = (await wait_ended(state))["meter_value"]
@@ -112,7 +112,7 @@ async def test_TC_J_03_CS_clock_aligned_tx_ended_values_go_into_the_ended_event(
         client: Any = st.client  # type: ignore[attr-defined]
         # readings at 10:14, 10:16 (past the 10:15 boundary) and 10:20 (same quarter)
         for wall_s, energy_wh in ((36840.0, 1000.0), (36960.0, 1200.0), (37200.0, 1500.0)):
-            client.wall_clock = lambda wall_s=wall_s: wall_s
+            client.meter.wall_clock = lambda wall_s=wall_s: wall_s
             meter(st, energy_wh)
         cs(st, "cp_status", connector_id=1, state="A1")
         ended = await state.wait_for("TransactionEvent", count=2)

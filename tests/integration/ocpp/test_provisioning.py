@@ -20,8 +20,10 @@ from ocpp.v201 import call
 from charger import api
 from charger.api import Message
 from charger.bus import Bus
-from charger.protocols.ocpp.client import Connector, OcppClient, OcppSettings, reconnect_delays
+from charger.protocols.ocpp.client import OcppClient
+from charger.protocols.ocpp.connection import reconnect_delays
 from charger.protocols.ocpp.outbox import Outbox
+from charger.protocols.ocpp.settings import Connector, OcppSettings
 from tests.integration.conftest import free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms, raw_csms
 

@@ -1,0 +1,205 @@
+"""The station's WebSocket link to the CSMS: which network connection profile to try
+(B10), TLS for security profiles 2 and 3 (A00), HTTP Basic authentication (A01), the
+reconnect schedule (B04, RetryBackOff*), SetNetworkProfile (B09) and the security-profile
+upgrade (A05). What runs over a connection is the client's business: `run` hands every
+open WebSocket to the `serve` coroutine it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from charger.log import event
+from charger.protocols.ocpp.device_model import DeviceModel
+from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
+from charger.protocols.ocpp.outbox import Outbox
+from charger.protocols.ocpp.settings import OcppSettings
+from charger.protocols.ocpp.tls import security_event
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp2.0.1"
+MIN_RETRY_WAIT_S = 0.05  # a RetryBackOffWaitMinimum of 0 must not become a busy loop
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    websockets.InvalidHandshake,
+    websockets.ConnectionClosed,
+)
+
+
+def reconnect_delays(
+    wait_minimum_s: float, random_range_s: float, repeat_times: int, rng: random.Random
+) -> list[float]:
+    """B04/B10: the wait doubles from RetryBackOffWaitMinimum for RetryBackOffRepeatTimes
+    tries, then stays; each wait gets a random 0..RetryBackOffRandomRange added."""
+    return [
+        max(MIN_RETRY_WAIT_S, wait_minimum_s * 2 ** min(i, repeat_times))
+        + rng.uniform(0, random_range_s)
+        for i in range(repeat_times + 1)
+    ]
+
+
+class CsmsConnection:
+    def __init__(
+        self,
+        settings: OcppSettings,
+        dm: DeviceModel,
+        networks: NetworkProfiles,
+        outbox: Outbox,
+        timestamp: Callable[[], str],
+        *,
+        rng: random.Random | None = None,
+        connect: Callable[..., Any] = websockets.connect,
+    ) -> None:
+        self._s = settings
+        self._dm = dm
+        self.networks = networks
+        self._outbox = outbox  # security events wait there for a connection
+        self._timestamp = timestamp
+        self._rng = rng or random.Random()
+        self._connect = connect
+        self.profile = NetworkProfile(1, settings.csms_url, settings.security_profile)
+        self.connected = False
+        dm.checks[("OCPPCommCtrlr", "NetworkConfigurationPriority")] = networks.check_priority
+
+    def url(self, profile: NetworkProfile | None = None) -> str:
+        return (profile or self.profile).url.rstrip("/") + "/" + self._s.identity
+
+    async def run(
+        self, serve: Callable[[ClientConnection], Awaitable[None]], lost: Callable[[], None]
+    ) -> None:
+        """Connects by NetworkConfigurationPriority: NetworkProfileConnectionAttempts tries
+        per profile (with the RetryBackOff schedule), then the next one (B10.FR.03/04).
+        `lost` runs after every connection or attempt that ended."""
+        failures = attempts = index = 0
+        while True:
+            profiles = self.networks.ordered(
+                self._dm.value("OCPPCommCtrlr", "NetworkConfigurationPriority")
+            )
+            profile = profiles[index % len(profiles)]
+            try:
+                await self._connection(profile, serve)
+                failures = attempts = 0
+            except CONNECTION_ERRORS as exc:
+                event(
+                    log,
+                    logging.WARNING,
+                    "ocpp_disconnected",
+                    url=profile.url,
+                    slot=profile.slot,
+                    error=str(exc) or type(exc).__name__,
+                )
+                await self._security_event(exc)
+            finally:
+                self.connected = False
+            lost()
+            attempts += 1
+            if attempts >= max(
+                1, self._dm.integer("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
+            ):
+                index, attempts = index + 1, 0
+            delays = reconnect_delays(
+                self._dm.integer("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+                self._dm.integer("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+                self._dm.integer("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+                self._rng,
+            )
+            delay = delays[min(failures, len(delays) - 1)]
+            failures += 1
+            await asyncio.sleep(delay)
+
+    async def _connection(
+        self, profile: NetworkProfile, serve: Callable[[ClientConnection], Awaitable[None]]
+    ) -> None:
+        self.profile = profile
+        headers = {}
+        if profile.security_profile in (1, 2):
+            password = self._dm.value("SecurityCtrlr", "BasicAuthPassword")  # A01: may change
+            token = f"{self._s.identity}:{password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+        async with self._connect(
+            self.url(profile),
+            subprotocols=[SUBPROTOCOL],
+            additional_headers=headers,
+            open_timeout=self._s.call_timeout_s,
+            ssl=self._tls(profile.security_profile) if profile.url.startswith("wss://") else None,
+            ping_interval=self._s.ping_interval_s,
+            ping_timeout=self._s.call_timeout_s,
+        ) as ws:
+            if ws.subprotocol != SUBPROTOCOL:
+                raise websockets.InvalidHandshake(
+                    f"the CSMS did not accept subprotocol {SUBPROTOCOL} (got {ws.subprotocol})"
+                )
+            self.connected = True
+            await serve(ws)
+
+    async def settle(self) -> None:
+        """Booted over the current profile: it is the active one; a higher security profile
+        is the new floor and the slots below it leave the priority list (A05.FR.05-07)."""
+        dm, profile = self._dm, self.profile
+        dm.assign("OCPPCommCtrlr", "ActiveNetworkProfile", str(profile.slot))
+        if profile.security_profile <= dm.integer("SecurityCtrlr", "SecurityProfile"):
+            return
+        await dm.save("SecurityCtrlr", "SecurityProfile", str(profile.security_profile))
+        kept = [
+            p.slot
+            for p in self.networks.ordered(
+                dm.value("OCPPCommCtrlr", "NetworkConfigurationPriority")
+            )
+            if p.security_profile >= profile.security_profile
+        ]
+        await dm.save("OCPPCommCtrlr", "NetworkConfigurationPriority", ",".join(map(str, kept)))
+        event(log, logging.INFO, "ocpp_security_upgraded", profile=profile.security_profile)
+
+    async def on_set_network_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """B09: stores a connection profile in a slot (A05: never below the active level)."""
+        problem = await self.networks.set(
+            payload["configurationSlot"],
+            payload["connectionData"],
+            active=self.profile if self.connected else None,
+            minimum_security=self._dm.integer("SecurityCtrlr", "SecurityProfile"),
+            can_connect=self._can_connect,
+        )
+        if problem is None:
+            return {"status": "Accepted"}
+        event(log, logging.WARNING, "ocpp_network_profile_rejected", reason=problem)
+        return {
+            "status": "Rejected",
+            "statusInfo": {"reasonCode": "InvalidValue", "additionalInfo": problem[:512]},
+        }
+
+    async def _security_event(self, error: BaseException) -> None:
+        """A04: TLS failures become SecurityEventNotifications, queued durably."""
+        kind = security_event(error)
+        if kind is None:
+            return
+        event(log, logging.ERROR, "ocpp_security_event", type=kind, error=str(error))
+        payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": str(error)[:255]}
+        await self._outbox.put("SecurityEventNotification", payload)
+
+    def _tls(self, security_profile: int) -> ssl.SSLContext | None:
+        """The TLS context for a security profile (None for profile 1); raises if none."""
+        if security_profile < 2:
+            return None
+        if security_profile == self._s.security_profile and self._s.tls is not None:
+            return self._s.tls
+        if self._s.tls_factory is None:
+            raise ValueError("no TLS configuration for this security profile")
+        return self._s.tls_factory(security_profile)
+
+    def _can_connect(self, security_profile: int) -> bool:
+        try:
+            self._tls(security_profile)
+        except (ValueError, OSError):
+            return False
+        return True

@@ -1,0 +1,167 @@
+"""Connector status reporting (G01, B04, G03/G04): the status each connector shows, made
+from the CS's control-pilot state and the availability the CSMS set; StatusNotification
+and the matching NotifyEvent on each change; the catch-up after an offline period; the
+AvailabilityState of every Connector, EVSE and the ChargingStation in the device model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from charger.protocols.ocpp.device_model import DeviceModel
+from charger.protocols.ocpp.session import Session
+from charger.tasks import spawn
+
+ConnectorKey = tuple[int, int]  # (EVSE id, connector id)
+
+
+def connector_status(cp_state: str) -> str:
+    """OCPP ConnectorStatusEnumType for an IEC 61851 state."""
+    letter = cp_state[:1]
+    if letter == "A":
+        return "Available"
+    if letter in "EF":
+        return "Faulted"
+    return "Occupied"
+
+
+def combined_state(states: list[str]) -> str:
+    """The AvailabilityState of an EVSE from its connectors', or of the station from its
+    EVSEs': Unavailable or Faulted only when all parts are, Occupied when any is in use."""
+    for whole in ("Unavailable", "Faulted"):
+        if states and all(s == whole for s in states):
+            return whole
+    return "Occupied" if "Occupied" in states else "Available"
+
+
+class StatusReporter:
+    def __init__(
+        self,
+        dm: DeviceModel,
+        connectors: list[ConnectorKey],
+        timestamp: Callable[[], str],
+        online: Callable[[], Session | None],
+    ) -> None:
+        """`online`: the session to report over, None while not registered."""
+        self._dm = dm
+        self._timestamp = timestamp
+        self._online = online
+        self.statuses: dict[ConnectorKey, str] = {key: "Available" for key in connectors}
+        self.unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
+        self._cp_states: dict[int, str] = {}
+        self._reported: dict[ConnectorKey, str] = {}  # statuses the CSMS acknowledged
+        self._event_id = 0  # NotifyEvent eventId
+        self._offline_since: float | None = None  # monotonic time the connection was lost
+        self._reported_to: object | None = None  # the CSMS _reported refers to
+        self._update_availability_states()
+
+    def cp_status(self, evse: int, state: str) -> None:
+        """The CS's control-pilot state of an EVSE (all its connectors share it)."""
+        self._cp_states[evse] = state
+        for key in self.statuses:
+            if key[0] == evse:
+                self._refresh(key)
+
+    def set_available(self, evse: int, available: bool) -> None:
+        """G03/G04: the connectors report Unavailable (or their real status again)."""
+        if available:
+            self.unavailable.discard(evse)
+        else:
+            self.unavailable.add(evse)
+        self.cp_status(evse, self._cp_states.get(evse, "A1"))
+
+    def restore_unavailable(self, evses: set[int]) -> None:
+        """B11.FR.04: the EVSEs that were Unavailable before the reset are so again."""
+        self.unavailable = set(evses)
+        for key in self.statuses:
+            self._refresh(key)
+
+    def _refresh(self, key: ConnectorKey) -> None:
+        status = connector_status(self._cp_states.get(key[0], "A1"))
+        if key[0] in self.unavailable and status != "Faulted":
+            status = "Unavailable"
+        if self.statuses[key] == status:
+            return
+        self.statuses[key] = status
+        self._update_availability_states()
+        session = self._online()
+        if session is not None:
+            spawn(self.notify(session, *key, status), "ocpp status")
+
+    def _update_availability_states(self) -> None:
+        evses: dict[int, list[str]] = {}
+        for (evse, connector), status in self.statuses.items():
+            self._dm.assign_at("Connector", "AvailabilityState", status, evse, connector)
+            evses.setdefault(evse, []).append(status)
+        for evse, states in evses.items():
+            self._dm.assign_at("EVSE", "AvailabilityState", combined_state(states), evse, None)
+        station = combined_state([combined_state(s) for s in evses.values()])
+        self._dm.assign_at("ChargingStation", "AvailabilityState", station, None, None)
+
+    def went_offline(self) -> None:
+        """The registered connection is gone: the offline period (B04) starts now."""
+        if self._offline_since is None:
+            self._offline_since = time.monotonic()
+
+    async def catch_up(self, session: Session, csms: object) -> None:
+        """B04: after an offline period longer than OfflineThreshold (and at boot) every
+        connector's status; after a shorter one only the statuses that changed. A CSMS
+        reached over another network profile (`csms`) has heard nothing yet: it gets all."""
+        offline_s = None
+        if self._offline_since is not None:
+            offline_s = time.monotonic() - self._offline_since
+        self._offline_since = None
+        everything = (
+            offline_s is None
+            or offline_s > self._dm.integer("OCPPCommCtrlr", "OfflineThreshold")
+            or self._reported_to != csms
+        )
+        self._reported_to = csms
+        for key, status in sorted(self.statuses.items()):
+            if everything or self._reported.get(key) != status:
+                await self.notify(session, *key, status)
+
+    def trigger(self, session: Session, evses: list[int]) -> None:
+        """F06: every connector's status of these EVSEs, sent again."""
+        for (evse, connector), status in sorted(self.statuses.items()):
+            if evse in evses:
+                spawn(self.notify(session, evse, connector, status), "ocpp trigger")
+
+    async def notify(self, session: Session, evse: int, connector: int, status: str) -> None:
+        """StatusNotification, and the change of the Connector's AvailabilityState as a
+        NotifyEvent (trigger Delta), as G01/B04 pair them."""
+        sent = await session.call_quietly(
+            "StatusNotification",
+            {
+                "timestamp": self._timestamp(),
+                "connectorStatus": status,
+                "evseId": evse,
+                "connectorId": connector,
+            },
+        )
+        if sent is not None:
+            self._reported[(evse, connector)] = status
+        self._event_id += 1
+        stamp = self._timestamp()
+        await session.call_quietly(
+            "NotifyEvent",
+            {
+                "generatedAt": stamp,
+                "seqNo": 0,
+                "eventData": [
+                    {
+                        "eventId": self._event_id,
+                        "timestamp": stamp,
+                        "trigger": "Delta",
+                        "actualValue": status,
+                        "eventNotificationType": "HardWiredNotification",
+                        "component": {
+                            "name": "Connector",
+                            "evse": {"id": evse, "connectorId": connector},
+                        },
+                        "variable": {"name": "AvailabilityState"},
+                    }
+                ],
+            },
+        )
