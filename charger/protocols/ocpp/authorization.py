@@ -27,8 +27,13 @@ class Authorizer:
             return {"status": "Accepted"}  # Josev API 1.6(4): free charging at once
         dm = self.dm
         online = ask is not None
-        local_first = dm.value("AuthCtrlr", "LocalPreAuthorize") == "true" or (
-            not online and dm.value("AuthCtrlr", "LocalAuthorizeOffline") == "true"
+        remote_disabled = dm.value("AuthCtrlr", "DisableRemoteAuthorization") == "true"
+        if remote_disabled:
+            ask = None  # E52: the list and the cache decide alone, online or not
+        local_first = (
+            dm.value("AuthCtrlr", "LocalPreAuthorize") == "true"
+            or (online and remote_disabled)
+            or (not online and dm.value("AuthCtrlr", "LocalAuthorizeOffline") == "true")
         )
         listed = None
         if dm.value("LocalAuthListCtrlr", "Enabled") == "true":
@@ -43,7 +48,7 @@ class Authorizer:
             if cached.get("status") == "Accepted":
                 await self.cache.used(id_token)
                 return cached  # C12.FR.02: start at once, the CSMS hears it with the tx
-            if not online or dm.value("AuthCacheCtrlr", "DisablePostAuthorize") == "true":
+            if ask is None or dm.value("AuthCacheCtrlr", "DisablePostAuthorize") == "true":
                 return cached  # C12.FR.05 / TC_C_57: no second opinion asked
         if ask is not None:
             info = await ask(id_token)
@@ -51,7 +56,7 @@ class Authorizer:
                 await self.remember(id_token, info)
             return info
         unknown = listed is None and cached is None
-        if unknown and dm.value("AuthCtrlr", "OfflineTxForUnknownId") == "true":
+        if unknown and not online and dm.value("AuthCtrlr", "OfflineTxForUnknownId") == "true":
             return {"status": "Accepted"}  # C15: offline, an unknown token may charge
         return listed or cached
 
