@@ -26,13 +26,26 @@ def connector_status(cp_state: str) -> str:
     return "Occupied"
 
 
-def combined_state(states: list[str]) -> str:
-    """The AvailabilityState of an EVSE from its connectors', or of the station from its
-    EVSEs': Unavailable or Faulted only when all parts are, Occupied when any is in use."""
+def _all_the_same(states: list[str]) -> str | None:
+    """Unavailable or Faulted when every part is."""
     for whole in ("Unavailable", "Faulted"):
         if states and all(s == whole for s in states):
             return whole
-    return "Occupied" if "Occupied" in states else "Available"
+    return None
+
+
+def evse_state(connectors: list[str]) -> str:
+    """An EVSE's AvailabilityState from its connectors': one in use takes the EVSE."""
+    if (whole := _all_the_same(connectors)) is not None:
+        return whole
+    return "Occupied" if "Occupied" in connectors else "Available"
+
+
+def station_state(evses: list[str]) -> str:
+    """The station's AvailabilityState: Available while any EVSE is free for a new user."""
+    if (whole := _all_the_same(evses)) is not None:
+        return whole
+    return "Available" if "Available" in evses else "Occupied"
 
 
 class StatusReporter:
@@ -94,9 +107,10 @@ class StatusReporter:
         for (evse, connector), status in self.statuses.items():
             self._dm.assign_at("Connector", "AvailabilityState", status, evse, connector)
             evses.setdefault(evse, []).append(status)
-        for evse, states in evses.items():
-            self._dm.assign_at("EVSE", "AvailabilityState", combined_state(states), evse, None)
-        station = combined_state([combined_state(s) for s in evses.values()])
+        per_evse = [evse_state(states) for states in evses.values()]
+        for evse, state in zip(evses, per_evse, strict=True):
+            self._dm.assign_at("EVSE", "AvailabilityState", state, evse, None)
+        station = station_state(per_evse)
         self._dm.assign_at("ChargingStation", "AvailabilityState", station, None, None)
 
     def went_offline(self) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from charger.protocols.ocpp.settings import Connector
+from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import station
+from tests.integration.ocpp.test_provisioning import EVSE_ID, station
 from tests.integration.ocpp.test_transactions import cs, meter
-from tests.integration.ocpp.test_tx_options import set_variables, wait_ended
+from tests.integration.ocpp.test_tx_options import set_variables, tx_events, wait_ended
 
 
 async def configure(csms: Any, *values: tuple[str, str, str]) -> None:
@@ -38,6 +40,39 @@ async def test_TC_J_01_J_02_CS_clock_aligned_outside_and_inside_a_transaction() 
         clock = await state.wait_for("TransactionEvent", count=2)
         assert clock["trigger_reason"] == "MeterValueClock"
         assert clock["meter_value"][0]["sampled_value"][0]["context"] == "Sample.Clock"
+
+
+async def test_TC_J_06_CS_with_send_during_idle_clock_aligned_values_wait_for_idle() -> None:
+    """EVSE 2 stays idle: its clock-aligned MeterValues show that clock ticks passed while
+    EVSE 1 charged, and none of them gave EVSE 1 a value."""
+    second = "DE*OCP*E0002"
+    connectors = (Connector(EVSE_ID, 1, 1), Connector(second, 2, 1))
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url, connectors=connectors) as st:
+        await state.wait_for("StatusNotification", count=2)
+        meter(st, 100.0)
+        meter(st, 200.0, evse_id=second)
+        await configure(
+            state.stations[0],
+            ("AlignedDataCtrlr", "SendDuringIdle", "true"),
+            ("AlignedDataCtrlr", "Interval", "1"),
+        )
+
+        def clock_values(evse: int) -> list[dict[str, Any]]:
+            return [p for a, p in state.received if a == "MeterValues" and p["evse_id"] == evse]
+
+        await eventually(lambda: len(clock_values(1)) == 1)
+        sampled = clock_values(1)[0]["meter_value"][0]["sampled_value"]
+        assert [(s["context"], s["value"]) for s in sampled] == [("Sample.Clock", 100.0)]
+        cs(st, "cp_status", connector_id=1, state="B1")
+        await state.wait_for("TransactionEvent")
+        idle_ticks = len(clock_values(2))
+        await eventually(lambda: len(clock_values(2)) >= idle_ticks + 2, timeout_s=15)
+        assert len(clock_values(1)) == 1
+        assert all(p["trigger_reason"] != "MeterValueClock" for p in tx_events(state))
+        cs(st, "cp_status", connector_id=1, state="A1")
+        await wait_ended(state)
+        await eventually(lambda: len(clock_values(1)) == 2)  # idle again
 
 
 async def test_TC_J_07_J_09_CS_sampled_values_in_transaction_events() -> None:

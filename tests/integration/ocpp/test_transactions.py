@@ -23,11 +23,12 @@ def cs(st: Station, name: str, **data: Any) -> None:
     st.bus.publish(api.update(name, "cs/josev", {"evse_id": EVSE_ID, **data}))
 
 
-def meter(st: Station, energy_wh: float) -> None:
+def meter(st: Station, energy_wh: float, evse_id: str = EVSE_ID) -> None:
     """A meter_values update from the CS: 230 V and 16 A on three phases."""
     cs(
         st,
         "meter_values",
+        evse_id=evse_id,
         timestamp="2026-11-22T03:00:00Z",
         voltage={"l1": 230, "l2": 230, "l3": 230},
         current={"l1": 16, "l2": 16, "l3": 16},
