@@ -79,17 +79,19 @@ class CsmsConnection:
         self, serve: Callable[[ClientConnection], Awaitable[None]], lost: Callable[[], None]
     ) -> None:
         """Connects by NetworkConfigurationPriority: NetworkProfileConnectionAttempts tries
-        per profile (with the RetryBackOff schedule), then the next one (B10.FR.03/04).
-        `lost` runs after every connection or attempt that ended."""
-        failures = attempts = index = 0
+        per profile (with the RetryBackOff schedule), then the next one (B10.FR.03/04); when
+        every profile of the list failed, as many tries with the profile of the last
+        accepted connection (B10.FR.07), then the list again. A lost connection is tried
+        again with the same profile. `lost` runs after every connection or attempt."""
+        failures = attempts = index = exhausted = 0
+        fallback: NetworkProfile | None = None  # B10.FR.07's profile while it is tried
         while True:
             profiles = self.networks.ordered(
                 self._dm.value("OCPPCommCtrlr", "NetworkConfigurationPriority")
             )
-            profile = profiles[index % len(profiles)]
+            profile = fallback or profiles[index % len(profiles)]
             try:
                 await self._connection(profile, serve)
-                failures = attempts = 0
             except CONNECTION_ERRORS as exc:
                 event(
                     log,
@@ -101,13 +103,24 @@ class CsmsConnection:
                 )
                 await self._security_event(exc)
             finally:
-                self.connected = False
+                established, self.connected = self.connected, False
             lost()
-            attempts += 1
+            if established:  # a new series of attempts, starting with the same profile
+                failures = attempts = exhausted = 0
+            else:
+                attempts += 1
             if attempts >= max(
                 1, self._dm.integer("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
             ):
-                index, attempts = index + 1, 0
+                attempts = 0
+                if fallback is not None:
+                    fallback = None  # back to the priority list, from its top
+                    index = exhausted = 0
+                else:
+                    index, exhausted = index + 1, exhausted + 1
+                    if exhausted >= len(profiles):
+                        fallback = self.networks.last_successful()
+                        exhausted = 0
             delays = reconnect_delays(
                 self._dm.integer("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
                 self._dm.integer("OCPPCommCtrlr", "RetryBackOffRandomRange"),
@@ -148,6 +161,7 @@ class CsmsConnection:
         is the new floor and the slots below it leave the priority list (A05.FR.05-07)."""
         dm, profile = self._dm, self.profile
         dm.assign("OCPPCommCtrlr", "ActiveNetworkProfile", str(profile.slot))
+        await self.networks.succeeded(profile.slot)
         if profile.security_profile <= dm.integer("SecurityCtrlr", "SecurityProfile"):
             return
         await dm.save("SecurityCtrlr", "SecurityProfile", str(profile.security_profile))

@@ -4,6 +4,8 @@ Slot 1 is the profile of the configuration file; the CSMS may write slots 1-3 wi
 SetNetworkProfile (persisted before the answer, and from then on winning over the file
 for that slot). OCPPCommCtrlr.NetworkConfigurationPriority orders the slots to try;
 each gets NetworkProfileConnectionAttempts attempts before the next one (B10.FR.03/04).
+The slot of the last connection the CSMS accepted is kept too (across reboots): when
+every slot of the priority list failed, the station falls back to it (B10.FR.07).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from charger.state.store import Store
 
 SLOTS = (1, 2, 3)
 _KEY = "network_profiles"
+_LAST_SUCCESSFUL = "network_last_successful_slot"
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,13 @@ class NetworkProfiles:
         self._store = store
         self._profiles: dict[int, NetworkProfile] = {configured.slot: configured}
         self._stored: dict[str, Any] = {}  # what the CSMS set, as connectionData by slot
+        self._last_successful: int | None = None
 
     async def load(self) -> None:
         if self._store is None:
             return
+        last = await self._store.get(_LAST_SUCCESSFUL)
+        self._last_successful = last if isinstance(last, int) else None
         saved = await self._store.get(_KEY)
         if isinstance(saved, dict):
             self._stored = dict(saved)
@@ -52,6 +58,16 @@ class NetworkProfiles:
 
     def get(self, slot: int) -> NetworkProfile | None:
         return self._profiles.get(slot)
+
+    def last_successful(self) -> NetworkProfile | None:
+        """The profile of the last connection the CSMS accepted (B10.FR.07's fallback)."""
+        return None if self._last_successful is None else self.get(self._last_successful)
+
+    async def succeeded(self, slot: int) -> None:
+        """The CSMS accepted the station over this slot."""
+        if slot != self._last_successful and self._store is not None:
+            await self._store.put(_LAST_SUCCESSFUL, slot)
+        self._last_successful = slot
 
     def ordered(self, priority: str) -> list[NetworkProfile]:
         """The configured profiles in NetworkConfigurationPriority order."""

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import websockets
@@ -17,6 +18,7 @@ from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
 from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
 
 
 @dataclass
@@ -30,6 +32,10 @@ class CsmsState:
     transaction_token_status: str | None = None
     reject_transaction_events: int = 0  # answer so many with a CALLERROR
     unanswered_transaction_events: int = 0  # leave so many without any answer
+    refuse_connections: int = 0  # answer so many WebSocket handshakes 503
+    name: str = "csms"
+    # the name of the CSMS at each handshake, accepted or refused (CSMSs may share it)
+    connection_log: list[str] = field(default_factory=list)
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -161,8 +167,20 @@ async def ocpp_csms(
         with suppress(websockets.ConnectionClosed):
             await station.start()
 
+    def refuse(connection: ServerConnection, request: Request) -> Response | None:
+        state.connection_log.append(state.name)
+        if state.refuse_connections > 0:
+            state.refuse_connections -= 1
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "refused by the test\n")
+        return None
+
     async with websockets.serve(
-        handler, "127.0.0.1", port, subprotocols=["ocpp2.0.1"], ssl=tls
+        handler,
+        "127.0.0.1",
+        port,
+        subprotocols=["ocpp2.0.1"],
+        ssl=tls,
+        process_request=refuse,
     ) as server:
         bound = next(iter(server.sockets)).getsockname()[1]
         yield f"{'wss' if tls else 'ws'}://127.0.0.1:{bound}/ocpp"

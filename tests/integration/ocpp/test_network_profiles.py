@@ -10,12 +10,15 @@ from typing import Any
 from ocpp.v201 import call
 
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
+from charger.protocols.ocpp.settings import build_device_model
 from charger.protocols.ocpp.tls import client_context
 from charger.state.store import Store
-from tests.integration.conftest import free_port
+from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import station
+from tests.integration.ocpp.test_provisioning import settings, station
+from tests.integration.ocpp.test_remote import play_cs
 from tests.integration.ocpp.test_security import pki, server_context  # noqa: F401 (fixture)
+from tests.integration.ocpp.test_tx_options import booted
 
 
 def connection_data(url: str, security_profile: int = 1) -> dict[str, Any]:
@@ -111,6 +114,79 @@ async def test_TC_B_46_CS_falls_back_after_the_connection_attempts() -> None:
             client.dm.assign("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "2")
             await state.wait_for("StatusNotification")  # slot 2 failed twice, then slot 1
             assert client.dm.value("OCPPCommCtrlr", "ActiveNetworkProfile") == "1"
+
+
+async def test_TC_B_49_CS_after_a_reset_falls_back_to_the_last_accepted_profile() -> None:
+    folder = Path(tempfile.mkdtemp())
+    handshakes: list[str] = []  # both CSMSs write the order they were called in
+    main = CsmsState(interval=300, name="main", connection_log=handshakes)
+    alternative = CsmsState(
+        interval=300, name="alternative", connection_log=handshakes, refuse_connections=99
+    )
+    async with ocpp_csms(main) as url, ocpp_csms(alternative) as alternative_url:
+
+        def persisted() -> dict[str, Any]:
+            """What the station keeps on disk across the reset."""
+            return {
+                "device_model": build_device_model(settings(url), Store(folder / "dm.db")),
+                "network_profiles": NetworkProfiles(
+                    Store(folder / "net.db"), NetworkProfile(1, url, 1)
+                ),
+                "state_store": Store(folder / "state.db"),
+            }
+
+        async with station(url, **persisted()) as st:
+            csms = await booted(
+                main,
+                st,
+                OCPPCommCtrlr__NetworkProfileConnectionAttempts="1",
+                OCPPCommCtrlr__RetryBackOffRepeatTimes="0",
+                OCPPCommCtrlr__RetryBackOffRandomRange="0",
+                OCPPCommCtrlr__RetryBackOffWaitMinimum="1",
+            )
+            reply = await csms.call(
+                call.SetNetworkProfile(
+                    configuration_slot=2, connection_data=connection_data(alternative_url)
+                )
+            )
+            assert reply.status == "Accepted"
+            result = await csms.call(call.SetVariables(set_variable_data=[priority("2,1")]))
+            assert result.set_variable_result[0]["attribute_status"] == "Accepted"
+            play_cs(st, {"reset": {"status": "accepted"}})
+            assert (await csms.call(call.Reset(type="OnIdle"))).status == "Accepted"
+            await st.wait_for("reset")
+        del handshakes[:]
+        main.refuse_connections = 1
+        async with station(url, **persisted()) as st:
+            assert (await main.wait_for("BootNotification", count=2))["reason"] == "RemoteReset"
+            # slot 2, then slot 1 (the list's last), both refused; then the fallback to the
+            # slot of the last accepted connection (B10.FR.07), not slot 2 again
+            assert handshakes == ["alternative", "main", "main"]
+            client: Any = st.client  # type: ignore[attr-defined]
+            await main.wait_for("StatusNotification", count=2)
+            assert client.dm.value("OCPPCommCtrlr", "ActiveNetworkProfile") == "1"
+
+
+async def test_after_the_fallback_failed_too_the_priority_list_is_tried_again() -> None:
+    handshakes: list[str] = []
+    first = CsmsState(name="slot 1", connection_log=handshakes, refuse_connections=99)
+    second = CsmsState(name="slot 2", connection_log=handshakes, refuse_connections=99)
+    async with ocpp_csms(first) as url, ocpp_csms(second) as second_url:
+        networks = profiles(url)
+        await networks.set(
+            2,
+            NetworkProfile(2, second_url, 1).connection_data(),
+            active=None,
+            minimum_security=1,
+            can_connect=lambda level: True,
+        )
+        await networks.succeeded(1)  # the last accepted connection went over slot 1
+        async with station(url, network_profiles=networks) as st:
+            client: Any = st.client  # type: ignore[attr-defined]
+            client.dm.assign("OCPPCommCtrlr", "NetworkConfigurationPriority", "1,2")
+            client.dm.assign("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "1")
+            await eventually(lambda: len(handshakes) >= 6)
+    assert handshakes[:6] == ["slot 1", "slot 2", "slot 1", "slot 1", "slot 2", "slot 1"]
 
 
 async def test_TC_A_19_A_22_CS_security_profile_upgrade_and_no_downgrade(

@@ -77,6 +77,7 @@ async def station(
     auth_cache: Any = None,
     network_profiles: Any = None,
     state_store: Any = None,
+    device_model: Any = None,
     **overrides: object,
 ) -> AsyncIterator[Station]:
     bus = Bus(validate_outgoing=True)
@@ -90,6 +91,7 @@ async def station(
         auth_cache=auth_cache,
         network_profiles=network_profiles,
         state_store=state_store,
+        device_model=device_model,
     )
     st = Station(bus, client)
     st.client = client  # type: ignore[attr-defined]
