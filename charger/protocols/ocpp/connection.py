@@ -70,6 +70,7 @@ class CsmsConnection:
         self._connect = connect
         self.profile = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.connected = False
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record waits
         dm.checks[("OCPPCommCtrlr", "NetworkConfigurationPriority")] = networks.check_priority
 
     def url(self, profile: NetworkProfile | None = None) -> str:
@@ -129,7 +130,7 @@ class CsmsConnection:
             )
             delay = delays[min(failures, len(delays) - 1)]
             failures += 1
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
 
     async def _connection(
         self, profile: NetworkProfile, serve: Callable[[ClientConnection], Awaitable[None]]

@@ -245,11 +245,30 @@ async def test_C01_authorization_through_the_csms() -> None:
 async def test_TC_B_57_CS_reconnects_after_connection_loss() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
+        client: Any = st.client  # type: ignore[attr-defined]
+        waits: list[float] = []  # the back-off the station chose, slept briefly
+
+        async def record(delay_s: float) -> None:
+            waits.append(delay_s)
+            await asyncio.sleep(0.01)
+
+        client.link.sleep = record
+        for variable, value in [
+            ("RetryBackOffRepeatTimes", "2"),
+            ("RetryBackOffRandomRange", "0"),
+            ("RetryBackOffWaitMinimum", "3"),
+        ]:
+            client.dm.assign("OCPPCommCtrlr", variable, value)
         await state.wait_for("StatusNotification")
         await state.connections[0].close()
         await st.wait_for("websocket_status", status="disconnected")
         await state.wait_for("BootNotification", count=2)
-        assert len(state.connections) == 2
+        assert waits == [3]
+        state.refuse_connections = 1
+        await state.connections[1].close()
+        await state.wait_for("BootNotification", count=3)
+        assert waits == [3, 3, 6]  # after a connection the minimum, after a refusal doubled
+        assert len(state.connections) == 3 and state.connection_log == ["csms"] * 4
 
 
 async def test_malformed_frames_get_the_right_callerror() -> None:
