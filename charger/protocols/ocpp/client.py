@@ -95,6 +95,7 @@ class OcppClient:
         self._session: Session | None = None
         self.registered = False  # BootNotification accepted on this connection
         self._boot_status: str | None = None  # the last BootNotification answer's status
+        self._accepted_by: NetworkProfile | None = None  # whose CSMS accepted this boot
         self.clock_offset_s = 0.0  # CSMS time minus ours, from Boot and Heartbeat
         self.tx = TransactionManager(
             TxSettings(),  # replaced from the device model's TxCtrlr at run()
@@ -330,7 +331,8 @@ class OcppClient:
 
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(ws, self._handlers(), call_timeout_s=self._s.call_timeout_s)
-        self._session, self._boot_status = session, None
+        resumed = self._accepted_by == self.link.profile
+        self._session, self._boot_status = session, "Accepted" if resumed else None
         event(log, logging.INFO, "ocpp_connected", url=self.link.url())
         self._publish_ws_status(connected=True)
         reader = asyncio.create_task(session.serve())
@@ -433,12 +435,16 @@ class OcppClient:
     # ------------------------------------------------------------------ provisioning
 
     async def _boot_and_heartbeat(self, session: Session) -> None:
-        interval = await self._boot(session)
-        self.dm.assign("OCPPCommCtrlr", "HeartbeatInterval", str(int(interval)))
-        await self.link.settle()
-        if self._boot_reason != "PowerUp":
-            self._boot_reason = "PowerUp"  # told; a later power cut is a power-up again
-            await self._save_station_state()
+        if self._accepted_by != self.link.profile:
+            # B01: once per start and CSMS; back with the CSMS that accepted this start,
+            # the station carries on without one (B04, TC_B_51/57, TC_E_40)
+            interval = await self._boot(session)
+            self.dm.assign("OCPPCommCtrlr", "HeartbeatInterval", str(int(interval)))
+            await self.link.settle()
+            self._accepted_by = self.link.profile
+            if self._boot_reason != "PowerUp":
+                self._boot_reason = "PowerUp"  # told; a later power cut is a power-up again
+                await self._save_station_state()
         self.registered = True
         self.tx.online = True
         sender = asyncio.create_task(self._send_outbox(session))
