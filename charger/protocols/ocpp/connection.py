@@ -147,7 +147,7 @@ class CsmsConnection:
             additional_headers=headers,
             open_timeout=self._s.call_timeout_s,
             ssl=self._tls(profile.security_profile) if profile.url.startswith("wss://") else None,
-            ping_interval=self._s.ping_interval_s,
+            ping_interval=self._ping_interval_s(),
             ping_timeout=self._s.call_timeout_s,
         ) as ws:
             if ws.subprotocol != SUBPROTOCOL:
@@ -156,6 +156,12 @@ class CsmsConnection:
                 )
             self.connected = True
             await serve(ws)
+
+    def _ping_interval_s(self) -> float | None:
+        """OCPPCommCtrlr.WebSocketPingInterval as set now (0: no pings); a change takes
+        effect with the next connection."""
+        interval = self._dm.integer("OCPPCommCtrlr", "WebSocketPingInterval")
+        return None if interval <= 0 else float(interval)
 
     async def settle(self) -> None:
         """Booted over the current profile: it is the active one; a higher security profile

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
@@ -78,6 +79,7 @@ async def station(
     network_profiles: Any = None,
     state_store: Any = None,
     device_model: Any = None,
+    connect: Any = websockets.connect,
     **overrides: object,
 ) -> AsyncIterator[Station]:
     bus = Bus(validate_outgoing=True)
@@ -92,6 +94,7 @@ async def station(
         network_profiles=network_profiles,
         state_store=state_store,
         device_model=device_model,
+        connect=connect,
     )
     st = Station(bus, client)
     st.client = client  # type: ignore[attr-defined]
@@ -292,6 +295,34 @@ async def test_malformed_frames_get_the_right_callerror() -> None:
             reply = await csms.send(frame)
             assert reply[:3] == [4, message_id, code], (frame, reply)
             assert isinstance(reply[3], str) and reply[3]
+
+
+async def test_the_websocket_ping_interval_is_the_device_models() -> None:
+    state = CsmsState(interval=300)
+    intervals: list[float | None] = []
+
+    def connect(url: str, **options: Any) -> Any:
+        intervals.append(options["ping_interval"])
+        return websockets.connect(url, **options)
+
+    async with ocpp_csms(state) as url, station(url, connect=connect, ping_interval_s=30):
+        for count, value in enumerate(["0", "7"], start=1):
+            await eventually(lambda count=count: len(state.stations) == count)
+            reply = await state.stations[-1].call(
+                call.SetVariables(
+                    set_variable_data=[
+                        {
+                            "component": {"name": "OCPPCommCtrlr"},
+                            "variable": {"name": "WebSocketPingInterval"},
+                            "attribute_value": value,
+                        }
+                    ]
+                )
+            )
+            assert reply.set_variable_result[0]["attribute_status"] == "Accepted"
+            await state.connections[-1].close()  # the value counts from the next connection
+        await eventually(lambda: len(intervals) == 3)
+    assert intervals == [30.0, None, 7.0]  # 0: no pings
 
 
 def test_reconnect_backoff_doubles_and_is_randomised() -> None:
