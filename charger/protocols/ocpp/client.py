@@ -692,6 +692,9 @@ class OcppClient:
             stored = {str(e): p for e, p in self.charging_profiles.items()}
             await self._state.put(_CHARGING_PROFILES, stored)
 
+    def reset_retries(self) -> int:
+        return self.dm.integer("OCPPCommCtrlr", "ResetRetries")
+
     async def prepare_reset(self, reason: str) -> None:
         self._next_boot_reason = reason
         await self._save_station_state()

@@ -44,6 +44,8 @@ class Station(Protocol):
 
     async def prepare_reset(self, reason: str) -> None: ...
 
+    def reset_retries(self) -> int: ...
+
     def set_available(self, ocpp_evse_id: int, available: bool) -> None: ...
 
     def trigger(self, message: str, ocpp_evse_id: int | None) -> str: ...
@@ -97,7 +99,12 @@ class RemoteOperations:
             event(log, logging.WARNING, "ocpp_reset", evse=evse or "station")
             if evse is None:
                 await self.station.prepare_reset(reason)  # what the next boot says
-            await self._ask("reset", data)
+            retries = self.station.reset_retries()  # OCPPCommCtrlr.ResetRetries
+            for attempt in range(1 + retries):
+                reply = await self._ask("reset", data)
+                if reply is not None and reply["status"] == "accepted":
+                    return
+                event(log, logging.ERROR, "ocpp_reset_failed", attempt=attempt + 1, reply=reply)
 
         busy = self._busy(targets)
         if busy and payload["type"] == "OnIdle":

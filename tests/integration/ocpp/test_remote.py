@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ocpp.v201 import call
 
 from charger import api
@@ -16,6 +17,7 @@ from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 from tests.integration.ocpp.test_transactions import cs
+from tests.integration.ocpp.test_tx_options import set_variables
 
 
 def play_cs(st: Station, answers: dict[str, dict[str, Any]]) -> list[Message]:
@@ -193,3 +195,25 @@ async def test_TC_P_01_CS_data_transfer_nobody_implements() -> None:
             call.DataTransfer(vendor_id="org.openchargealliance.octt")
         )
         assert reply.status == "Rejected"  # no CS answered on the bus
+
+
+@pytest.mark.parametrize(("retries", "asked"), [("0", 1), ("2", 3)])
+async def test_a_station_reset_the_cs_refuses_is_tried_reset_retries_times_more(
+    retries: str, asked: int
+) -> None:
+    state = CsmsState(interval=300)
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
+        await set_variables(csms, OCPPCommCtrlr__ResetRetries=retries)
+        answers = ["rejected", "rejected", "accepted", "accepted"]
+        requests: list[Message] = []
+
+        def answer(message: Message) -> None:
+            if message.type == "request" and message.name == "reset":
+                requests.append(message)
+                st.bus.publish(message.reply({"status": answers[len(requests) - 1]}))
+
+        st.bus.subscribe("josev/cs", answer)
+        assert (await csms.call(call.Reset(type="Immediate"))).status == "Accepted"
+        await eventually(lambda: len(requests) == asked)
+        assert all(r.data == {} for r in requests)  # the whole station each time
