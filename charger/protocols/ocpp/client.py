@@ -1,12 +1,13 @@
 """OCPP 2.0.1 client: the station's link to the CSMS, meeting the CS only on the bus.
 
 It wires the parts together (the connection in `connection.py`, connector statuses in
-`status.py`, the device model's messages in `variables.py`, remote operations in
-`remote.py`, authorization in `authorization.py`) and does itself what joins them to the
-CS: BootNotification with Accepted/Pending/Rejected (B01-B03) and Heartbeat (G02) on each
-connection, Authorize for the CS's `authorization` requests (C01), transactions
-(E01-E14) built from what the CS reports and sent through the durable outbox, meter
-values (J01, J02), remote start/stop (F01-F03) and `websocket_status` on the bus.
+`status.py`, the device model's messages in `variables.py`, meter values in
+`meter_values.py`, remote operations in `remote.py`, authorization in
+`authorization.py`) and does itself what joins them to the CS: BootNotification with
+Accepted/Pending/Rejected (B01-B03) and Heartbeat (G02), Authorize for the CS's
+`authorization` requests (C01), transactions (E01-E14) built from what the CS reports
+and sent through the durable outbox, remote start/stop (F01-F03) and `websocket_status`
+on the bus.
 """
 
 from __future__ import annotations
@@ -748,7 +749,7 @@ class OcppClient:
                 self._emit(evse, self.tx.trigger(evse))
         elif message == "MeterValues":
             for evse in wanted:
-                self.meter.send(evse, "Trigger")
+                self.meter.send(session, evse, "Trigger")
         elif message in ("FirmwareStatusNotification", "LogStatusNotification"):
             # nothing of the kind is running (firmware and logs come later): Idle
             spawn(session.call_quietly(message, {"status": "Idle"}), "ocpp trigger")

@@ -89,20 +89,17 @@ class MeterSampler:
                 if self._tx.transaction_id(evse) is not None:
                     if not idle_only:
                         self._emit(evse, self._tx.clock(evse))
-                else:
-                    self.send(evse, "Sample.Clock")
+                elif (session := self._session()) is not None:
+                    self.send(session, evse, "Sample.Clock")
 
-    def send(self, evse: int, context: str) -> bool:
+    def send(self, session: Session, evse: int, context: str) -> None:
         """MeterValues with the AlignedDataCtrlr measurands (J02 outside a transaction,
-        F06 on a trigger); False when offline or no reading has come in yet."""
-        session = self._session()
+        F06 on a trigger, also while the boot is Pending); none before a first reading."""
         samples = self.sample(evse, "Clock", context)
-        if session is None or not samples:
-            return False
-        reading = {"timestamp": self._timestamp(), "sampledValue": samples}
-        payload = {"evseId": evse, "meterValue": [reading]}
-        spawn(session.call_quietly("MeterValues", payload), f"ocpp {context} values")
-        return True
+        if samples:
+            reading = {"timestamp": self._timestamp(), "sampledValue": samples}
+            payload = {"evseId": evse, "meterValue": [reading]}
+            spawn(session.call_quietly("MeterValues", payload), f"ocpp {context} values")
 
     def _gather_ended_values(self, evse: int, now: float) -> None:
         """Samples for the Ended event: every SampledDataCtrlr.TxEndedInterval seconds and

@@ -15,8 +15,8 @@ from charger.protocols.ocpp.settings import Connector
 from charger.state.store import Store
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, station
-from tests.integration.ocpp.test_remote import booted, play_cs
-from tests.integration.ocpp.test_tx_options import PLUG, UNPLUG, step
+from tests.integration.ocpp.test_remote import play_cs
+from tests.integration.ocpp.test_tx_options import PLUG, UNPLUG, booted, step
 
 TARGETS = {
     "station": None,

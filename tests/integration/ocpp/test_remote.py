@@ -17,7 +17,7 @@ from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
 from tests.integration.ocpp.test_transactions import cs
-from tests.integration.ocpp.test_tx_options import set_variables
+from tests.integration.ocpp.test_tx_options import booted, set_variables
 
 
 def play_cs(st: Station, answers: dict[str, dict[str, Any]]) -> list[Message]:
@@ -31,11 +31,6 @@ def play_cs(st: Station, answers: dict[str, dict[str, Any]]) -> list[Message]:
 
     st.bus.subscribe("josev/cs", answer)
     return asked
-
-
-async def booted(state: CsmsState, st: Station) -> Any:
-    await state.wait_for("StatusNotification")
-    return state.stations[0]
 
 
 async def test_TC_B_20_B_21_CS_reset_on_idle_without_then_with_a_transaction() -> None:
