@@ -16,6 +16,7 @@ from charger.state.store import Store
 from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import settings, station
+from tests.integration.ocpp.test_tx_options import booted
 
 HEARTBEAT = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
 
@@ -36,9 +37,8 @@ async def set_(csms: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def test_TC_B_06_B_07_B_32_B_33_B_34_CS_get_variables() -> None:
     state = CsmsState(interval=120)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         results = await get(
             csms,
             item("OCPPCommCtrlr", "HeartbeatInterval"),
@@ -63,9 +63,8 @@ async def test_TC_B_06_B_07_B_32_B_33_B_34_CS_get_variables() -> None:
 
 async def test_TC_B_09_B_10_B_11_B_35_B_36_B_37_B_39_CS_set_variables() -> None:
     state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         results = await set_(
             csms,
             item("OCPPCommCtrlr", "HeartbeatInterval", attribute_value="1"),
@@ -107,9 +106,8 @@ async def test_too_many_items_is_an_occurrence_constraint_violation() -> None:
 
 async def test_TC_B_12_B_13_B_15_CS_base_reports_are_paged() -> None:
     state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         full = await csms.call(call.GetBaseReport(request_id=7, report_base="FullInventory"))
         assert full.status == "Accepted"
         pages = []
@@ -149,9 +147,8 @@ def named(entries: list[dict[str, Any]]) -> set[tuple[str, str]]:
 
 async def test_TC_B_16_B_17_B_18_CS_custom_reports() -> None:
     state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         # B_16: components with Enabled = true, all their variables
         reply = await csms.call(call.GetReport(request_id=21, component_criteria=["Enabled"]))
         assert reply.status == "Accepted"

@@ -14,6 +14,7 @@ from tests.integration.conftest import free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_auth_cache import authorize
 from tests.integration.ocpp.test_provisioning import station
+from tests.integration.ocpp.test_tx_options import booted
 
 ALICE = {
     "id_token": {"id_token": "ALICE", "type": "ISO14443"},
@@ -34,8 +35,7 @@ async def send(csms: Any, version: int, kind: str, entries: list[dict[str, Any]]
 async def test_TC_D_01_D_02_CS_full_and_differential_updates() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+        csms = await booted(state, st)
         assert (await csms.call(call.GetLocalListVersion())).version_number == 0
         assert await send(csms, 5, "Full", [ALICE, BOB]) == "Accepted"
         assert (await csms.call(call.GetLocalListVersion())).version_number == 5
@@ -79,8 +79,7 @@ async def test_TC_C_13_CS_offline_authorization_through_the_local_list() -> None
 async def test_TC_E_52_CS_with_remote_authorization_disabled_the_csms_is_not_asked() -> None:
     state = CsmsState(interval=300, authorize_status="Accepted")  # would accept anyone
     async with ocpp_csms(state) as url, station(url) as st:
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+        csms = await booted(state, st)
         assert await send(csms, 1, "Full", [ALICE]) == "Accepted"
         disable = {
             "component": {"name": "AuthCtrlr"},

@@ -51,9 +51,8 @@ async def drop_connection(state: CsmsState) -> None:
 
 async def test_TC_B_43_CS_a_slot_that_does_not_exist_is_rejected() -> None:
     state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         reply = await csms.call(
             call.SetNetworkProfile(configuration_slot=999, connection_data=connection_data(url))
         )

@@ -12,7 +12,7 @@ from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import station
 from tests.integration.ocpp.test_transactions import queue_empty
-from tests.integration.ocpp.test_tx_options import OFFER, PLUG, UNPLUG, step
+from tests.integration.ocpp.test_tx_options import OFFER, PLUG, UNPLUG, booted, step
 
 
 async def status(csms: Any, tx_id: str | None = None) -> tuple[bool | None, bool]:
@@ -22,9 +22,8 @@ async def status(csms: Any, tx_id: str | None = None) -> tuple[bool | None, bool
 
 async def test_TC_E_28_E_34_CS_unknown_transaction_and_nothing_queued() -> None:
     state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         assert await status(csms, "4f1c0a7e-unknown") == (False, False)
         assert await status(csms) == (None, False)  # ongoingIndicator omitted
 
@@ -33,8 +32,7 @@ async def test_TC_E_29_E_30_E_31_E_32_E_33_CS_with_and_without_messages_in_queue
     state = CsmsState(interval=300)
     # a long message timeout: the unanswered event stays queued while the CSMS asks
     async with ocpp_csms(state) as url, station(url, call_timeout_s=60) as st:
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+        csms = await booted(state, st)
         client: Any = st.client  # type: ignore[attr-defined]
         await step(st, PLUG)
         tx_id = (await state.wait_for("TransactionEvent"))["transaction_info"]["transaction_id"]

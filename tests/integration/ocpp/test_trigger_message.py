@@ -10,7 +10,7 @@ from ocpp.v201 import call
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import station
 from tests.integration.ocpp.test_transactions import meter
-from tests.integration.ocpp.test_tx_options import CHARGE, OFFER, PLUG, step
+from tests.integration.ocpp.test_tx_options import CHARGE, OFFER, PLUG, booted, step
 
 
 async def trigger(csms: Any, message: str, evse: dict[str, int] | None = None) -> str:
@@ -21,8 +21,7 @@ async def trigger(csms: Any, message: str, evse: dict[str, int] | None = None) -
 async def test_TC_F_11_F_12_CS_meter_values_for_one_evse_and_for_all() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+        csms = await booted(state, st)
         meter(st, 1234.5)
         for count, evse in ((1, {"id": 1}), (2, None)):
             assert await trigger(csms, "MeterValues", evse) == "Accepted"
@@ -36,8 +35,7 @@ async def test_TC_F_11_F_12_CS_meter_values_for_one_evse_and_for_all() -> None:
 async def test_TC_F_13_F_14_CS_transaction_event_for_one_evse_and_for_all() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+        csms = await booted(state, st)
         meter(st, 500.0)
         for facts in (PLUG, OFFER, CHARGE):
             await step(st, facts)
@@ -53,9 +51,8 @@ async def test_TC_F_13_F_14_CS_transaction_event_for_one_evse_and_for_all() -> N
 
 async def test_TC_F_15_F_17_F_18_CS_log_and_firmware_status_when_idle() -> None:
     state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         assert await trigger(csms, "LogStatusNotification") == "Accepted"
         assert (await state.wait_for("LogStatusNotification"))["status"] == "Idle"
         assert await trigger(csms, "FirmwareStatusNotification") == "Accepted"
@@ -67,9 +64,8 @@ async def test_TC_F_15_F_17_F_18_CS_log_and_firmware_status_when_idle() -> None:
 
 async def test_TC_F_20_F_26_F_27_CS_heartbeat_boot_notification_and_not_implemented() -> None:
     state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+    async with ocpp_csms(state) as url, station(url) as st:
+        csms = await booted(state, st)
         assert await trigger(csms, "Heartbeat") == "Accepted"
         await state.wait_for("Heartbeat")
         assert await trigger(csms, "BootNotification") == "Rejected"  # already accepted
@@ -80,8 +76,7 @@ async def test_TC_F_20_F_26_F_27_CS_heartbeat_boot_notification_and_not_implemen
 async def test_TC_F_23_F_24_CS_status_notification_available_then_occupied() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
-        await state.wait_for("StatusNotification")
-        csms = state.stations[0]
+        csms = await booted(state, st)
         connector = {"id": 1, "connector_id": 1}
         assert await trigger(csms, "StatusNotification", connector) == "Accepted"
         again = await state.wait_for("StatusNotification", count=2)
