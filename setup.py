@@ -7,7 +7,7 @@ setup(
         Extension(
             "charger.protocols.exi._exi",
             sources=["charger/protocols/exi/_exi.c"],
-            depends=["charger/protocols/exi/_exi_tables.h"],
+            depends=["charger/protocols/exi/_generated/_exi_tables.h"],
             extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra"],
         )
     ]

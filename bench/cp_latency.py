@@ -22,15 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from charger import api, config
+from charger.bus import api, config
 from charger.bus import Bus
 from charger.hal import create_board
-from charger.hal.sim import SimBoard
+from charger.sim.board import SimBoard
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import find_mosquitto
-from charger.state.controller import CsController, StationIdentity
-from charger.state.store import Store
+from charger.cs.controller import CsController, StationIdentity
+from charger.runtime.store import Store
 from tests.integration.conftest import free_port, wait_port
 
 

@@ -26,7 +26,7 @@ def rss_mb(pid: int) -> float:
 
 def measure(tmp: Path) -> tuple[float, float]:
     config = charger_config(tmp, free_port(), broker="spawn")
-    log = tmp / "charger.log"
+    log = tmp / "charger.runtime.log"
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "charger", "sim", "--demo", "--config", str(config)],

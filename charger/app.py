@@ -15,7 +15,7 @@ from charger.bus import Bus
 from charger.config import Config
 from charger.hal import create_board
 from charger.hal.interfaces import Board
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
@@ -32,10 +32,10 @@ from charger.protocols.ocpp.settings import (
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
-from charger.state.controller import CsController, StationIdentity
-from charger.state.store import Store
-from charger.supervise import supervise
-from charger.tasks import wait_event
+from charger.cs.controller import CsController, StationIdentity
+from charger.runtime.store import Store
+from charger.runtime.supervise import supervise
+from charger.runtime.tasks import wait_event
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ def _load(path: str | None, default: str) -> Config:
 
 
 def _cmd_run(args: argparse.Namespace, default: str, force_sim: bool) -> int:
-    from charger import app, log  # imported late: `check-config` stays light
+    from charger import app
+    from charger.runtime import log  # imported late: `check-config` stays light
 
     try:
         cfg = _load(args.config, default)
@@ -116,7 +117,7 @@ def _cmd_simctl(args: argparse.Namespace) -> int:
 
 
 def _cmd_slac(args: argparse.Namespace) -> int:
-    from charger import log
+    from charger.runtime import log
     from charger.protocols.slac.link import RawEthernet
     from charger.protocols.slac.standalone import serve
 

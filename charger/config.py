@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from charger.assets import asset_path
+from charger.runtime.assets import asset_path
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 CsMode = Literal["local", "remote"]
@@ -445,4 +445,4 @@ def load(path: Path) -> Config:
 
 
 def default_path(name: str = "default.toml") -> Path:
-    return asset_path("config", name)
+    return Path(str(asset_path("config", name)))

@@ -56,7 +56,7 @@ if [ ! -f "$stamp" ]; then
 fi
 # The EXI codec's C extension: rebuilt whenever its sources are newer than the module.
 exi=charger/protocols/exi
-if ! ls $exi/_exi.*.so >/dev/null 2>&1 || [ -n "$(find $exi/_exi.c $exi/_exi_tables.h -newer "$(ls $exi/_exi.*.so | head -1)")" ]; then
+if ! ls $exi/_exi.*.so >/dev/null 2>&1 || [ -n "$(find $exi/_exi.c $exi/_generated/_exi_tables.h -newer "$(ls $exi/_exi.*.so | head -1)")" ]; then
     .venv/bin/python setup.py -q build_ext --inplace >/dev/null
 fi
 

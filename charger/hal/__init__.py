@@ -1,22 +1,3 @@
-"""Hardware abstraction layer: interfaces plus backends chosen by name at run time."""
-
-from __future__ import annotations
-
-import importlib
-from collections.abc import Sequence
-
-from charger.config import EvseConfig, RpiConfig, SimConfig
-from charger.hal.interfaces import Board
-
-BACKENDS = ("sim", "rpi")
-
-
-def create_board(
-    backend: str, evses: Sequence[EvseConfig], sim: SimConfig, rpi: RpiConfig
-) -> Board:
-    """Builds the board of the named backend; the backend module is imported only here."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown HAL backend {backend!r} (expected one of {BACKENDS})")
-    module = importlib.import_module(f"charger.hal.{backend}")
-    board: Board = module.create(evses=evses, sim=sim, rpi=rpi)
-    return board
+"""Hardware abstraction layer: what the CS controller needs from a board (`interfaces`)
+and the Raspberry Pi backend (`rpi`). The simulated board lives in `charger.sim`; `app`
+picks the backend. Nothing here imports the CS controller, a protocol or the simulator."""

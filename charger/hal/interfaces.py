@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class SteadyLevel(enum.Enum):
@@ -143,17 +143,10 @@ class EvseHardware:
     plc: PlcLink | None = None
 
 
-CommandHandler = Callable[[Mapping[str, Any]], dict[str, Any]]
-
-
 class Board(Protocol):
     @property
     def evses(self) -> Mapping[int, EvseHardware]:
         """Hardware per EVSE, keyed by OCPP EVSE id."""
-
-    @property
-    def commands(self) -> CommandHandler | None:
-        """A handler for run-time JSON commands (the simulated board), else None."""
 
     async def start(self) -> None: ...
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from charger.config import EvseConfig, RpiConfig, SimConfig
+from charger.config import EvseConfig, RpiConfig
 from charger.hal.interfaces import (
     CommandHandler,
     EvseHardware,
@@ -30,7 +30,7 @@ from charger.hal.interfaces import (
     PilotReading,
     SteadyLevel,
 )
-from charger.log import event
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 
@@ -292,8 +292,7 @@ class RpiBoard:
         self.pilot.set_steady(SteadyLevel.MINUS_12)
 
 
-def create(*, evses: Sequence[EvseConfig], sim: SimConfig, rpi: RpiConfig) -> RpiBoard:
-    del sim
+def create_board(evses: Sequence[EvseConfig], rpi: RpiConfig) -> RpiBoard:
     if len(evses) != 1:
         raise ValueError(f"the rpi backend drives exactly one EVSE, the config has {len(evses)}")
     import spidev  # imported here: only a Raspberry Pi has these

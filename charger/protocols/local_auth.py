@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from charger import api
-from charger.api import Message
+from charger.bus import api
+from charger.bus.api import Message
 from charger.bus import Bus, RequestTimeout
-from charger.log import event
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from charger import api
+from charger.bus import api
 from charger.protocols.mqtt.broker import find_mosquitto
 
 pytestmark = pytest.mark.integration

@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from charger import api, config
-from charger.api import Message
+from charger.bus import api, config
+from charger.bus.api import Message
 from charger.app import build_slac_services
 from charger.bus import Bus
 from charger.hal import create_board
-from charger.hal.sim import SimBoard
+from charger.sim.board import SimBoard
 from charger.protocols.local_auth import LocalAuthorization
-from charger.state.controller import CsController, StationIdentity
-from charger.state.store import Store
+from charger.cs.controller import CsController, StationIdentity
+from charger.runtime.store import Store
 
 EVSE_ID = "DE*TST*E0001"
 

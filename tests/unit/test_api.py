@@ -6,8 +6,8 @@ from typing import get_type_hints
 import jsonschema
 import pytest
 
-from charger import api
-from charger.api import ApiError
+from charger.bus import api
+from charger.bus.api import ApiError
 
 UUID = "6c1f594a-3dfe-409b-8251-bceb68ad0812"
 

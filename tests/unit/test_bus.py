@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from charger import api
-from charger.api import ApiError, Message
+from charger.bus import api
+from charger.bus.api import ApiError, Message
 from charger.bus import Bus, RequestTimeout, topic_matches
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from charger.state.iec61851 import EV_FOLLOW_DUTY_S, FEEDBACK_TIMEOUT_S
+from charger.cs.iec61851 import EV_FOLLOW_DUTY_S, FEEDBACK_TIMEOUT_S
 from tests.support.station import EVSE_ID, running_station, station_config
 
 
@@ -266,7 +266,7 @@ async def test_ev_ignoring_a_lower_duty_is_stopped_after_5_s(tmp_path: Path) -> 
 async def test_remote_authorization_update(tmp_path: Path) -> None:
     cfg = station_config(tmp_path, '[authorization]\nmode = "external"')
     async with running_station(cfg) as st:
-        from charger import api
+        from charger.bus import api
 
         st.ev.plug_in()
         await st.wait_state("B1")
@@ -283,7 +283,7 @@ async def test_remote_authorization_update(tmp_path: Path) -> None:
 
 
 async def test_controller_failure_drives_outputs_safe_then_restarts(tmp_path: Path) -> None:
-    from charger.supervise import supervise
+    from charger.runtime.supervise import supervise
 
     async with running_station(station_config(tmp_path)) as st:
         st.ev.plug_in()

@@ -10,7 +10,7 @@ from charger.app import DEMO_SCRIPT
 from charger.config import EvseConfig, RpiConfig, SimConfig
 from charger.hal import create_board
 from charger.hal.interfaces import SteadyLevel
-from charger.hal.sim import SimBoard, SimEvse
+from charger.sim.board import SimBoard, SimEvse
 
 SIM = SimConfig(ev_reaction_s=0.0, ev_max_current_a=16, ev_capacity_wh=1000, ev_soc_percent=50)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from charger.pwm import DutyError
-from charger.state.iec61851 import (
+from charger.cs.pwm import DutyError
+from charger.cs.iec61851 import (
     EV_FOLLOW_DUTY_S,
     EV_STOP_ON_X1_S,
     FAULT_RETRY_S,

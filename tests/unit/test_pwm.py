@@ -2,7 +2,7 @@
 
 import pytest
 
-from charger.pwm import DutyError, current_for_duty, duty_for_current
+from charger.cs.pwm import DutyError, current_for_duty, duty_for_current
 
 
 @pytest.mark.parametrize(

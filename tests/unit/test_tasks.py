@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from charger.tasks import spawn
+from charger.runtime.tasks import spawn
 
 
 async def test_failure_is_logged_with_context(caplog: pytest.LogCaptureFixture) -> None:
@@ -31,7 +31,7 @@ async def test_success_and_cancellation_are_quiet(caplog: pytest.LogCaptureFixtu
 
 
 async def test_wait_event_reports_set_or_timeout_and_stops_when_cancelled() -> None:
-    from charger.tasks import wait_event
+    from charger.runtime.tasks import wait_event
 
     event = asyncio.Event()
     assert await wait_event(event, 0.01) is False

@@ -1,9 +1,9 @@
 """python -m tools.exigen [--check] [XSD_DIR]: (re)generate the EXI codec sources.
 
-Writes the message classes (charger/protocols/exi/<family>.py), the Python grammar
-tables (_grammar.py), the class bindings (_bindings.py) and the C grammar tables
-(_exi_tables.h). With --check, writes nothing and exits 1 when any generated file differs
-from what is committed.
+Writes, all into charger/protocols/exi/_generated/: the message classes (<family>.py),
+the Python grammar tables (_grammar.py), the class bindings (_bindings.py), the C grammar
+tables (_exi_tables.h) and the package's __init__.py. With --check, writes nothing and
+exits 1 when any generated file differs from what is committed.
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from . import emit
 from .tables import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "charger" / "protocols" / "exi"
+OUT = ROOT / "charger" / "protocols" / "exi" / "_generated"
 DEFAULT_XSD = ROOT.parent / "shared" / "iso15118-xsd"
 
 
 def generate(xsd_dir: Path) -> dict[Path, str]:
     model = build_model(xsd_dir)
-    files = {OUT / f"{module}.py": text for module, text in emit.python_modules(model).items()}
+    files = {OUT / "__init__.py": emit.package_init()}
+    files.update(
+        {OUT / f"{module}.py": text for module, text in emit.python_modules(model).items()}
+    )
     files[OUT / "_grammar.py"] = emit.python_tables(model)
     files[OUT / "_bindings.py"] = emit.python_bindings(model)
     files[OUT / "_exi_tables.h"] = emit.c_tables(model)
@@ -40,6 +43,7 @@ def main() -> int:
             if not path.is_file() or path.read_text() != text:
                 stale.append(path.relative_to(ROOT))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     for path in stale:
         print(f"exigen: {path} differs from what the schemas generate", file=sys.stderr)

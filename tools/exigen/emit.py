@@ -1,4 +1,4 @@
-"""Writes the generated sources: message classes, Python tables, C tables."""
+"""Writes the generated sources: message classes, Python tables, C tables, package docstring."""
 
 from __future__ import annotations
 
@@ -21,6 +21,22 @@ MODULE_DOCS = {
     "iso20_acdp": "ISO 15118-20 ACDP messages (urn:iso:std:iso:15118:-20:ACDP).",
     "xmldsig": "W3C XML Signature types used by Plug & Charge (http://www.w3.org/2000/09/xmldsig#).",
 }
+
+PACKAGE_DOC = '''"""Generated sources of the EXI codec: every file in this folder.
+
+{banner}
+
+- <family>.py: the message classes, one module per family:
+  {families}.
+  Users import them as `charger.protocols.exi.<family>`, which loads them lazily.
+- _grammar.py: the grammar tables for the pure-Python backend.
+- _bindings.py: which class and enum each table row means.
+- _exi_tables.h: the grammar tables for C, included by ../_exi.c.
+
+Regenerate: python -m tools.exigen [XSD_DIR]
+Check:      python -m tools.exigen --check (tests/unit/exi/test_generator.py does the same)
+"""
+'''
 
 
 class _Refs:
@@ -144,13 +160,18 @@ def python_modules(model: Model) -> dict[str, str]:
         ]
         if any(line.startswith("class") and "enum.StrEnum" in line for line in body):
             head += ["import enum", ""]
-        head.append("from ._message import Message, field")
+        head.append("from .._message import Message, field")
         for other in sorted(imports[module]):
             head.append(f"from . import {other}")
         all_names = ", ".join(f'"{name}"' for name in sorted(exports[module]))
         head += ["", f"__all__ = [{all_names}]", ""]
         result[module] = "\n".join(head) + "\n\n" + "\n\n\n".join(body) + "\n"
     return result
+
+
+def package_init() -> str:
+    """The `_generated/__init__.py`: says whose the folder is and how to regenerate it."""
+    return PACKAGE_DOC.format(banner=BANNER, families=", ".join(MODULE_DOCS))
 
 
 def python_bindings(model: Model) -> str:

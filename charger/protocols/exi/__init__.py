@@ -7,7 +7,8 @@
     message = exi.decode(exi.Schema.ISO2, data)
 
 Messages are the generated dataclasses of the family modules (`app_protocol`, `din`,
-`iso2`, `iso20`, `iso20_ac`, `iso20_dc`, `iso20_wpt`, `iso20_acdp`, `xmldsig`). The work
+`iso2`, `iso20`, `iso20_ac`, `iso20_dc`, `iso20_wpt`, `iso20_acdp`, `xmldsig`). They are
+written by tools/exigen into `_generated/` and imported from here, on first use. The work
 is done by a backend: the C extension by default, the pure-Python twin, or any object
 with the `Backend` methods (see `set_backend`).
 """
@@ -17,10 +18,22 @@ from __future__ import annotations
 import enum
 import importlib
 import json
-from typing import Any, Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import _bindings
+from ._generated import _bindings
 from .errors import ExiError
+
+if TYPE_CHECKING:  # at run time __getattr__ imports them when first asked for
+    from ._generated import app_protocol as app_protocol
+    from ._generated import din as din
+    from ._generated import iso2 as iso2
+    from ._generated import iso20 as iso20
+    from ._generated import iso20_ac as iso20_ac
+    from ._generated import iso20_acdp as iso20_acdp
+    from ._generated import iso20_dc as iso20_dc
+    from ._generated import iso20_wpt as iso20_wpt
+    from ._generated import xmldsig as xmldsig
 
 __all__ = [
     "Backend",
@@ -75,6 +88,15 @@ _SCHEMA_OF_MODULE = {
     "iso20_acdp": Schema.ISO20_ACDP,
     "xmldsig": Schema.XMLDSIG,
 }
+
+
+def __getattr__(name: str) -> ModuleType:
+    """`exi.iso2` and the other family modules, imported the first time one is named."""
+    if name not in _SCHEMA_OF_MODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}._generated.{name}")
+    globals()[name] = module
+    return module
 
 
 class Backend(Protocol):

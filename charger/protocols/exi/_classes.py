@@ -6,7 +6,7 @@ import enum
 import importlib
 from functools import cache
 
-from . import _bindings
+from ._generated import _bindings
 
 
 @cache
@@ -19,5 +19,5 @@ def bound(schema: str) -> tuple[tuple[type, ...], tuple[type[enum.StrEnum], ...]
 
 
 def _resolve(module: str, name: str) -> type:
-    found: type = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    found: type = getattr(importlib.import_module(f"{__package__}._generated.{module}"), name)
     return found

@@ -1,9 +1,9 @@
 /*
  * Schema-informed EXI codec for ISO 15118 / DIN 70121, driven by generated tables.
  *
- * The grammar tables (_exi_tables.h) come from tools/exigen; this file interprets
- * them. Messages are the generated slotted dataclasses: decoding fills their slots
- * directly, encoding reads them, so no intermediate tree is built. Every bit read and
+ * The grammar tables (_generated/_exi_tables.h) come from tools/exigen; this file
+ * interprets them. Messages are the generated slotted dataclasses: decoding fills their
+ * slots directly, encoding reads them, so no intermediate tree is built. Every bit read and
  * written is bounds-checked; the only allocations are the Python objects a decoded
  * message consists of and the bytes object an encoding returns.
  */
@@ -86,7 +86,7 @@ enum { ALWAYS, WHILE_BELOW_MAX, ONCE_MIN_REACHED };
 #define NO_FIELD 0xFFFFu
 #define NO_STATE 0xFFFFFFFFu
 
-#include "_exi_tables.h"
+#include "_generated/_exi_tables.h"
 
 #define HEADER 0x80u       /* distinguishing bits 10, no options, EXI version 1 */
 #define MAX_DEPTH 64       /* the schemas nest 12 deep at most */

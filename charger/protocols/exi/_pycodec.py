@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 
-from . import _classes, _grammar
+from . import _classes
+from ._generated import _grammar
 from .errors import ExiError
 
 AT, SE, SE_SIMPLE, SE_ANY, EE, CH, CH_UNTYPED = range(7)

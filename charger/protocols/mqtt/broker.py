@@ -8,7 +8,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from charger.log import event
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 

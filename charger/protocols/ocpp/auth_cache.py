@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from charger.protocols.ocpp.local_list import token_key
-from charger.state.store import Store
+from charger.runtime.store import Store
 
 _KEY = "auth_cache"
 CAPACITY = 1000  # entries; a wallbox sees far fewer distinct tokens

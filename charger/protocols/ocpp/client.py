@@ -23,10 +23,10 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from charger import api
-from charger.api import Message
+from charger.bus import api
+from charger.bus.api import Message
 from charger.bus import Bus
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.authorization import Authorizer, group_of
 from charger.protocols.ocpp.connection import CsmsConnection
@@ -42,8 +42,8 @@ from charger.protocols.ocpp.settings import Connector, OcppSettings, build_devic
 from charger.protocols.ocpp.status import StatusReporter
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
 from charger.protocols.ocpp.variables import VariablesService
-from charger.state.store import Store
-from charger.tasks import spawn, wait_event
+from charger.runtime.store import Store
+from charger.runtime.tasks import spawn, wait_event
 
 log = logging.getLogger(__name__)
 

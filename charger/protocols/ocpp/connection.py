@@ -18,7 +18,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.outbox import Outbox

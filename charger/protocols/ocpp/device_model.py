@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from charger.assets import asset_path
-from charger.state.store import Store
+from charger.runtime.assets import asset_path
+from charger.runtime.store import Store
 
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from charger.state.store import Store
+from charger.runtime.store import Store
 
 _KEY = "local_list"
 

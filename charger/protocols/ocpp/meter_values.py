@@ -14,7 +14,7 @@ from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.measurands import sampled_values
 from charger.protocols.ocpp.session import Session
 from charger.protocols.ocpp.transactions import TransactionManager
-from charger.tasks import spawn, wait_event
+from charger.runtime.tasks import spawn, wait_event
 
 Emit = Callable[[int, list[dict[str, Any]]], None]  # TransactionEvents of an EVSE
 

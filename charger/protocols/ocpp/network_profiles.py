@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from charger.state.store import Store
+from charger.runtime.store import Store
 
 SLOTS = (1, 2, 3)
 _KEY = "network_profiles"

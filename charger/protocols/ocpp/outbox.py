@@ -18,7 +18,7 @@ from typing import Any
 
 import cbor2
 
-from charger.state.store import open_database
+from charger.runtime.store import open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from charger import api
+from charger.bus import api
 from charger.bus import Bus, RequestTimeout
-from charger.log import event
-from charger.tasks import spawn
+from charger.runtime.log import event
+from charger.runtime.tasks import spawn
 
 log = logging.getLogger(__name__)
 

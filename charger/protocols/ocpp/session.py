@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.ocpp import rpc
 from charger.protocols.ocpp.rpc import RpcError
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from charger.protocols.ocpp.device_model import DeviceModel
-from charger.state.store import Store
+from charger.runtime.store import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.session import Session
-from charger.tasks import spawn
+from charger.runtime.tasks import spawn
 
 ConnectorKey = tuple[int, int]  # (EVSE id, connector id)
 

@@ -9,7 +9,7 @@ from typing import Any
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.rpc import RpcError
 from charger.protocols.ocpp.session import Session
-from charger.tasks import spawn
+from charger.runtime.tasks import spawn
 
 
 class VariablesService:

@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 
 from charger.hal.interfaces import FrameTransport
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
-from charger.tasks import wait_event
+from charger.runtime.tasks import wait_event
 
 log = logging.getLogger(__name__)
 

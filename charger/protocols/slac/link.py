@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.slac.mme import ETHERTYPE_HOMEPLUG, mac_str
 
 log = logging.getLogger(__name__)

@@ -16,14 +16,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from charger import api
-from charger.api import Message
+from charger.bus import api
+from charger.bus.api import Message
 from charger.bus import Bus, RequestTimeout
 from charger.hal.interfaces import FrameTransport
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac.driver import SlacDriver, log_event
-from charger.tasks import spawn
+from charger.runtime.tasks import spawn
 
 log = logging.getLogger(__name__)
 

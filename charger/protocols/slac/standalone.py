@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from charger.hal.interfaces import FrameTransport
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac.driver import SlacDriver, log_event
 from charger.protocols.slac.link import LinkError

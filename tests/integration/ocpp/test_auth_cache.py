@@ -8,9 +8,9 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from charger import api
+from charger.bus import api
 from charger.protocols.ocpp.auth_cache import AuthCache
-from charger.state.store import Store
+from charger.runtime.store import Store
 from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from ocpp.v201 import call
 
-from charger import api
+from charger.bus import api
 from charger.protocols.ocpp.settings import Connector
-from charger.state.store import Store
+from charger.runtime.store import Store
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, station
 from tests.integration.ocpp.test_remote import play_cs

@@ -12,7 +12,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
 from charger.protocols.ocpp.settings import build_device_model
-from charger.state.store import Store
+from charger.runtime.store import Store
 from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import settings, station

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from charger.protocols.ocpp.auth_cache import AuthCache
-from charger.state.store import Store
+from charger.runtime.store import Store
 from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_auth_cache import authorize, configure

@@ -9,7 +9,7 @@ from typing import Any
 from ocpp.v201 import call
 
 from charger.protocols.ocpp.local_list import LocalList
-from charger.state.store import Store
+from charger.runtime.store import Store
 from tests.integration.conftest import free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_auth_cache import authorize

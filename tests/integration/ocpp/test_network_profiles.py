@@ -12,7 +12,7 @@ from ocpp.v201 import call
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.settings import build_device_model
 from charger.protocols.ocpp.tls import client_context
-from charger.state.store import Store
+from charger.runtime.store import Store
 from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import settings, station

@@ -18,8 +18,8 @@ import websockets
 from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
-from charger import api
-from charger.api import Message
+from charger.bus import api
+from charger.bus.api import Message
 from charger.bus import Bus
 from charger.protocols.ocpp.client import OcppClient
 from charger.protocols.ocpp.connection import reconnect_delays

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from ocpp.v201 import call
 
-from charger import api
-from charger.api import Message
-from charger.state.store import Store
+from charger.bus import api
+from charger.bus.api import Message
+from charger.runtime.store import Store
 from tests.integration.conftest import eventually
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station

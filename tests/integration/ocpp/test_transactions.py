@@ -10,8 +10,8 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from charger import api
-from charger.state.store import Store
+from charger.bus import api
+from charger.runtime.store import Store
 from tests.integration.conftest import eventually, free_port
 from tests.integration.ocpp.csms import CsmsState, ocpp_csms
 from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station

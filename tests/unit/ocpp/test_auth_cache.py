@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from charger.protocols.ocpp.auth_cache import AuthCache
-from charger.state.store import Store
+from charger.runtime.store import Store
 
 ALICE = {"idToken": "ALICE", "type": "ISO14443"}
 BOB = {"idToken": "BOB", "type": "ISO14443"}

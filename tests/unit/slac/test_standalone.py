@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from charger.hal.sim_plc import SimPowerline
+from charger.sim.plc import SimPowerline
 from charger.protocols.slac.standalone import serve
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from ._message import Message, field
+from .._message import Message, field
 
 __all__ = ["AppProtocol", "ResponseCode", "SupportedAppProtocolReq", "SupportedAppProtocolRes"]
 

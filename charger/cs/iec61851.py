@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from charger.pwm import HLC_DUTY_PERCENT, MIN_CURRENT_A, DutyError, duty_for_current
+from charger.cs.pwm import HLC_DUTY_PERCENT, MIN_CURRENT_A, DutyError, duty_for_current
 
 # --- timing, IEC 61851-1:2017 Annex A, Table A.6 (sequence timing) ----------------------
 CONTACTOR_OPEN_MAX_S = 0.1  # C/D -> B or A: supply off within 100 ms (we do it at once)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from charger.log import event
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from ._message import Message, field
+from .._message import Message, field
 from . import iso20
 
 __all__ = ["ACDP_ConnectReq", "ACDP_ConnectRes", "ACDP_SystemStatusReq", "ACDP_SystemStatusRes", "ACDP_VehiclePositioningReq", "ACDP_VehiclePositioningRes", "CpStatus", "EVTechnicalStatus", "ElectricalChargingDeviceStatus", "ErrorCode", "IsolationStatus", "MechanicalChargingDeviceStatus"]

@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from charger import api
+from charger.bus import api
 from charger.bus import Bus, RequestTimeout
 from charger.config import EvseConfig
 from charger.hal.interfaces import EvseHardware, MeterReading, PilotReading, SteadyLevel
-from charger.log import event
-from charger.pwm import DutyError, duty_for_current
-from charger.state import iec61851 as fsm_mod
-from charger.state.iec61851 import Fault, Iec61851, Outputs, PilotMode
-from charger.tasks import spawn
+from charger.runtime.log import event
+from charger.cs.pwm import DutyError, duty_for_current
+from charger.cs import iec61851 as fsm_mod
+from charger.cs.iec61851 import Fault, Iec61851, Outputs, PilotMode
+from charger.runtime.tasks import spawn
 
 log = logging.getLogger(__name__)
 

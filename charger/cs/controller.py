@@ -14,14 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from charger import __version__, api
-from charger.api import Message
+from charger import __version__
+from charger.bus import api
+from charger.bus.api import Message
 from charger.bus import Bus
 from charger.config import EvseConfig, OcppConfig, StationConfig
 from charger.hal.interfaces import Board, MeterReading
-from charger.log import event
-from charger.state.evse import CS_TOPIC, EvseController, EvseSettings
-from charger.state.store import Store
+from charger.runtime.log import event
+from charger.cs.evse import CS_TOPIC, EvseController, EvseSettings
+from charger.runtime.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from charger.hal.interfaces import FrameTransport
-from charger.log import event
+from charger.runtime.log import event
 from charger.protocols.slac import mme
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from ._message import Message, field
+from .._message import Message, field
 from . import iso20
 
 __all__ = ["AlternativeSECC", "AlternativeSECCList", "WPT_AlignmentCheckMethod", "WPT_AlignmentCheckMethodList", "WPT_AlignmentCheckReq", "WPT_AlignmentCheckRes", "WPT_ChargeLoopReq", "WPT_ChargeLoopRes", "WPT_ChargeParameterDiscoveryReq", "WPT_ChargeParameterDiscoveryRes", "WPT_CoordinateXYZ", "WPT_EVPCChargeDiagnostics", "WPT_EVPCPowerControlParameter", "WPT_EVResult", "WPT_FinePositioningMethod", "WPT_FinePositioningMethodList", "WPT_FinePositioningReq", "WPT_FinePositioningRes", "WPT_FinePositioningSetupReq", "WPT_FinePositioningSetupRes", "WPT_LF_DataPackage", "WPT_LF_DataPackageList", "WPT_LF_ReceiverData", "WPT_LF_RxData", "WPT_LF_RxDataList", "WPT_LF_RxRSSI", "WPT_LF_RxRSSIList", "WPT_LF_SystemSetupData", "WPT_LF_TransmitterData", "WPT_LF_TxData", "WPT_LF_TxDataList", "WPT_PairingMethod", "WPT_PairingMethodList", "WPT_PairingReq", "WPT_PairingRes", "WPT_PowerClass", "WPT_SPCChargeDiagnostics", "WPT_SPCPowerControlParameter", "WPT_TxRxPackageSpecData", "WPT_TxRxPulseOrder", "WPT_TxRxSpecData"]

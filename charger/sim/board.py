@@ -16,18 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from charger.config import EvseConfig, RpiConfig, SimConfig
+from charger.config import EvseConfig, SimConfig
 from charger.hal.interfaces import (
-    CommandHandler,
     EvseHardware,
     MeterReading,
     PilotReading,
     SteadyLevel,
 )
-from charger.hal.sim_plc import SimPlcLink, SimPowerline
-from charger.log import event
-from charger.pwm import current_for_duty
-from charger.tasks import spawn
+from charger.cs.pwm import current_for_duty
+from charger.runtime.log import event
+from charger.runtime.tasks import TaskOwner
+from charger.sim.plc import SimPlcLink, SimPowerline
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +410,7 @@ class SimBoard:
     physics_period_s: float
     time_scale: float
     _hardware: dict[int, EvseHardware] = field(default_factory=dict)
-    _task: asyncio.Future[None] | None = None
+    _tasks: TaskOwner = field(default_factory=lambda: TaskOwner("sim board"))
 
     def __post_init__(self) -> None:
         for evse_id, sim in self.sims.items():
@@ -429,10 +428,6 @@ class SimBoard:
     def evses(self) -> Mapping[int, EvseHardware]:
         return self._hardware
 
-    @property
-    def commands(self) -> CommandHandler | None:
-        return self.command
-
     def evse(self, evse_id: int = 1) -> SimEvse:
         try:
             return self.sims[evse_id]
@@ -440,12 +435,10 @@ class SimBoard:
             raise ValueError(f"no simulated EVSE {evse_id} (have {sorted(self.sims)})") from None
 
     async def start(self) -> None:
-        self._task = spawn(self._physics(), "sim physics")  # a failure gets logged
+        self._tasks.spawn(self._physics(), "sim physics")  # a failure gets logged
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._tasks.close()
 
     def drive_safe(self) -> None:
         for sim in self.sims.values():
@@ -539,8 +532,8 @@ _COMMANDS: dict[str, Callable[[SimEvse, Mapping[str, Any]], None]] = {
 }
 
 
-def create(*, evses: Sequence[EvseConfig], sim: SimConfig, rpi: RpiConfig) -> SimBoard:
-    del rpi
+def create_board(evses: Sequence[EvseConfig], sim: SimConfig) -> SimBoard:
+    """The simulated board: one simulated EVSE, with its car, per configured EVSE."""
     return SimBoard(
         sims={e.id: SimEvse(e, sim) for e in evses},
         physics_period_s=sim.physics_period_s,

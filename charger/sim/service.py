@@ -1,0 +1,84 @@
+"""The simulator's command service: JSON commands on MQTT `sim/cmd`, replies on
+`sim/reply` (README, "Simulated board command set"), over its own MQTT connection.
+
+It also runs the demo loop of `charger sim --demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiomqtt
+
+from charger.bus.messages import Topic
+from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, keep_connected
+from charger.runtime.log import event
+from charger.sim.board import SimBoard
+
+log = logging.getLogger(__name__)
+
+MAX_COMMAND_BYTES = 4096
+
+# `charger sim --demo`: a car arrives, charges, stops and leaves, over and over.
+DEMO_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
+    (3.0, {"cmd": "plug_in"}),
+    (30.0, {"cmd": "stop_charging"}),
+    (4.0, {"cmd": "unplug"}),
+    (1.0, {"cmd": "start_charging"}),
+)
+
+
+class SimCommandService:
+    def __init__(self, board: SimBoard, host: str, port: int) -> None:
+        self._board = board
+        self._host, self._port = host, port
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        await keep_connected(self._host, self._port, "charger-sim", self._session, self.connected)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(Topic.SIM_CMD, qos=1, timeout=MQTT_TIMEOUT_S)
+        self.connected.set()
+        async for incoming in client.messages:
+            payload = incoming.payload
+            raw = payload if isinstance(payload, bytes) else str(payload).encode()
+            reply = self.handle(raw)
+            await client.publish(Topic.SIM_REPLY, reply, qos=1, timeout=MQTT_TIMEOUT_S)
+
+    def handle(self, raw: bytes) -> bytes:
+        """Runs one command; the JSON reply says ok with the state, or what was wrong."""
+        command: Any = None
+        reply: dict[str, Any]
+        try:
+            if len(raw) > MAX_COMMAND_BYTES:
+                raise ValueError(f"a command is at most {MAX_COMMAND_BYTES} bytes")
+            command = json.loads(raw)
+            if not isinstance(command, dict):
+                raise ValueError('a command is a JSON object such as {"cmd": "plug_in"}')
+            reply = {"ok": True, "state": self._board.command(command)}
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            event(log, logging.WARNING, "sim_command_rejected", reason=str(exc))
+            reply = {"ok": False, "error": str(exc)}
+        if isinstance(command, dict) and "id" in command:
+            reply["id"] = command["id"]
+        return json.dumps(reply).encode()
+
+
+async def run_demo(board: SimBoard) -> None:
+    while True:
+        for delay_s, command in DEMO_SCRIPT:
+            await asyncio.sleep(delay_s)
+            state = board.command(command)
+            event(
+                log,
+                logging.INFO,
+                "demo",
+                cmd=command["cmd"],
+                ev_state=state["ev"]["state"],
+                soc_percent=state["ev"]["soc_percent"],
+                energy_wh=state["energy_import_wh"],
+            )
+

@@ -1,0 +1,1 @@
+"""Generator of the typed Josev API bus module from the JSON schemas (`python -m tools.busgen`)."""
