@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from charger.bus import api, config
+from charger import config
+from charger.bus import api
 from charger.bus import Bus
 from charger.hal import create_board
 from charger.sim.board import SimBoard

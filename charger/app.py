@@ -1,21 +1,28 @@
 """Composition root: builds the HAL, the bus, the services and the broker from a Config,
-runs them on one event loop under supervision, and shuts them down cleanly."""
+runs them on one event loop under supervision, and shuts them down cleanly.
+
+Everything the app opens or starts is registered on one `AsyncExitStack`, so it is
+closed in the reverse order whatever way the run ends: outputs safe first, then the
+services and their tasks (the OCPP WebSocket says "going away"), the board, the stores,
+and the broker last.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from charger import __version__
 from charger.bus import Bus
 from charger.config import Config
-from charger.hal import create_board
+from charger.cs.controller import CsController, StationIdentity
 from charger.hal.interfaces import Board
-from charger.runtime.log import event
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
@@ -32,22 +39,13 @@ from charger.protocols.ocpp.settings import (
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
-from charger.cs.controller import CsController, StationIdentity
+from charger.runtime.log import event
 from charger.runtime.store import Store
-from charger.runtime.supervise import supervise
-from charger.runtime.tasks import wait_event
+from charger.runtime.tasks import TaskOwner, wait_event
 
 log = logging.getLogger(__name__)
 
-# `charger sim --demo`: a car arrives, charges, stops and leaves, over and over.
-DEMO_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
-    (3.0, {"cmd": "plug_in"}),
-    (30.0, {"cmd": "stop_charging"}),
-    (4.0, {"cmd": "unplug"}),
-    (1.0, {"cmd": "start_charging"}),
-)
-
-SHUTDOWN_TIMEOUT_S = 5.0
+READY_TIMEOUT_S = 10.0  # how long start-up waits for the MQTT connections
 EXIT_OK = 0
 EXIT_RESTART = 75  # asks the CLI to re-exec the process (station reset)
 
@@ -56,12 +54,14 @@ class App:
     def __init__(self, config: Config, *, demo: bool = False, validate_bus: bool = False) -> None:
         self.config = config
         self.demo = demo
-        self.bus = Bus(validate_outgoing=validate_bus)
+        self.bus = Bus(
+            request_timeout_s=config.bus.request_timeout_s, validate_outgoing=validate_bus
+        )
         self.board: Board | None = None
         self.controller: CsController | None = None
+        self._tasks = TaskOwner("app")
         self._stop = asyncio.Event()
         self._exit_code = EXIT_OK
-        self._tasks: list[asyncio.Task[None]] = []
 
     def request_stop(self, exit_code: int = EXIT_OK) -> None:
         self._exit_code = exit_code
@@ -69,78 +69,93 @@ class App:
 
     async def run(self) -> int:
         cfg = self.config
-        store = await asyncio.to_thread(Store, cfg.station.state_dir / "charger.db")
-        broker: MosquittoSupervisor | None = None
         try:
-            if cfg.mqtt.broker == "spawn":
-                broker = MosquittoSupervisor(
-                    cfg.mqtt.mosquitto, cfg.mqtt.host, cfg.mqtt.port, cfg.station.state_dir / "run"
+            async with contextlib.AsyncExitStack() as stack:
+                await self._start(stack)
+                event(
+                    log,
+                    logging.INFO,
+                    "ready",
+                    version=__version__,
+                    cs=cfg.station.cs,
+                    hal=cfg.hal_backend if cfg.station.cs == "local" else "none",
+                    mqtt=f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+                    evses=len(cfg.evses),
                 )
-                await broker.start()
-                self._spawn("mosquitto", broker.run)
-            if cfg.station.cs == "local":
-                await self._start_cs(store)
-            self._start_slac()
-            select_exi_codec(cfg.iso15118.exi_codec)
-            if cfg.ocpp.enabled:
-                outbox = await asyncio.to_thread(Outbox, cfg.station.state_dir / "ocpp.db")
-                settings = ocpp_settings(cfg)
-                dm_store = await asyncio.to_thread(Store, cfg.station.state_dir / "ocpp-dm.db")
-                model = await asyncio.to_thread(build_device_model, settings, dm_store)
-                client = OcppClient(
-                    self.bus,
-                    settings,
-                    outbox,
-                    device_model=model,
-                    local_list=LocalList(dm_store),
-                    auth_cache=AuthCache(dm_store),
-                    network_profiles=NetworkProfiles(
-                        dm_store, NetworkProfile(1, settings.csms_url, settings.security_profile)
-                    ),
-                    state_store=dm_store,
-                )
-                client.start()
-                self._spawn("ocpp", client.run)
-            if cfg.authorization.mode != "external":
-                LocalAuthorization(
-                    self.bus,
-                    free=cfg.authorization.mode == "free",
-                    tokens=cfg.authorization.tokens,
-                    request_timeout_s=cfg.mqtt.request_timeout_s,
-                ).start()
-            bridge = MqttBridge(
-                self.bus,
-                cfg.mqtt.host,
-                cfg.mqtt.port,
-                sim_commands=self.board.commands if self.board else None,
-            )
-            self._spawn("mqtt_bridge", bridge.run)
-            await wait_event(bridge.connected, 10.0)
-            if self.demo and self.board is not None and self.board.commands is not None:
-                commands = self.board.commands
-                self._spawn("demo", lambda: _run_demo(commands))
-            event(
-                log,
-                logging.INFO,
-                "ready",
-                version=__version__,
-                cs=cfg.station.cs,
-                hal=cfg.hal_backend if cfg.station.cs == "local" else "none",
-                mqtt=f"{cfg.mqtt.host}:{cfg.mqtt.port}",
-                evses=len(cfg.evses),
-            )
-            await self._stop.wait()
+                await self._stop.wait()
+                event(log, logging.INFO, "stopping", exit_code=self._exit_code)
         finally:
-            await self._shutdown(broker, store)
+            event(log, logging.INFO, "stopped", exit_code=self._exit_code)
         return self._exit_code
 
-    async def _start_cs(self, store: Store) -> None:
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config
-        self.board = board = create_board(cfg.hal_backend, cfg.evses, cfg.sim, cfg.rpi)
-        await board.start()
-        identity = StationIdentity(
-            cfg.station, cfg.ocpp, cfg.authorization.mode == "free", cfg.mqtt.request_timeout_s
-        )
+        if cfg.mqtt.broker == "spawn":
+            broker = MosquittoSupervisor(
+                cfg.mqtt.mosquitto, cfg.mqtt.host, cfg.mqtt.port, cfg.station.state_dir / "run"
+            )
+            await broker.start()
+            stack.push_async_callback(broker.stop)  # the last thing to go
+            self._tasks.supervise("mosquitto", broker.run)
+        state_dir = cfg.station.state_dir
+        store = await _open(stack, Store, state_dir / "charger.db")
+        if cfg.station.cs == "local":
+            self.board = board = self._create_board()
+            await board.start()
+            stack.push_async_callback(board.stop)
+        # Every service task has ended before the board stops and the stores close.
+        stack.push_async_callback(self._tasks.close)
+        if self.board is not None:
+            await self._start_cs(stack, self.board, store)
+        self._start_slac(stack)
+        select_exi_codec(cfg.iso15118.exi_codec)
+        if cfg.ocpp.enabled:
+            await self._start_ocpp(stack, state_dir)
+        if cfg.authorization.mode != "external":
+            local = LocalAuthorization(
+                self.bus,
+                free=cfg.authorization.mode == "free",
+                tokens=cfg.authorization.tokens,
+            )
+            local.start()
+            stack.push_async_callback(local.close)
+        bridge = MqttBridge(self.bus, cfg.mqtt.host, cfg.mqtt.port)
+        self._tasks.supervise("mqtt_bridge", bridge.run)
+        ready = [bridge.connected]
+        if self.board is not None and cfg.hal_backend == "sim":
+            ready.append(self._start_sim())
+        for connected in ready:
+            await wait_event(connected, READY_TIMEOUT_S)
+        stack.callback(self._drive_safe)  # the first thing on the way out
+
+    def _create_board(self) -> Board:
+        """The configured backend; each is imported only when chosen (no sim in an image's
+        run path, no RPi libraries on a PC), and gets only its own settings."""
+        cfg = self.config
+        if cfg.hal_backend == "sim":
+            from charger.sim.board import create_board as create_sim_board
+
+            return create_sim_board(cfg.evses, cfg.sim)
+        from charger.hal.rpi import create_board as create_rpi_board
+
+        return create_rpi_board(cfg.evses, cfg.rpi)
+
+    def _start_sim(self) -> asyncio.Event:
+        """The simulator's command service (and the demo loop); returns its `connected`."""
+        from charger.sim.board import SimBoard
+        from charger.sim.service import SimCommandService, run_demo
+
+        board = self.board
+        assert isinstance(board, SimBoard)
+        service = SimCommandService(board, self.config.mqtt.host, self.config.mqtt.port)
+        self._tasks.supervise("sim commands", service.run)
+        if self.demo:
+            self._tasks.supervise("demo", lambda: run_demo(board))
+        return service.connected
+
+    async def _start_cs(self, stack: contextlib.AsyncExitStack, board: Board, store: Store) -> None:
+        cfg = self.config
+        identity = StationIdentity(cfg.station, cfg.ocpp, cfg.authorization.mode == "free")
         availability = await CsController.load_availability(store, [e.id for e in cfg.evses])
         self.controller = controller = CsController(
             identity,
@@ -152,39 +167,58 @@ class App:
             on_reset=lambda: self.request_stop(EXIT_RESTART),
         )
         controller.start()
+        stack.push_async_callback(controller.close)
         # A crash drives every output safe first (contactor open, CP in state F).
-        self._spawn("cs_controller", controller.run, on_crash=controller.drive_safe)
+        self._tasks.supervise("cs_controller", controller.run, on_crash=controller.drive_safe)
 
-    def _start_slac(self) -> None:
+    def _start_slac(self, stack: contextlib.AsyncExitStack) -> None:
         for service in build_slac_services(self.config, self.board, self.bus):
             service.start()
-            self._spawn(f"slac {service.evse_id}", service.run)
+            stack.push_async_callback(service.close)
+            self._tasks.supervise(f"slac {service.evse_id}", service.run)
 
-    def _spawn(
-        self,
-        name: str,
-        run: Callable[[], Awaitable[None]],
-        on_crash: Callable[[], None] | None = None,
-    ) -> None:
-        self._tasks.append(asyncio.create_task(supervise(name, run, on_crash=on_crash), name=name))
+    async def _start_ocpp(self, stack: contextlib.AsyncExitStack, state_dir: Path) -> None:
+        cfg = self.config
+        outbox = await _open(stack, Outbox, state_dir / "ocpp.db")
+        dm_store = await _open(stack, Store, state_dir / "ocpp-dm.db")
+        settings = ocpp_settings(cfg)
+        model = await asyncio.to_thread(build_device_model, settings, dm_store)
+        client = OcppClient(
+            self.bus,
+            settings,
+            outbox,
+            device_model=model,
+            local_list=LocalList(dm_store),
+            auth_cache=AuthCache(dm_store),
+            network_profiles=NetworkProfiles(
+                dm_store, NetworkProfile(1, settings.csms_url, settings.security_profile)
+            ),
+            state_store=dm_store,
+        )
+        client.start()
+        stack.push_async_callback(client.close)
+        self._tasks.supervise("ocpp", client.run)
 
-    async def _shutdown(self, broker: MosquittoSupervisor | None, store: Store) -> None:
+    def _drive_safe(self) -> None:
+        """Contactors open and CP in state F before anything else stops."""
         if self.controller is not None:
             self.controller.drive_safe()
         if self.board is not None:
             self.board.drive_safe()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=SHUTDOWN_TIMEOUT_S)
-            for task in stuck:
-                event(log, logging.WARNING, "task_did_not_stop", task=task.get_name())
-        if self.board is not None:
-            await self.board.stop()
-        if broker is not None:
-            await broker.stop()
-        store.close()
-        event(log, logging.INFO, "stopped", exit_code=self._exit_code)
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closeable)
+
+
+async def _open(stack: contextlib.AsyncExitStack, opener: Callable[[Path], C], path: Path) -> C:
+    """Opens a SQLite-backed store off the loop and registers its close."""
+    opened = await asyncio.to_thread(opener, path)
+    stack.callback(opened.close)
+    return opened
 
 
 def ocpp_settings(config: Config) -> OcppSettings:
@@ -259,29 +293,12 @@ def build_slac_services(config: Config, board: Board | None, bus: Bus) -> list[S
                 SlacServiceSettings(
                     evse_id=evse.evse_id,
                     fallback_current_a=evse.max_current_a,
-                    request_timeout_s=config.mqtt.request_timeout_s,
                     slac_init_s=config.slac.init_timeout_s,
                 ),
                 reset_modem=plc.reset_modem if plc is not None else None,
             )
         )
     return services
-
-
-async def _run_demo(commands: Callable[[Mapping[str, Any]], dict[str, Any]]) -> None:
-    while True:
-        for delay_s, command in DEMO_SCRIPT:
-            await asyncio.sleep(delay_s)
-            state = commands(command)
-            event(
-                log,
-                logging.INFO,
-                "demo",
-                cmd=command["cmd"],
-                ev_state=state["ev"]["state"],
-                soc_percent=state["ev"]["soc_percent"],
-                energy_wh=state["energy_import_wh"],
-            )
 
 
 async def main(config: Config, *, demo: bool = False) -> int:

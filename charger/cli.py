@@ -84,6 +84,8 @@ def _parse_value(text: str) -> Any:
 def _cmd_simctl(args: argparse.Namespace) -> int:
     import aiomqtt
 
+    from charger.bus.messages import Topic
+
     command: dict[str, Any] = {"cmd": args.command, "id": str(uuid.uuid4()), "evse": args.evse}
     for item in args.args:
         key, sep, value = item.partition("=")
@@ -95,8 +97,8 @@ def _cmd_simctl(args: argparse.Namespace) -> int:
 
     async def send() -> dict[str, Any]:
         async with aiomqtt.Client(host, port, timeout=5.0) as client:
-            await client.subscribe("sim/reply")
-            await client.publish("sim/cmd", json.dumps(command))
+            await client.subscribe(Topic.SIM_REPLY)
+            await client.publish(Topic.SIM_CMD, json.dumps(command))
             async with asyncio.timeout(5.0):
                 async for message in client.messages:
                     reply: dict[str, Any] = json.loads(bytes(message.payload))
@@ -117,9 +119,9 @@ def _cmd_simctl(args: argparse.Namespace) -> int:
 
 
 def _cmd_slac(args: argparse.Namespace) -> int:
-    from charger.runtime import log
     from charger.protocols.slac.link import RawEthernet
     from charger.protocols.slac.standalone import serve
+    from charger.runtime import log
 
     log.configure(args.log_level)
     transport = RawEthernet(args.iface, carrier_timeout_s=args.carrier_timeout)

@@ -129,9 +129,7 @@ class Bus:
             return
         sub.owner.spawn(result, what)
 
-    async def request(
-        self, message: Message[Any], timeout_s: float | None = None
-    ) -> Message[Any]:
+    async def request(self, message: Message[Any], timeout_s: float | None = None) -> Message[Any]:
         """Publishes a request and returns its response within `timeout_s` (default: the
         bus's request timeout); raises RequestTimeout."""
         if timeout_s is None:

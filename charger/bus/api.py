@@ -154,7 +154,7 @@ def validate(envelope: Any) -> None:
     raise ApiError(f"{name}.{type_}: {where}: {error.message[:300]}")
 
 
-def parse(payload: bytes, topic: str) -> Message:
+def parse(payload: bytes, topic: str) -> Message[Any]:
     """Decodes and validates one MQTT payload that arrived on `topic`."""
     try:
         envelope = json.loads(payload)
@@ -179,7 +179,7 @@ def parse(payload: bytes, topic: str) -> Message:
     )
 
 
-def error_response(envelope: Any, topic: str, reason: str) -> Message | None:
+def error_response(envelope: Any, topic: str, reason: str) -> Message[Any] | None:
     """Builds the response a malformed request should get, when its form allows one.
 
     The request must at least carry a known name and a usable id. The reply uses the

@@ -6,8 +6,7 @@ and one `Form` per message form, which makes, answers and subscribes to its mess
 Enumerated string fields are typed `str`; the schemas check their values.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: TypedDict reads NotRequired at run time.
 import enum
 from typing import Any, Final, NotRequired, TypedDict
 
@@ -198,7 +197,7 @@ class Connector(TypedDict):
     services: Services
 
 
-class Parameter(TypedDict):
+class EvseParameters(TypedDict):
     evse_id: str
     supports_eim: bool
     network_interface: str
@@ -209,7 +208,7 @@ class CsParametersResponse(TypedDict):
     sw_version: str
     hw_version: str
     number_of_evses: int
-    parameters: list[Parameter]
+    parameters: list[EvseParameters]
 
 
 class Phases(TypedDict):
@@ -275,17 +274,17 @@ class DataTransferResponse(TypedDict):
     data: NotRequired[Any]
 
 
-class DeviceModelResponseEvseStatusAndLimitsConnector(TypedDict):
+class DeviceModelEvseConnector(TypedDict):
     id: int
     connector_type: str
 
 
-class DeviceModelResponseEvseStatusAndLimits(TypedDict):
+class DeviceModelEvse(TypedDict):
     ocpp_id: int
     iso15118_id: str
     power_kw: float
     supply_phases: int
-    connectors: list[DeviceModelResponseEvseStatusAndLimitsConnector]
+    connectors: list[DeviceModelEvseConnector]
 
 
 class Variable(TypedDict):
@@ -316,7 +315,7 @@ class DeviceModelResponse(TypedDict):
     basic_auth_password: str
     serial_number: str
     firmware_version: str
-    evses: list[DeviceModelResponseEvseStatusAndLimits]
+    evses: list[DeviceModelEvse]
     sim_iccid: NotRequired[str]
     sim_imsi: NotRequired[str]
     components: NotRequired[list[Component]]

@@ -7,6 +7,7 @@ and persists what must survive a reboot (availability) before acknowledging it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -15,18 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from charger import __version__
-from charger.bus import api
-from charger.bus.api import Message
-from charger.bus import Bus
+from charger.bus import Bus, api, messages
+from charger.bus.api import Form, Message
+from charger.bus.messages import Topic
 from charger.config import EvseConfig, OcppConfig, StationConfig
+from charger.cs.evse import EvseController, EvseSettings
 from charger.hal.interfaces import Board, MeterReading
 from charger.runtime.log import event
-from charger.cs.evse import CS_TOPIC, EvseController, EvseSettings
 from charger.runtime.store import Store
+from charger.runtime.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-JOSEV_TOPIC = "josev/cs"
 RESET_DELAY_S = 0.5  # lets the reset response leave through MQTT before we restart
 
 
@@ -35,7 +36,6 @@ class StationIdentity:
     station: StationConfig
     ocpp: OcppConfig
     free_charging: bool
-    request_timeout_s: float
 
 
 class CsController:
@@ -55,12 +55,12 @@ class CsController:
         self._bus = bus
         self._store = store
         self._on_reset = on_reset
+        self._tasks = TaskOwner("cs controller")
         counter = itertools.count(1)
         settings = EvseSettings(
             free_charging=identity.free_charging,
             meter_interval_s=identity.station.meter_interval_s,
             connection_timeout_s=identity.station.connection_timeout_s,
-            request_timeout_s=identity.request_timeout_s,
         )
         self.evses: dict[str, EvseController] = {}
         for cfg in evse_configs:
@@ -70,25 +70,29 @@ class CsController:
                 board.evses[cfg.id],
                 bus,
                 settings,
+                self._tasks,
                 available=available,
                 next_event_id=lambda: next(counter),
                 clock=clock,
             )
-        self._handlers: dict[str, Callable[[Message], Any]] = {
-            "cs_status_and_limits": self._status_and_limits,
-            "cs_parameters": self._parameters,
-            "device_model": self._device_model,
-            "cp_pwm": self._per_evse(lambda e, m: e.cp_pwm(m.data)),  # type: ignore[arg-type]
-            "cs_contactor_status": self._per_evse(lambda e, m: e.contactor_status()),
-            "cs_connector": self._per_evse(lambda e, m: e.connector(m.data["action"])),
-            "stop_charging": self._per_evse(self._stop),
-            "meter_values": self._meter_values,
-            "change_availability": self._change_availability,
-            "reset": self._reset,
-            "authorization": self._authorization_update,
-            "process_authorized_token": lambda m: {"status": "accepted"},
-            "data_transfer": lambda m: {"status": "unknown_vendor_id"},
-            "power_electronics_setpoint": self._per_evse(
+        # The requests (and the authorization update) Josev sends the CS on josev/cs.
+        self._handlers: dict[Form[Any], Callable[[Message[Any]], Any]] = {
+            messages.CS_STATUS_AND_LIMITS_REQUEST: self._status_and_limits,
+            messages.CS_PARAMETERS_REQUEST: self._parameters,
+            messages.DEVICE_MODEL_REQUEST: self._device_model,
+            messages.CP_PWM_REQUEST: self._per_evse(lambda e, m: e.cp_pwm(m.data)),
+            messages.CS_CONTACTOR_STATUS_REQUEST: self._per_evse(lambda e, m: e.contactor_status()),
+            messages.CS_CONNECTOR_REQUEST: self._per_evse(
+                lambda e, m: e.connector(m.data["action"])
+            ),
+            messages.STOP_CHARGING_REQUEST: self._per_evse(self._stop),
+            messages.METER_VALUES_REQUEST: self._meter_values,
+            messages.CHANGE_AVAILABILITY_REQUEST: self._change_availability,
+            messages.RESET_REQUEST: self._reset,
+            messages.AUTHORIZATION_UPDATE: self._authorization_update,
+            messages.PROCESS_AUTHORIZED_TOKEN_REQUEST: lambda m: {"status": "accepted"},
+            messages.DATA_TRANSFER_REQUEST: lambda m: {"status": "unknown_vendor_id"},
+            messages.POWER_ELECTRONICS_SETPOINT_REQUEST: self._per_evse(
                 lambda e, m: {"evse_id": e.evse_id, "status": "rejected"}
             ),
         }
@@ -99,9 +103,19 @@ class CsController:
         return {i: bool(await store.get(f"available/{i}", True)) for i in evse_ids}
 
     def start(self) -> None:
-        self._bus.subscribe(JOSEV_TOPIC, self._on_message)
+        for form, handler in self._handlers.items():
+            self._bus.subscribe(
+                form,
+                functools.partial(self._on_message, handler),
+                owner=self._tasks,
+                topic=Topic.JOSEV_CS,
+            )
         for evse in self.evses.values():
             evse.start()
+
+    async def close(self) -> None:
+        """Stops every task the controller started (authorization requests, replies)."""
+        await self._tasks.close()
 
     async def run(self) -> None:
         await asyncio.gather(*(evse.run() for evse in self.evses.values()))
@@ -113,30 +127,24 @@ class CsController:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _on_message(self, message: Message) -> Any:
-        if message.type == "response":
-            return None
-        handler = self._handlers.get(message.name)
-        if handler is None:
-            event(log, logging.DEBUG, "message_not_handled", name=message.name, type=message.type)
-            return None
+    def _on_message(self, handler: Callable[[Message[Any]], Any], message: Message[Any]) -> Any:
         result = handler(message)
         if asyncio.iscoroutine(result):
             return self._reply_later(message, result)
         self._reply(message, result)
         return None
 
-    async def _reply_later(self, message: Message, pending: Any) -> None:
+    async def _reply_later(self, message: Message[Any], pending: Any) -> None:
         self._reply(message, await pending)
 
-    def _reply(self, message: Message, data: Mapping[str, Any] | None) -> None:
+    def _reply(self, message: Message[Any], data: Mapping[str, Any] | None) -> None:
         if message.type == "request" and data is not None:
             self._bus.publish(message.reply(data))
 
     def _per_evse(
-        self, handler: Callable[[EvseController, Message], Mapping[str, Any]]
-    ) -> Callable[[Message], Mapping[str, Any] | None]:
-        def route(message: Message) -> Mapping[str, Any] | None:
+        self, handler: Callable[[EvseController, Message[Any]], Mapping[str, Any]]
+    ) -> Callable[[Message[Any]], Mapping[str, Any] | None]:
+        def route(message: Message[Any]) -> Mapping[str, Any] | None:
             evse = self.evses.get(message.data.get("evse_id", ""))
             if evse is not None:
                 return handler(evse, message)
@@ -155,11 +163,11 @@ class CsController:
 
     # ------------------------------------------------------------------ station requests
 
-    def _status_and_limits(self, message: Message) -> api.CsStatusAndLimits:
+    def _status_and_limits(self, message: Message[Any]) -> messages.CsStatusAndLimitsUpdate:
         return {"evses": [e.status_and_limits() for e in self.evses.values()]}
 
-    def _parameters(self, message: Message) -> api.CsParameters:
-        params: list[api.EvseParameters] = []
+    def _parameters(self, message: Message[Any]) -> messages.CsParametersResponse:
+        params: list[messages.EvseParameters] = []
         for e in self.evses.values():
             cfg = e.config
             mode = "AC_three_phase_core" if cfg.phases == 3 else "AC_single_phase_core"
@@ -188,9 +196,9 @@ class CsController:
             "parameters": params,
         }
 
-    def _device_model(self, message: Message) -> api.DeviceModel:
+    def _device_model(self, message: Message[Any]) -> messages.DeviceModelResponse:
         st, ocpp = self._identity.station, self._identity.ocpp
-        evses: list[api.DeviceModelEvse] = [
+        evses: list[messages.DeviceModelEvse] = [
             {
                 "ocpp_id": e.config.id,
                 "iso15118_id": e.config.evse_id,
@@ -216,16 +224,16 @@ class CsController:
             "evses": evses,
         }
 
-    def _stop(self, evse: EvseController, message: Message) -> api.EvseStatus:
+    def _stop(self, evse: EvseController, message: Message[Any]) -> messages.StopChargingResponse:
         evse.stop("stop_charging requested")
         return {"evse_id": evse.evse_id, "status": "accepted"}
 
-    async def _meter_values(self, message: Message) -> Mapping[str, Any] | None:
+    async def _meter_values(self, message: Message[Any]) -> Mapping[str, Any] | None:
         evse_id = message.data.get("evse_id")
         if evse_id is not None:
             evse = self.evses.get(evse_id)
             if evse is None:
-                event(log, logging.WARNING, "unknown_evse", name="meter_values", evse_id=evse_id)
+                event(log, logging.WARNING, "unknown_evse", name=message.name, evse_id=evse_id)
                 return None
             return evse.meter_data(await evse.hw.meter.read())
         readings = [await e.hw.meter.read() for e in self.evses.values()]
@@ -233,9 +241,7 @@ class CsController:
         station.pop("evse_id", None)  # no evse_id: the whole station (OCPP evseId 0)
         return station
 
-    async def _change_availability(self, message: Message) -> api.Status | None:
-        if message.type != "request":
-            return None
+    async def _change_availability(self, message: Message[Any]) -> messages.ResetResponse | None:
         evse_id = message.data.get("evse_id")
         targets = (
             list(self.evses.values())
@@ -252,30 +258,28 @@ class CsController:
         event(log, logging.INFO, "availability", evse_id=evse_id or "station", available=available)
         return {"status": "accepted"}
 
-    def _reset(self, message: Message) -> api.Status:
+    def _reset(self, message: Message[Any]) -> messages.ResetResponse:
         evse_id = message.data.get("evse_id")
         if evse_id is not None:
             evse = self.evses.get(evse_id)
             if evse is None:
                 return {"status": "rejected"}
-            evse.stop("reset")
+            evse.stop("reset requested")
             return {"status": "accepted"}
         for evse in self.evses.values():
-            evse.stop("reset")
+            evse.stop("reset requested")
         event(log, logging.WARNING, "station_reset", delay_s=RESET_DELAY_S)
         asyncio.get_running_loop().call_later(RESET_DELAY_S, self._on_reset)
         return {"status": "accepted"}
 
-    def _authorization_update(self, message: Message) -> None:
-        if message.type != "update":
-            return  # responses are matched by the bus
+    def _authorization_update(self, message: Message[Any]) -> None:
         evse = self.evses.get(message.data["evse_id"])
         if evse is None:
             event(
                 log,
                 logging.WARNING,
                 "unknown_evse",
-                name="authorization",
+                name=message.name,
                 evse_id=message.data["evse_id"],
             )
             return
@@ -305,4 +309,4 @@ def _sum_readings(readings: list[MeterReading]) -> MeterReading:
     )
 
 
-__all__ = ["CS_TOPIC", "JOSEV_TOPIC", "CsController", "StationIdentity"]
+__all__ = ["CsController", "StationIdentity"]

@@ -14,19 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from charger.bus import api
-from charger.bus import Bus, RequestTimeout
+from charger.bus import Bus, RequestTimeout, api, messages
+from charger.bus.messages import Topic
 from charger.config import EvseConfig
-from charger.hal.interfaces import EvseHardware, MeterReading, PilotReading, SteadyLevel
-from charger.runtime.log import event
-from charger.cs.pwm import DutyError, duty_for_current
 from charger.cs import iec61851 as fsm_mod
 from charger.cs.iec61851 import Fault, Iec61851, Outputs, PilotMode
-from charger.runtime.tasks import spawn
+from charger.cs.pwm import DutyError, duty_for_current
+from charger.hal.interfaces import EvseHardware, MeterReading, PilotReading, SteadyLevel
+from charger.runtime.log import event
+from charger.runtime.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-CS_TOPIC = "cs/josev"
 TICK_S = 0.1  # timer resolution of the state machine (feedback, grace periods)
 CURRENT_SUPERVISION_S = 1.0  # how often the meter current feeds overcurrent supervision
 _STEADY = {
@@ -44,7 +43,6 @@ class EvseSettings:
     free_charging: bool
     meter_interval_s: float
     connection_timeout_s: float
-    request_timeout_s: float
 
 
 class EvseController:
@@ -54,6 +52,7 @@ class EvseController:
         hw: EvseHardware,
         bus: Bus,
         settings: EvseSettings,
+        tasks: TaskOwner,
         *,
         available: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -63,6 +62,7 @@ class EvseController:
         self.hw = hw
         self._bus = bus
         self._settings = settings
+        self._tasks = tasks
         self._clock = clock
         self._next_event_id = next_event_id
         self.fsm = self._new_fsm(available)
@@ -128,9 +128,7 @@ class EvseController:
                 self.step(functools.partial(self.fsm.measured_current, current_a=peak_a))
                 next_current = now + CURRENT_SUPERVISION_S
                 if now >= next_publish:
-                    self._bus.publish(
-                        api.update("meter_values", CS_TOPIC, self.meter_data(reading))
-                    )
+                    self._bus.publish(messages.METER_VALUES_UPDATE.make(self.meter_data(reading)))
                     next_publish = now + self._settings.meter_interval_s
 
     def halt(self) -> None:
@@ -203,7 +201,7 @@ class EvseController:
                         positive_v=ev.positive_v,
                         negative_v=ev.negative_v,
                     )
-                    data: api.CpStatus = {
+                    data: messages.CpStatusUpdate = {
                         "evse_id": self.evse_id,
                         "connector_id": self.config.connector_id,
                         "state": ev.state.value,
@@ -211,7 +209,7 @@ class EvseController:
                         "min_voltage": ev.negative_v,
                         "duty_cycle": ev.duty_percent,
                     }
-                    self._bus.publish(api.update("cp_status", CS_TOPIC, data))
+                    self._bus.publish(messages.CP_STATUS_UPDATE.make(data))
                     if self.fsm.ev_connected and not self._plugged:
                         self._plugged = True
                         self._on_plug_in()
@@ -252,16 +250,16 @@ class EvseController:
             self._publish_limits_if_changed()
 
     def _notify(self, code: str, info: str) -> None:
-        data: api.NotifyEvent = {
+        data: messages.NotifyEventUpdate = {
             "event_id": self._next_event_id(),
             "timestamp": api.timestamp(),
             "tech_code": code[:50],
             "tech_info": info[:500],
             "evse_id": self.evse_id,
         }
-        self._bus.publish(api.update("notify_event", CS_TOPIC, data))
+        self._bus.publish(messages.NOTIFY_EVENT_UPDATE.make(data, Topic.CS_JOSEV))
 
-    def contactor_status(self) -> api.ContactorStatus:
+    def contactor_status(self) -> messages.CsContactorStatusResponse:
         faults = self.fsm.faults & {Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING}
         if faults:
             return {
@@ -278,9 +276,9 @@ class EvseController:
         data = self.contactor_status()
         if info and "info" not in data:
             data["info"] = info
-        self._bus.publish(api.update("cs_contactor_status", CS_TOPIC, data))
+        self._bus.publish(messages.CS_CONTACTOR_STATUS_UPDATE.make(data))
 
-    def status_and_limits(self) -> api.EvseStatusAndLimits:
+    def status_and_limits(self) -> messages.EvseStatusAndLimits:
         faults = self.fsm.faults
         if faults & _MALFUNCTIONS:
             status = "evse_malfunction"
@@ -308,10 +306,10 @@ class EvseController:
         limits = dict(self.status_and_limits())
         if limits != self._last_limits:
             self._last_limits = limits
-            data: api.CsStatusAndLimits = {"evses": [self.status_and_limits()]}
-            self._bus.publish(api.update("cs_status_and_limits", CS_TOPIC, data))
+            data: messages.CsStatusAndLimitsUpdate = {"evses": [self.status_and_limits()]}
+            self._bus.publish(messages.CS_STATUS_AND_LIMITS_UPDATE.make(data))
 
-    def meter_data(self, reading: MeterReading) -> api.MeterValues:
+    def meter_data(self, reading: MeterReading) -> messages.MeterValuesUpdate:
         v, i = reading.voltage_v, reading.current_a
         return {
             "evse_id": self.evse_id,
@@ -330,29 +328,27 @@ class EvseController:
 
     def _on_plug_in(self) -> None:
         if self._settings.free_charging and not self.fsm.authorized:
-            spawn(self._authorize(None, "no_authorization"), "authorization request")
+            self._tasks.spawn(self._authorize(None, "no_authorization"), "authorization request")
 
     def _on_token(self, token: str, token_type: str) -> None:
         event(log, logging.INFO, "token_presented", evse=self.evse_id, token_type=token_type)
-        spawn(self._authorize(token, token_type), "authorization request")
+        self._tasks.spawn(self._authorize(token, token_type), "authorization request")
 
     async def _authorize(self, token: str | None, token_type: str) -> None:
         # Decided before awaiting: the stop_charging this may trigger clears the session.
         same_session = token is not None and token == self._session_token
-        data: api.AuthorizationRequest = {"evse_id": self.evse_id, "token_type": token_type}
+        data: messages.AuthorizationRequest = {"evse_id": self.evse_id, "token_type": token_type}
         if token is not None:
             data["id_token"] = token
         try:
-            reply = await self._bus.request(
-                api.request("authorization", CS_TOPIC, data), self._settings.request_timeout_s
-            )
+            reply = await self._bus.request(messages.AUTHORIZATION_REQUEST.make(data))
         except RequestTimeout:
             return
         status = reply.data["status"]
         event(
             log,
             logging.INFO,
-            "authorization",
+            "authorization_result",
             evse=self.evse_id,
             status=status,
             token_type=token_type,
@@ -384,7 +380,7 @@ class EvseController:
 
     # ------------------------------------------------------------------ requests
 
-    def cp_pwm(self, req: api.CpPwmRequest) -> api.CpPwmResponse:
+    def cp_pwm(self, req: messages.CpPwmRequest) -> messages.CpPwmResponse:
         current = req.get("current")
         if not req["hlc"] and current:
             try:  # validated here: inside `step` an exception counts as a controller crash
@@ -402,8 +398,8 @@ class EvseController:
         )
         return {"evse_id": self.evse_id, "status": "valid"}
 
-    def connector(self, action: str) -> api.ConnectorResponse:
-        response: api.ConnectorResponse = {
+    def connector(self, action: str) -> messages.CsConnectorResponse:
+        response: messages.CsConnectorResponse = {
             "evse_id": self.evse_id,
             "connector_id": self.config.connector_id,
             "status": "unknown",

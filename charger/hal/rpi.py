@@ -24,7 +24,6 @@ from typing import Any
 
 from charger.config import EvseConfig, RpiConfig
 from charger.hal.interfaces import (
-    CommandHandler,
     EvseHardware,
     MeterReading,
     PilotReading,
@@ -273,10 +272,6 @@ class RpiBoard:
     @property
     def evses(self) -> Mapping[int, EvseHardware]:
         return self._hardware
-
-    @property
-    def commands(self) -> CommandHandler | None:
-        return None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

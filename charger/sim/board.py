@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charger.config import EvseConfig, SimConfig
+from charger.cs.pwm import current_for_duty
 from charger.hal.interfaces import (
     EvseHardware,
     MeterReading,
     PilotReading,
     SteadyLevel,
 )
-from charger.cs.pwm import current_for_duty
 from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner
 from charger.sim.plc import SimPlcLink, SimPowerline

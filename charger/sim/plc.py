@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable
 
 from charger.hal.interfaces import FrameTransport
-from charger.runtime.log import event
 from charger.protocols.slac import mme
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 

@@ -81,4 +81,3 @@ async def run_demo(board: SimBoard) -> None:
                 soc_percent=state["ev"]["soc_percent"],
                 energy_wh=state["energy_import_wh"],
             )
-

@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from charger.bus import api, config
-from charger.bus.api import Message
+from charger import config
 from charger.app import build_slac_services
-from charger.bus import Bus
-from charger.hal import create_board
-from charger.sim.board import SimBoard
-from charger.protocols.local_auth import LocalAuthorization
+from charger.bus import Bus, api
+from charger.bus.api import Message
 from charger.cs.controller import CsController, StationIdentity
+from charger.protocols.local_auth import LocalAuthorization
 from charger.runtime.store import Store
+from charger.sim.board import SimBoard, create_board
 
 EVSE_ID = "DE*TST*E0001"
 
@@ -62,7 +61,7 @@ class Station:
         self.messages: list[Message] = []
         self.resets = 0
         self.clock = FakeClock()
-        bus.subscribe("#", self.messages.append)
+        bus.subscribe_all(self.messages.append)
 
     @property
     def ev(self) -> Any:
@@ -92,14 +91,11 @@ class Station:
 
 @contextlib.asynccontextmanager
 async def running_station(cfg: config.Config) -> AsyncIterator[Station]:
-    bus = Bus(validate_outgoing=True)
-    board = create_board("sim", cfg.evses, cfg.sim, cfg.rpi)
-    assert isinstance(board, SimBoard)
+    bus = Bus(request_timeout_s=2.0, validate_outgoing=True)
+    board = create_board(cfg.evses, cfg.sim)
     store = Store(cfg.station.state_dir / "charger.db")
     station = Station(cfg, bus, board, store)
-    identity = StationIdentity(
-        cfg.station, cfg.ocpp, cfg.authorization.mode == "free", cfg.mqtt.request_timeout_s
-    )
+    identity = StationIdentity(cfg.station, cfg.ocpp, cfg.authorization.mode == "free")
     availability = await CsController.load_availability(store, [e.id for e in cfg.evses])
 
     def on_reset() -> None:
@@ -115,13 +111,12 @@ async def running_station(cfg: config.Config) -> AsyncIterator[Station]:
         on_reset=on_reset,
         clock=station.clock,
     )
+    local_auth = None
     if cfg.authorization.mode != "external":
-        LocalAuthorization(
-            bus,
-            free=cfg.authorization.mode == "free",
-            tokens=cfg.authorization.tokens,
-            request_timeout_s=2.0,
-        ).start()
+        local_auth = LocalAuthorization(
+            bus, free=cfg.authorization.mode == "free", tokens=cfg.authorization.tokens
+        )
+        local_auth.start()
     await board.start()
     controller.start()
     tasks = [asyncio.create_task(controller.run())]
@@ -136,5 +131,10 @@ async def running_station(cfg: config.Config) -> AsyncIterator[Station]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await controller.close()
+        for service in station.slac:  # type: ignore[attr-defined]
+            await service.close()
+        if local_auth is not None:
+            await local_auth.close()
         await board.stop()
         store.close()

@@ -143,4 +143,4 @@ async def test_rcd_edges_reach_the_loop_and_self_test(pwm: rpi.SysfsPwm) -> None
 def test_rpi_backend_drives_exactly_one_evse() -> None:
     evses = [EvseConfig(id=1, evse_id="A"), EvseConfig(id=2, evse_id="B")]
     with pytest.raises(ValueError, match="exactly one EVSE, the config has 2"):
-        rpi.create(evses=evses, sim=SimConfig(), rpi=CFG)
+        rpi.create_board(evses, CFG)

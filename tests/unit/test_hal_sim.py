@@ -6,19 +6,16 @@ import asyncio
 
 import pytest
 
-from charger.app import DEMO_SCRIPT
-from charger.config import EvseConfig, RpiConfig, SimConfig
-from charger.hal import create_board
+from charger.config import EvseConfig, SimConfig
 from charger.hal.interfaces import SteadyLevel
-from charger.sim.board import SimBoard, SimEvse
+from charger.sim.board import SimBoard, SimEvse, create_board
+from charger.sim.service import DEMO_SCRIPT
 
 SIM = SimConfig(ev_reaction_s=0.0, ev_max_current_a=16, ev_capacity_wh=1000, ev_soc_percent=50)
 
 
 def make(evse: EvseConfig | None = None, sim: SimConfig = SIM) -> SimBoard:
-    board = create_board("sim", [evse or EvseConfig(id=1, evse_id="E1")], sim, RpiConfig())
-    assert isinstance(board, SimBoard)
-    return board
+    return create_board([evse or EvseConfig(id=1, evse_id="E1")], sim)
 
 
 async def settle() -> None:

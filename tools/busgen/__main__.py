@@ -26,7 +26,14 @@ EXTRA_TOPICS = {"SIM_CMD": "sim/cmd", "SIM_REPLY": "sim/reply"}
 TYPES = ("request", "response", "update")
 # Readable names for shapes that many forms share (the default name comes from the
 # first property that holds the shape).
-SHAPE_NAMES = {"MaxCurrent": "Phases", "Evse": "EvseStatusAndLimits", "Info": "Iso15118Info"}
+# Keyed by "<containing class>.<default name>".
+SHAPE_NAMES = {
+    "EvseStatusAndLimitsAc.MaxCurrent": "Phases",
+    "CsStatusAndLimitsResponse.Evse": "EvseStatusAndLimits",
+    "Iso15118StateInfoUpdate.Info": "Iso15118Info",
+    "CsParametersResponse.Parameter": "EvseParameters",
+    "DeviceModelResponse.Evse": "DeviceModelEvse",
+}
 SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 
 
@@ -68,7 +75,7 @@ class Shapes:
         )
         if key in self.by_key:
             return self.by_key[key]
-        name = "Empty" if not schema["properties"] else SHAPE_NAMES.get(name, name)
+        name = "Empty" if not schema["properties"] else SHAPE_NAMES.get(f"{parent}.{name}", name)
         if name in self.classes:
             name = parent + name
         required = set(schema.get("required", ()))
@@ -116,8 +123,7 @@ def render() -> str:
         "Enumerated string fields are typed `str`; the schemas check their values.",
         '"""',
         "",
-        "from __future__ import annotations",
-        "",
+        "# No `from __future__ import annotations`: TypedDict reads NotRequired at run time.",
         "import enum",
         "from typing import Any, Final, NotRequired, TypedDict",
         "",

@@ -14,27 +14,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections import deque
 from typing import Any
 
 import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from charger.bus import api
+from charger.bus import Bus, api
 from charger.bus.api import ApiError, Message
-from charger.bus import Bus
-from charger.hal.interfaces import CommandHandler
+from charger.bus.messages import FORMS
+from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, keep_connected
 from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 
-SIM_COMMAND_TOPIC = "sim/cmd"
-SIM_REPLY_TOPIC = "sim/reply"
 OUTBOX_LIMIT = 10_000  # messages kept while the broker is away; the oldest go first
-INITIAL_BACKOFF_S = 0.2
-MAX_BACKOFF_S = 5.0
-MQTT_TIMEOUT_S = 5.0
+# The parties of the Josev API (josev, cs, ocpp, ...), from the schemas' topics: a topic
+# between two of them is ours to check; any other (the simulator's sim/...) is not.
+API_PARTIES = frozenset(p for form in FORMS.values() for t in form.topics for p in t.split("/"))
 
 
 class MqttBridge:

@@ -23,10 +23,9 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from charger.bus import api
+from charger.bus import Bus, api, messages
 from charger.bus.api import Message
-from charger.bus import Bus
-from charger.runtime.log import event
+from charger.bus.messages import Topic
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.authorization import Authorizer, group_of
 from charger.protocols.ocpp.connection import CsmsConnection
@@ -42,14 +41,15 @@ from charger.protocols.ocpp.settings import Connector, OcppSettings, build_devic
 from charger.protocols.ocpp.status import StatusReporter
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
 from charger.protocols.ocpp.variables import VariablesService
+from charger.runtime.log import event
 from charger.runtime.store import Store
-from charger.runtime.tasks import spawn, wait_event
+from charger.runtime.tasks import TaskOwner, wait_event
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
-TOPIC = "josev/cs"
+GOING_AWAY_TIMEOUT_S = 2.0  # how long a shutdown waits for the CSMS's close frame
 DEFAULT_BOOT_RETRY_S = 30.0  # when the CSMS gives interval 0 with Pending/Rejected
 _DATA_TRANSFER_TO_JOSEV = {
     "Accepted": "accepted",
@@ -93,6 +93,7 @@ class OcppClient:
         self._bus = bus
         self._s = settings
         self._outbox = outbox
+        self._tasks = TaskOwner("ocpp")
         self._session: Session | None = None
         self.registered = False  # BootNotification accepted on this connection
         self._boot_status: str | None = None  # the last BootNotification answer's status
@@ -112,7 +113,7 @@ class OcppClient:
         self.charging_profiles: dict[int, dict[str, Any]] = {}  # TxProfile per EVSE (F01)
         self._boot_reason = "PowerUp"  # this boot's
         self._next_boot_reason: str | None = None  # the next boot's, when not a power-up
-        self._remote = RemoteOperations(bus, self, settings.call_timeout_s)
+        self._remote = RemoteOperations(bus, self, settings.call_timeout_s, self._tasks)
         self.dm = device_model if device_model is not None else build_device_model(settings)
         self._dm_changed = asyncio.Event()
         self.local_list = local_list if local_list is not None else LocalList(None)
@@ -133,63 +134,70 @@ class OcppClient:
             [(c.ocpp_evse_id, c.connector_id) for c in settings.connectors],
             self._timestamp,
             self._registered_session,
+            self._tasks,
         )
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._dm_listeners: list[asyncio.Event] = [self._dm_changed]  # set on each change
         self.variables = VariablesService(
-            self.dm, self._timestamp, lambda: self._session, self._device_model_changed
+            self.dm, self._timestamp, lambda: self._session, self._device_model_changed, self._tasks
         )
         self.meter = MeterSampler(
-            self.dm, self.tx, self._emit, self._timestamp, self._registered_session
+            self.dm, self.tx, self._emit, self._timestamp, self._registered_session, self._tasks
         )
         self._dm_listeners.append(self.meter.dm_changed)
 
     # ------------------------------------------------------------------ bus
 
     def start(self) -> None:
-        self._bus.subscribe(
-            "cs/josev",
-            self._on_cs_message,
-            names={
-                "cp_status",
-                "authorization",
-                "websocket_status",
-                "cs_contactor_status",
-                "meter_values",
-                "data_transfer",
-            },
+        bus, tasks = self._bus, self._tasks
+        bus.subscribe(messages.CP_STATUS_UPDATE, self._on_cp_status, owner=tasks)
+        bus.subscribe(messages.CS_CONTACTOR_STATUS_UPDATE, self._on_contactor, owner=tasks)
+        bus.subscribe(messages.METER_VALUES_UPDATE, self._on_meter_values, owner=tasks)
+        bus.subscribe(messages.WEBSOCKET_STATUS_REQUEST, self._on_ws_status, owner=tasks)
+        bus.subscribe(
+            messages.DATA_TRANSFER_REQUEST,
+            self._data_transfer_to_csms,
+            owner=tasks,
+            topic=Topic.CS_JOSEV,
         )
+        if self._s.answer_authorization:
+            bus.subscribe(messages.AUTHORIZATION_REQUEST, self._authorize, owner=tasks)
         self._publish_ws_status(connected=False)
+
+    async def close(self) -> None:
+        """Stops every task the client started (the connection's own end with run())."""
+        await self._tasks.close()
 
     def _connector(self, evse_id: object) -> Connector | None:
         return next((c for c in self._s.connectors if c.evse_id == evse_id), None)
 
-    def _on_cs_message(self, message: Message) -> None:
-        connector = self._connector(message.data.get("evse_id"))
-        if connector is not None and message.type == "update":
-            evse = connector.ocpp_evse_id
-            if message.name == "cp_status":
-                self._emit(evse, self.tx.cp_state(evse, str(message.data["state"])))
-                self.status.cp_status(evse, str(message.data["state"]))
-                self._settle_soon(evse)
-            elif message.name == "cs_contactor_status" and message.data["status"] != "error":
-                self._emit(evse, self.tx.power_path(evse, message.data["status"] == "closed"))
-                self._settle_soon(evse)
-            elif message.name == "meter_values":
-                self.meter.reading(evse, dict(message.data))
-                self._limit_invalid_energy(connector)
-        elif message.name == "websocket_status" and message.type == "request":
-            self._bus.publish(message.reply(self._ws_status_data()))
-        elif message.name == "data_transfer" and message.type == "request":
-            spawn(self._data_transfer_to_csms(message), "ocpp data transfer")
-        elif (
-            message.name == "authorization"
-            and message.type == "request"
-            and self._s.answer_authorization
-        ):
-            spawn(self._authorize(message), "ocpp")
+    def _on_cp_status(self, message: Message[messages.CpStatusUpdate]) -> None:
+        if (connector := self._connector(message.data["evse_id"])) is None:
+            return
+        evse, state = connector.ocpp_evse_id, message.data["state"]
+        self._emit(evse, self.tx.cp_state(evse, state))
+        self.status.cp_status(evse, state)
+        self._settle_soon(evse)
 
-    def _ws_status_data(self) -> api.WebsocketStatus:
+    def _on_contactor(self, message: Message[messages.CsContactorStatusUpdate]) -> None:
+        connector = self._connector(message.data["evse_id"])
+        if connector is None or message.data["status"] == "error":
+            return
+        evse = connector.ocpp_evse_id
+        self._emit(evse, self.tx.power_path(evse, message.data["status"] == "closed"))
+        self._settle_soon(evse)
+
+    def _on_meter_values(self, message: Message[messages.MeterValuesUpdate]) -> None:
+        if (connector := self._connector(message.data.get("evse_id"))) is None:
+            return
+        self.meter.reading(connector.ocpp_evse_id, dict(message.data))
+        self._limit_invalid_energy(connector)
+
+    def _on_ws_status(self, message: Message[messages.WebsocketStatusRequest]) -> None:
+        reply = messages.WEBSOCKET_STATUS_RESPONSE.answer(message, self._ws_status_data())
+        self._bus.publish(reply)
+
+    def _ws_status_data(self) -> messages.WebsocketStatusUpdate:
         if self._session is None:
             return {"status": "disconnected"}
         return {
@@ -201,7 +209,7 @@ class OcppClient:
 
     def _publish_ws_status(self, *, connected: bool) -> None:
         data = self._ws_status_data() if connected else {"status": "disconnected"}
-        self._bus.publish(api.update("websocket_status", TOPIC, data))
+        self._bus.publish(messages.WEBSOCKET_STATUS_UPDATE.make(data))
 
     # ------------------------------------------------------------------ transactions
 
@@ -211,7 +219,7 @@ class OcppClient:
             self._writes.put_nowait((evse, payload, self.tx.snapshot(evse)))
             if payload["eventType"] == "Ended":
                 self._invalid_token.discard(evse)
-                spawn(self._remote.transaction_ended(), "ocpp scheduled operations")
+                self._tasks.spawn(self._remote.transaction_ended(), "scheduled operations")
 
     async def _write_forever(self) -> None:
         """Commits queued events to the outbox one by one, in the order they happened."""
@@ -331,7 +339,9 @@ class OcppClient:
         await self._outbox.put("SecurityEventNotification", payload)
 
     async def _serve(self, ws: ClientConnection) -> None:
-        session = Session(ws, self._handlers(), call_timeout_s=self._s.call_timeout_s)
+        session = Session(
+            ws, self._handlers(), call_timeout_s=self._s.call_timeout_s, tasks=self._tasks
+        )
         resumed = self._accepted_by == self.link.profile
         self._session, self._boot_status = session, "Accepted" if resumed else None
         event(log, logging.INFO, "ocpp_connected", url=self.link.url())
@@ -342,6 +352,12 @@ class OcppClient:
             done, _ = await asyncio.wait({reader, work}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # re-raises ConnectionClosed and friends
+        except asyncio.CancelledError:
+            # The station is shutting down: say so (1001), not "internal error" (1011).
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(GOING_AWAY_TIMEOUT_S):
+                    await ws.close(code=1001, reason="going away")
+            raise
         finally:
             for task in (reader, work):
                 task.cancel()
@@ -403,7 +419,7 @@ class OcppClient:
                 continue
             if self.dm.value("TxCtrlr", "StopTxOnInvalidId") == "true":
                 self._emit(c.ocpp_evse_id, self.tx.deauthorized(c.ocpp_evse_id))
-                spawn(self._stop_charging(c.evse_id), "ocpp")
+                self._tasks.spawn(self._stop_charging(c.evse_id), "stop charging")
             else:
                 self._invalid_token.add(c.ocpp_evse_id)
                 self._limit_invalid_energy(c)
@@ -418,7 +434,7 @@ class OcppClient:
         if self.tx.delivered_wh(evse) >= limit:
             self._invalid_token.discard(evse)
             event(log, logging.INFO, "ocpp_max_energy_on_invalid_id", evse=evse, wh=limit)
-            spawn(self._stop_charging(connector.evse_id), "ocpp")
+            self._tasks.spawn(self._stop_charging(connector.evse_id), "stop charging")
 
     # ------------------------------------------------------------------ device model
 
@@ -507,7 +523,7 @@ class OcppClient:
 
     # ------------------------------------------------------------------ authorization
 
-    async def _authorize(self, message: Message) -> None:
+    async def _authorize(self, message: Message[messages.AuthorizationRequest]) -> None:
         token_type = str(message.data["token_type"])
         id_token = {
             "idToken": str(message.data.get("id_token", "")),
@@ -538,7 +554,7 @@ class OcppClient:
             # The same token (E07) or one of its group (C09.FR.03) ends the session, as
             # Josev does: stop_charging.
             self._emit(evse, self.tx.stop_authorized(evse))
-            spawn(self._stop_charging(connector.evse_id), "ocpp")
+            self._tasks.spawn(self._stop_charging(connector.evse_id), "stop charging")
         else:
             self._groups[evse] = group
             self._authorized(connector, id_token)
@@ -559,7 +575,7 @@ class OcppClient:
                 return  # plugged in, or authorized again since
             event(log, logging.INFO, "ocpp_ev_connection_timeout", evse=evse)
             self._emit(evse, self.tx.connection_timed_out(evse))
-            spawn(self._stop_charging(connector.evse_id), "ocpp")
+            self._tasks.spawn(self._stop_charging(connector.evse_id), "stop charging")
 
         timeout_s = self.dm.integer("TxCtrlr", "EVConnectionTimeOut")
         asyncio.get_running_loop().call_later(timeout_s, lapse)
@@ -568,7 +584,7 @@ class OcppClient:
         for c in self._s.connectors:
             if self.tx.transaction_id(c.ocpp_evse_id) is not None:
                 self._emit(c.ocpp_evse_id, self.tx.stop_authorized(c.ocpp_evse_id, reason=reason))
-                spawn(self._stop_charging(c.evse_id), "ocpp")
+                self._tasks.spawn(self._stop_charging(c.evse_id), "stop charging")
 
     async def _decide(self, token_type: str, id_token: dict[str, Any]) -> dict[str, Any] | None:
         online = self._session is not None and self.registered
@@ -615,9 +631,7 @@ class OcppClient:
             await self._store_tx_profile(evse, profile)
         self._authorized(connector, payload["idToken"], payload["remoteStartId"])
         self._bus.publish(
-            api.update(
-                "authorization",
-                TOPIC,
+            messages.AUTHORIZATION_UPDATE.make(
                 {
                     "evse_id": connector.evse_id,
                     "status": "accepted",
@@ -645,7 +659,7 @@ class OcppClient:
             return {"status": "Rejected"}
         evse = connector.ocpp_evse_id
         self._emit(evse, self.tx.stop_authorized(evse, remote=True))
-        spawn(self._stop_charging(connector.evse_id), "ocpp")
+        self._tasks.spawn(self._stop_charging(connector.evse_id), "stop charging")
         return {"status": "Accepted"}
 
     async def _on_get_transaction_status(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -728,7 +742,7 @@ class OcppClient:
     def set_available(self, ocpp_evse_id: int, available: bool) -> None:
         """G03/G04: the connectors report Unavailable (or their real status again)."""
         self.status.set_available(ocpp_evse_id, available)
-        spawn(self._save_station_state(), "ocpp availability")
+        self._tasks.spawn(self._save_station_state(), "save availability")
 
     def trigger(self, message: str, ocpp_evse_id: int | None) -> str:
         """F06: sends the requested message; returns the TriggerMessage answer."""
@@ -741,7 +755,7 @@ class OcppClient:
         if message == "BootNotification":
             return "Rejected" if self.registered else "Accepted"  # F06.FR.17
         if message == "Heartbeat":
-            spawn(session.call_quietly("Heartbeat", {}), "ocpp trigger")
+            self._tasks.spawn(session.call_quietly("Heartbeat", {}), "triggered Heartbeat")
         elif message == "StatusNotification":
             self.status.trigger(session, wanted)
         elif message == "TransactionEvent":
@@ -752,12 +766,12 @@ class OcppClient:
                 self.meter.send(session, evse, "Trigger")
         elif message in ("FirmwareStatusNotification", "LogStatusNotification"):
             # nothing of the kind is running (firmware and logs come later): Idle
-            spawn(session.call_quietly(message, {"status": "Idle"}), "ocpp trigger")
+            self._tasks.spawn(session.call_quietly(message, {"status": "Idle"}), "triggered status")
         else:
             return "NotImplemented"
         return "Accepted"
 
-    async def _data_transfer_to_csms(self, message: Message) -> None:
+    async def _data_transfer_to_csms(self, message: Message[messages.DataTransferRequest]) -> None:
         """P02: the CS's data_transfer to the CSMS, the answer back on the bus."""
         session, reply = self._registered_session(), None
         if session is not None:
@@ -775,6 +789,6 @@ class OcppClient:
         self._bus.publish(message.reply(data))
 
     async def _stop_charging(self, evse_id: str) -> None:
-        request = api.request("stop_charging", TOPIC, {"evse_id": evse_id})
+        request = messages.STOP_CHARGING_REQUEST.make({"evse_id": evse_id})
         with contextlib.suppress(TimeoutError):
             await self._bus.request(request, self._s.call_timeout_s)

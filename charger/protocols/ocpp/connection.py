@@ -18,12 +18,12 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from charger.runtime.log import event
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.settings import OcppSettings
 from charger.protocols.ocpp.tls import security_event
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 

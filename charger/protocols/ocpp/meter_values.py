@@ -14,7 +14,7 @@ from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.measurands import sampled_values
 from charger.protocols.ocpp.session import Session
 from charger.protocols.ocpp.transactions import TransactionManager
-from charger.runtime.tasks import spawn, wait_event
+from charger.runtime.tasks import TaskOwner, wait_event
 
 Emit = Callable[[int, list[dict[str, Any]]], None]  # TransactionEvents of an EVSE
 
@@ -34,9 +34,11 @@ class MeterSampler:
         emit: Emit,
         timestamp: Callable[[], str],
         session: Callable[[], Session | None],
+        tasks: TaskOwner,
     ) -> None:
         """`session`: the registered session to send MeterValues over, if any."""
         self._dm = dm
+        self._tasks = tasks
         self._tx = tx
         self._emit = emit
         self._timestamp = timestamp
@@ -99,7 +101,9 @@ class MeterSampler:
         if samples:
             reading = {"timestamp": self._timestamp(), "sampledValue": samples}
             payload = {"evseId": evse, "meterValue": [reading]}
-            spawn(session.call_quietly("MeterValues", payload), f"ocpp {context} values")
+            self._tasks.spawn(
+                session.call_quietly("MeterValues", payload), f"ocpp {context} values"
+            )
 
     def _gather_ended_values(self, evse: int, now: float) -> None:
         """Samples for the Ended event: every SampledDataCtrlr.TxEndedInterval seconds and

@@ -13,14 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from charger.bus import api
-from charger.bus import Bus, RequestTimeout
+from charger.bus import Bus, RequestTimeout, messages
+from charger.bus.api import Form
 from charger.runtime.log import event
-from charger.runtime.tasks import spawn
+from charger.runtime.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-TOPIC = "josev/cs"
 _DATA_TRANSFER_STATUS = {
     "accepted": "Accepted",
     "rejected": "Rejected",
@@ -56,6 +55,7 @@ class RemoteOperations:
     bus: Bus
     station: Station
     timeout_s: float
+    tasks: TaskOwner
     _scheduled: list[tuple[frozenset[int], Callable[[], Awaitable[None]]]] = field(
         default_factory=list
     )
@@ -69,9 +69,9 @@ class RemoteOperations:
             "DataTransfer": self.data_transfer,
         }
 
-    async def _ask(self, name: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    async def _ask(self, form: Form[Any], data: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            reply = await self.bus.request(api.request(name, TOPIC, data), self.timeout_s)
+            reply = await self.bus.request(form.make(data), self.timeout_s)
         except RequestTimeout:
             return None
         return dict(reply.data)
@@ -101,7 +101,7 @@ class RemoteOperations:
                 await self.station.prepare_reset(reason)  # what the next boot says
             retries = self.station.reset_retries()  # OCPPCommCtrlr.ResetRetries
             for attempt in range(1 + retries):
-                reply = await self._ask("reset", data)
+                reply = await self._ask(messages.RESET_REQUEST, data)
                 if reply is not None and reply["status"] == "accepted":
                     return
                 event(log, logging.ERROR, "ocpp_reset_failed", attempt=attempt + 1, reply=reply)
@@ -113,9 +113,13 @@ class RemoteOperations:
             return {"status": "Scheduled"}
         for e in busy:  # Immediate: the transactions end now, then the reset
             self.station.end_for_reset(e)
-        reply = await self._ask("reset", data) if evse is not None else {"status": "accepted"}
+        reply = (
+            await self._ask(messages.RESET_REQUEST, data)
+            if evse is not None
+            else {"status": "accepted"}
+        )
         if evse is None:
-            spawn(do_reset(), "ocpp station reset")  # the answer goes out first
+            self.tasks.spawn(do_reset(), "station reset")  # the answer goes out first
         return {"status": "Accepted" if reply and reply["status"] == "accepted" else "Rejected"}
 
     # ------------------------------------------------------------------ G03, G04
@@ -139,7 +143,7 @@ class RemoteOperations:
             data["evse_id"] = self.station.evse_id(evse)
 
         async def apply() -> None:
-            reply = await self._ask("change_availability", data)
+            reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
             if reply is not None and reply["status"] == "accepted":
                 for e in targets:
                     self.station.set_available(e, operative)
@@ -148,7 +152,7 @@ class RemoteOperations:
         if busy and not operative:
             self._scheduled.append((busy, apply))
             return {"status": "Scheduled"}
-        reply = await self._ask("change_availability", data)
+        reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
         if reply is None or reply["status"] != "accepted":
             return {"status": "Rejected"}
         for e in targets:
@@ -166,7 +170,7 @@ class RemoteOperations:
         if self.station.transaction_id(payload["evseId"]) is not None:
             return {"status": "OngoingAuthorizedTransaction"}
         reply = await self._ask(
-            "cs_connector",
+            messages.CS_CONNECTOR_REQUEST,
             {"evse_id": evse_id, "connector_id": payload["connectorId"], "action": "unlock"},
         )
         unlocked = reply is not None and reply["status"] == "unlocked"
@@ -182,7 +186,7 @@ class RemoteOperations:
             data["message_id"] = payload["messageId"]
         if "data" in payload:
             data["data"] = payload["data"]
-        reply = await self._ask("data_transfer", data)
+        reply = await self._ask(messages.DATA_TRANSFER_REQUEST, data)
         if reply is None:
             return {"status": "Rejected"}
         result: dict[str, Any] = {"status": _DATA_TRANSFER_STATUS[reply["status"]]}

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from charger.runtime.log import event
 from charger.protocols.ocpp import rpc
 from charger.protocols.ocpp.rpc import RpcError
+from charger.runtime.log import event
+from charger.runtime.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,21 @@ class CallRejected(Exception):
 
 class Session:
     def __init__(
-        self, socket: Socket, handlers: dict[str, Handler], *, call_timeout_s: float
+        self,
+        socket: Socket,
+        handlers: dict[str, Handler],
+        *,
+        call_timeout_s: float,
+        tasks: TaskOwner,
     ) -> None:
+        """`tasks`: the owner of the answers to the CSMS's calls (the OCPP service's)."""
         self._socket = socket
         self._handlers = handlers
         self.call_timeout_s = call_timeout_s
         self._one_call = asyncio.Lock()
         self._waiting: tuple[str, str, asyncio.Future[rpc.CallResult | rpc.CallErrorFrame]] | None
         self._waiting = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = tasks
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Sends a CALL and returns the validated CALLRESULT payload.
@@ -121,7 +128,7 @@ class Session:
                 await self._socket.send(exc.frame())
                 continue
             if isinstance(frame, rpc.Call):
-                self._spawn(self._answer(frame))
+                self._tasks.spawn(self._answer(frame), f"answer to {frame.action}")
             else:
                 self._resolve(frame)
 
@@ -153,8 +160,3 @@ class Session:
                 "InternalError", f"{call.action} failed: {exc}", call.message_id
             ).frame()
         await self._socket.send(reply)
-
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

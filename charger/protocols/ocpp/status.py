@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.session import Session
-from charger.runtime.tasks import spawn
+from charger.runtime.tasks import TaskOwner
 
 ConnectorKey = tuple[int, int]  # (EVSE id, connector id)
 
@@ -55,9 +55,11 @@ class StatusReporter:
         connectors: list[ConnectorKey],
         timestamp: Callable[[], str],
         online: Callable[[], Session | None],
+        tasks: TaskOwner,
     ) -> None:
         """`online`: the session to report over, None while not registered."""
         self._dm = dm
+        self._tasks = tasks
         self._timestamp = timestamp
         self._online = online
         self.statuses: dict[ConnectorKey, str] = {key: "Available" for key in connectors}
@@ -100,7 +102,7 @@ class StatusReporter:
         self._update_availability_states()
         session = self._online()
         if session is not None:
-            spawn(self.notify(session, *key, status), "ocpp status")
+            self._tasks.spawn(self.notify(session, *key, status), "ocpp status")
 
     def _update_availability_states(self) -> None:
         evses: dict[int, list[str]] = {}
@@ -140,7 +142,7 @@ class StatusReporter:
         """F06: every connector's status of these EVSEs, sent again."""
         for (evse, connector), status in sorted(self.statuses.items()):
             if evse in evses:
-                spawn(self.notify(session, evse, connector, status), "ocpp trigger")
+                self._tasks.spawn(self.notify(session, evse, connector, status), "ocpp trigger")
 
     async def notify(self, session: Session, evse: int, connector: int, status: str) -> None:
         """StatusNotification, and the change of the Connector's AvailabilityState as a

@@ -9,7 +9,7 @@ from typing import Any
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.rpc import RpcError
 from charger.protocols.ocpp.session import Session
-from charger.runtime.tasks import spawn
+from charger.runtime.tasks import TaskOwner
 
 
 class VariablesService:
@@ -19,9 +19,11 @@ class VariablesService:
         timestamp: Callable[[], str],
         session: Callable[[], Session | None],
         changed: Callable[[], None],
+        tasks: TaskOwner,
     ) -> None:
         """`session`: the current one, if any; `changed` runs after every SetVariables."""
         self.dm = dm
+        self._tasks = tasks
         self._timestamp = timestamp
         self._session = session
         self._changed = changed
@@ -65,7 +67,9 @@ class VariablesService:
         session = self._session()
         if session is not None:
             entries = self.dm.report(payload["reportBase"])
-            spawn(self._notify_report(session, payload["requestId"], entries), "ocpp report")
+            self._tasks.spawn(
+                self._notify_report(session, payload["requestId"], entries), "ocpp report"
+            )
         return {"status": "Accepted"}
 
     async def get_report(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +81,9 @@ class VariablesService:
             return {"status": "EmptyResultSet"}
         session = self._session()
         if session is not None:
-            spawn(self._notify_report(session, payload["requestId"], entries), "ocpp report")
+            self._tasks.spawn(
+                self._notify_report(session, payload["requestId"], entries), "ocpp report"
+            )
         return {"status": "Accepted"}
 
     async def _notify_report(

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 from charger.hal.interfaces import FrameTransport
-from charger.runtime.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
+from charger.runtime.log import event
 from charger.runtime.tasks import wait_event
 
 log = logging.getLogger(__name__)

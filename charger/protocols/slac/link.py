@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charger.runtime.log import event
 from charger.protocols.slac.mme import ETHERTYPE_HOMEPLUG, mac_str
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 

@@ -13,21 +13,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
-from charger.bus import api
+from charger.bus import Bus, RequestTimeout, messages
 from charger.bus.api import Message
-from charger.bus import Bus, RequestTimeout
 from charger.hal.interfaces import FrameTransport
-from charger.runtime.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac.driver import SlacDriver, log_event
-from charger.runtime.tasks import spawn
+from charger.runtime.log import event
+from charger.runtime.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-TOPIC = "josev/cs"
 T_STEP_EF_S = 4.0  # ISO 15118-3: state E/F held this long before SLAC is retried
 C_SEQU_RETRY = 2  # ISO 15118-3: retries of the whole SLAC sequence
 
@@ -36,7 +35,6 @@ C_SEQU_RETRY = 2  # ISO 15118-3: retries of the whole SLAC sequence
 class SlacServiceSettings:
     evse_id: str
     fallback_current_a: float  # offered with basic charging after SLAC gave up
-    request_timeout_s: float = 10.0
     slac_init_s: float = fsm.TT_EVSE_SLAC_INIT_S
     step_ef_s: float = T_STEP_EF_S
 
@@ -52,11 +50,12 @@ class SlacService:
         transport: FrameTransport,
         settings: SlacServiceSettings,
         *,
-        reset_modem: Callable[[], Awaitable[None]] | None = None,
+        reset_modem: Callable[[], Coroutine[Any, Any, None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._bus = bus
         self._s = settings
+        self._tasks = TaskOwner(f"slac {settings.evse_id}")
         self._reset_modem = reset_modem
         self._clock = clock
         self._driver = SlacDriver(
@@ -71,10 +70,13 @@ class SlacService:
         return self._s.evse_id
 
     def start(self) -> None:
-        self._bus.subscribe("cs/josev", self._on_cs_message, names={"cp_status"})
+        self._bus.subscribe(messages.CP_STATUS_UPDATE, self._on_cp_status, owner=self._tasks)
 
     async def run(self) -> None:
         await self._driver.run()
+
+    async def close(self) -> None:
+        await self._tasks.close()
 
     @property
     def _fsm(self) -> fsm.SlacEvse:
@@ -83,10 +85,10 @@ class SlacService:
     def _step(self, action: Callable[[float], None]) -> None:
         self._driver.step(action)
 
-    def _on_cs_message(self, message: Message) -> None:
+    def _on_cp_status(self, message: Message[messages.CpStatusUpdate]) -> None:
         if message.data.get("evse_id") != self._s.evse_id or not self._driver.ready:
             return
-        state = str(message.data["state"])
+        state = message.data["state"]
         self._fsm.cp_state(self._clock(), state)
         connected = state[0] in "BCD"
         if state[0] == "A" and self._plugged:
@@ -100,7 +102,7 @@ class SlacService:
 
     def _begin(self) -> None:
         self._retries = 0
-        spawn(self._start_matching(), f"slac {self._s.evse_id}")
+        self._tasks.spawn(self._start_matching(), "start matching")
 
     async def _start_matching(self) -> None:
         if not await self._cp_pwm(hlc=True):
@@ -128,7 +130,7 @@ class SlacService:
     async def _cp_pwm(
         self, *, hlc: bool, current: float | None = None, fault: bool = False
     ) -> bool:
-        data: api.CpPwmRequest = {
+        data: messages.CpPwmRequest = {
             "evse_id": self._s.evse_id,
             "hlc": hlc,
             "error_state": False,
@@ -137,9 +139,7 @@ class SlacService:
         if not hlc:
             data["current"] = current or 0.0
         try:
-            reply = await self._bus.request(
-                api.request("cp_pwm", TOPIC, data), self._s.request_timeout_s
-            )
+            reply = await self._bus.request(messages.CP_PWM_REQUEST.make(data))
         except RequestTimeout:
             return False
         if reply.data["status"] != "valid":
@@ -170,16 +170,16 @@ class SlacService:
                     return
                 if self._retries < C_SEQU_RETRY:
                     self._retries += 1
-                    spawn(self._retry_after_ef(), f"slac {self._s.evse_id}")
+                    self._tasks.spawn(self._retry_after_ef(), "retry after E/F")
                 else:
-                    spawn(self._fall_back_to_basic(), f"slac {self._s.evse_id}")
+                    self._tasks.spawn(self._fall_back_to_basic(), "basic charging")
             case fsm.ModemReset() if self._reset_modem is not None:
-                spawn(self._reset_modem(), f"slac {self._s.evse_id}")
+                self._tasks.spawn(self._reset_modem(), "modem reset")
 
     def _publish(self, status: str, run_id: bytes) -> None:
-        data: api.SlacStatus = {
+        data: messages.SlacStatusUpdate = {
             "evse_id": self._s.evse_id,
             "run_id": run_id_text(run_id),
             "status": status,
         }
-        self._bus.publish(api.update("slac_status", TOPIC, data))
+        self._bus.publish(messages.SLAC_STATUS_UPDATE.make(data))

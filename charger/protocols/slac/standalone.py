@@ -11,10 +11,10 @@ import asyncio
 import logging
 
 from charger.hal.interfaces import FrameTransport
-from charger.runtime.log import event
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac.driver import SlacDriver, log_event
 from charger.protocols.slac.link import LinkError
+from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from charger.runtime.tasks import TaskOwner
 from charger.protocols.ocpp import rpc
 from charger.protocols.ocpp.rpc import RpcError
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
@@ -85,7 +86,7 @@ class FakeSocket:
 
 async def test_one_call_at_a_time_and_answers_are_matched_by_id() -> None:
     sock = FakeSocket()
-    session = Session(sock, {}, call_timeout_s=2)
+    session = Session(sock, {}, call_timeout_s=2, tasks=TaskOwner("ocpp"))
     reader = asyncio.create_task(session.serve())
     first = asyncio.create_task(session.call("Heartbeat", {}))
     second = asyncio.create_task(session.call("Heartbeat", {}))
@@ -104,7 +105,7 @@ async def test_one_call_at_a_time_and_answers_are_matched_by_id() -> None:
 
 async def test_call_timeout_and_invalid_answer() -> None:
     sock = FakeSocket()
-    session = Session(sock, {}, call_timeout_s=0.05)
+    session = Session(sock, {}, call_timeout_s=0.05, tasks=TaskOwner("ocpp"))
     reader = asyncio.create_task(session.serve())
     with pytest.raises(CallTimeout, match=r"no answer to Heartbeat within 0\.05 s"):
         await session.call("Heartbeat", {})
@@ -123,7 +124,7 @@ async def test_incoming_calls_are_dispatched_and_failures_answered() -> None:
         return {"status": "Accepted"} if payload["type"] == "OnIdle" else {"status": "Maybe"}
 
     sock = FakeSocket()
-    session = Session(sock, {"Reset": reset}, call_timeout_s=2)
+    session = Session(sock, {"Reset": reset}, call_timeout_s=2, tasks=TaskOwner("ocpp"))
     reader = asyncio.create_task(session.serve())
     await sock.inbox.put(json.dumps([2, "r1", "Reset", {"type": "OnIdle"}]))
     assert await sock.next_sent() == [3, "r1", {"status": "Accepted"}]
