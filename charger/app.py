@@ -121,6 +121,7 @@ class App:
             stack.push_async_callback(local.close)
         bridge = MqttBridge(self.bus, cfg.mqtt.host, cfg.mqtt.port)
         self._tasks.supervise("mqtt_bridge", bridge.run)
+        stack.push_async_callback(bridge.flush)  # what shutting down reported goes out
         ready = [bridge.connected]
         if self.board is not None and cfg.hal_backend == "sim":
             ready.append(self._start_sim())
@@ -202,7 +203,7 @@ class App:
     def _drive_safe(self) -> None:
         """Contactors open and CP in state F before anything else stops."""
         if self.controller is not None:
-            self.controller.drive_safe()
+            self.controller.shut_down()
         if self.board is not None:
             self.board.drive_safe()
 

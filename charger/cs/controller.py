@@ -125,6 +125,11 @@ class CsController:
         for evse in self.evses.values():
             evse.halt()
 
+    def shut_down(self) -> None:
+        """Outputs safe for good (SIGTERM), each EVSE's contactor reported opened."""
+        for evse in self.evses.values():
+            evse.shut_down()
+
     # ------------------------------------------------------------------ dispatch
 
     def _on_message(self, handler: Callable[[Message[Any]], Any], message: Message[Any]) -> Any:

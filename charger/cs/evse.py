@@ -138,6 +138,15 @@ class EvseController:
         self.hw.contactor.set_closed(False)
         self.hw.pilot.set_steady(SteadyLevel.MINUS_12)
 
+    def shut_down(self) -> None:
+        """The station stops (SIGTERM): outputs safe, then logged and reported on the bus."""
+        self.halt()
+        event(log, logging.INFO, "contactor", evse=self.evse_id, closed=False, reason="shutdown")
+        data = self.contactor_status()
+        if data["status"] != "error":  # a welded contactor stays reported as such
+            data = {"evse_id": self.evse_id, "status": "opened", "info": "station shutting down"}
+        self._bus.publish(messages.CS_CONTACTOR_STATUS_UPDATE.make(data))
+
     # ------------------------------------------------------------------ safety path
 
     def _on_pilot(self, reading: PilotReading) -> None:

@@ -25,9 +25,11 @@ from charger.bus.api import ApiError, Message
 from charger.bus.messages import FORMS
 from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, keep_connected
 from charger.runtime.log import event
+from charger.runtime.tasks import wait_event
 
 log = logging.getLogger(__name__)
 
+FLUSH_TIMEOUT_S = 1.0
 OUTBOX_LIMIT = 10_000  # messages kept while the broker is away; the oldest go first
 # The parties of the Josev API (josev, cs, ocpp, ...), from the schemas' topics: a topic
 # between two of them is ours to check; any other (the simulator's sim/...) is not.
@@ -40,6 +42,7 @@ class MqttBridge:
         self._host, self._port = host, port
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()  # set whenever the outbox has been emptied
         self._dropped = 0
         self.connected = asyncio.Event()
         bus.subscribe_all(self._on_bus_message)
@@ -60,6 +63,14 @@ class MqttBridge:
         self._outbox.append((topic, payload))
         self._wakeup.set()
 
+    async def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        """Waits (at most `timeout_s`) until what was published so far has left."""
+        if not self.connected.is_set():
+            return
+        if self._outbox:
+            self._drained.clear()
+            await wait_event(self._drained, timeout_s)
+
     async def _send(self, client: aiomqtt.Client) -> None:
         while True:
             await self._wakeup.wait()
@@ -68,6 +79,7 @@ class MqttBridge:
                 topic, payload = self._outbox[0]
                 await client.publish(topic, payload, qos=0, timeout=MQTT_TIMEOUT_S)
                 self._outbox.popleft()  # only once handed to the client
+            self._drained.set()
 
     # ------------------------------------------------------------------ connection
 

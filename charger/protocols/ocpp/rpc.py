@@ -16,8 +16,8 @@ raises `RpcError` carrying the CALLERROR the peer must get (OCPP-J 2.0.1 section
 | payload: a field the schema does not define | FormatViolation |
 
 Payloads are checked against the official OCPP 2.0.1 JSON schemas shipped with the
-`ocpp` package, compiled once per action by fastjsonschema (full validation, tens of
-microseconds per message).
+`ocpp` package, with one jsonschema-rs validator per action (full validation, formats
+included, about 2 µs per TransactionEvent: docs/benchmarks.md, "Validation").
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-import fastjsonschema
+import jsonschema_rs
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 ErrorCode = Literal[
@@ -45,12 +45,13 @@ ErrorCode = Literal[
     "SecurityError",
     "TypeConstraintViolation",
 ]
-_RULE_CODES: dict[str, ErrorCode] = {
-    "required": "OccurrenceConstraintViolation",
-    "minItems": "OccurrenceConstraintViolation",
-    "maxItems": "OccurrenceConstraintViolation",
-    "type": "TypeConstraintViolation",
-    "additionalProperties": "FormatViolation",
+# jsonschema-rs error kinds -> OCPP-J error codes; any other kind violates a property
+_KIND_CODES: dict[str, ErrorCode] = {
+    "Required": "OccurrenceConstraintViolation",
+    "MinItems": "OccurrenceConstraintViolation",
+    "MaxItems": "OccurrenceConstraintViolation",
+    "Type": "TypeConstraintViolation",
+    "AdditionalProperties": "FormatViolation",
 }
 MAX_DESCRIPTION = 255
 
@@ -119,21 +120,25 @@ def actions() -> frozenset[str]:
 def _validator(name: str) -> Any:
     path = resources.files("ocpp.v201").joinpath("schemas", f"{name}.json")
     schema = json.loads(path.read_text(encoding="utf-8"))
-    schema.pop("$id", None)  # fastjsonschema would try to resolve it as a URL
-    return fastjsonschema.compile(schema, use_default=False)  # never fill in defaults
+    schema.pop("$id", None)  # a URN the validator need not resolve
+    return jsonschema_rs.validator_for(schema, validate_formats=True)
 
 
 def validate(
     action: str, kind: Literal["Request", "Response"], payload: Any, message_id: str = "-1"
 ) -> None:
     """Raises RpcError with the OCPP-J code for the first schema violation."""
-    try:
-        _validator(f"{action}{kind}")(payload)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        code = _RULE_CODES.get(exc.rule or "", "PropertyConstraintViolation")
-        where = (exc.name or "data").replace("data", action + kind, 1)
-        message = exc.message.replace(exc.name or "data", where, 1)
-        raise RpcError(code, message, message_id) from None
+    validator = _validator(f"{action}{kind}")
+    if validator.is_valid(payload):
+        return
+    error = next(iter(validator.iter_errors(payload)))
+    code = _KIND_CODES.get(type(error.kind).__name__, "PropertyConstraintViolation")
+    where = (
+        action
+        + kind
+        + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.instance_path)
+    )
+    raise RpcError(code, f"{where}: {error.message}", message_id)
 
 
 def parse(text: str | bytes) -> Frame:

@@ -36,16 +36,16 @@ def test_frames_round_trip() -> None:
         (
             {"reason": "PowerUp"},
             "OccurrenceConstraintViolation",
-            "must contain ['chargingStation']",
+            'BootNotificationRequest: "chargingStation" is a required property',
         ),
         ({**BOOT, "reason": 3}, "TypeConstraintViolation", "BootNotificationRequest.reason"),
-        ({**BOOT, "reason": "Sunrise"}, "PropertyConstraintViolation", "must be one of"),
+        ({**BOOT, "reason": "Sunrise"}, "PropertyConstraintViolation", '"Sunrise" is not one of'),
         (
             {**BOOT, "chargingStation": {"model": "M" * 21, "vendorName": "V"}},
             "PropertyConstraintViolation",
-            "chargingStation.model must be shorter than or equal to 20",
+            "chargingStation.model: ",
         ),
-        ({**BOOT, "colour": "red"}, "FormatViolation", "must not contain {'colour'}"),
+        ({**BOOT, "colour": "red"}, "FormatViolation", "('colour' was unexpected)"),
     ],
 )
 def test_schema_violations_map_to_ocpp_j_codes(
@@ -114,7 +114,9 @@ async def test_call_timeout_and_invalid_answer() -> None:
     await sock.next_sent()  # the CALL that timed out
     sent = await sock.next_sent()
     await sock.inbox.put(json.dumps([3, sent[1], {"currentTime": 5}]))
-    with pytest.raises(RpcError, match=r"HeartbeatResponse\.currentTime must be string"):
+    with pytest.raises(
+        RpcError, match=r"HeartbeatResponse\.currentTime: 5 is not of type \"string\""
+    ):
         await pending
     reader.cancel()
 
