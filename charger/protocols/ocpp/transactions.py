@@ -1,8 +1,11 @@
 """OCPP 2.0.1 transactions (E01-E15), sans-IO: facts about each EVSE in, TransactionEvent
 request payloads out.
 
-A transaction starts when the first of the TxStartPoint conditions becomes true and
-ends when one of the TxStopPoint conditions stops being true (E01, E06). Each event
+A transaction starts when the first of the TxStartPoint conditions becomes true (the
+event: a plug-in, an authorization, the power path closing, the EV starting to take
+energy; not a condition that merely still holds) and ends when one of the TxStopPoint
+conditions stops being true (E01, E06). After a transaction ended with the EV still
+plugged in, the EVSE stays idle until the EV leaves or a new authorization comes. Each event
 carries the transaction's next seqNo; the first event after an authorization carries the
 idToken; `offline` marks events that happened while the CSMS was unreachable. The caller
 commits every payload to the durable outbox, with `snapshot()`, before sending it.
@@ -51,6 +54,8 @@ class _Evse:
     stop_reason: str | None = None  # why the driver or CSMS stopped it, for a later Ended
     start_energy_wh: float | None = None  # the register when the transaction started
     power_path_opened: bool = False  # in this step, not yet settled
+    transferring: bool = False  # energy flowed at the last settle (EnergyTransfer edge)
+    session_over: bool = False  # a transaction ended and the EV is still plugged in
 
 
 @dataclass(slots=True)
@@ -109,7 +114,8 @@ class TransactionManager:
             return []
         e.ev_connected = connected
         if connected:
-            return self._maybe_start(e, "CablePluggedIn")
+            return self._maybe_start(e, "CablePluggedIn", "EVConnected")
+        e.session_over = False
         e.power_path_closed = e.ev_drawing = e.pwm_offered = False
         # StopTxOnEVSideDisconnect (default true): unplugging ends the transaction (E10).
         return self._end(e, "EVCommunicationLost", "EVDisconnected")
@@ -119,10 +125,10 @@ class TransactionManager:
     ) -> list[dict[str, Any]]:
         e = self._evses[evse]
         e.authorized, e.id_token, e.token_sent = True, id_token, False
-        e.remote_start_id = remote_start_id
+        e.remote_start_id, e.session_over = remote_start_id, False
         trigger = "RemoteStart" if remote_start_id is not None else "Authorized"
         if e.transaction_id is None:
-            return self._maybe_start(e, trigger)
+            return self._maybe_start(e, trigger, "Authorized")
         return self._update(e, trigger)
 
     def stop_authorized(
@@ -173,7 +179,7 @@ class TransactionManager:
             return []
         e.power_path_closed = closed
         if closed and e.transaction_id is None:
-            return self._maybe_start(e, "ChargingStateChanged")
+            return self._maybe_start(e, "ChargingStateChanged", "PowerPathClosed")
         # an opened power path ends the transaction at settle(): the CP state of the same
         # step may say the EV is gone, and that is the better reason (E06.FR.06, E37)
         e.power_path_opened = not closed
@@ -192,10 +198,14 @@ class TransactionManager:
         show as two changes."""
         e = self._evses[evse]
         opened, e.power_path_opened = e.power_path_opened, False
+        transferring = e.power_path_closed and e.ev_drawing
+        started_transfer, e.transferring = transferring and not e.transferring, transferring
         if opened and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:
             return self._end(e, "ChargingStateChanged", e.stop_reason or "StoppedByEV")
         if e.transaction_id is None:  # TxStartPoint EnergyTransfer: the EV took energy
-            return self._maybe_start(e, "ChargingStateChanged")
+            if not started_transfer:
+                return []
+            return self._maybe_start(e, "ChargingStateChanged", "EnergyTransfer")
         if self._charging_state(e) == e.charging_state:
             return []
         if (
@@ -233,19 +243,12 @@ class TransactionManager:
 
     # ------------------------------------------------------------------ rules
 
-    def _conditions(self, e: _Evse) -> dict[str, bool]:
-        return {
-            "EVConnected": e.ev_connected,
-            "Authorized": e.authorized,
-            "PowerPathClosed": e.power_path_closed,
-            "EnergyTransfer": e.power_path_closed and e.ev_drawing,
-        }
-
-    def _maybe_start(self, e: _Evse, trigger: str) -> list[dict[str, Any]]:
+    def _maybe_start(self, e: _Evse, trigger: str, became_true: str) -> list[dict[str, Any]]:
+        """`became_true`: the start condition this event made true (E01: the first of
+        the TxStartPoint conditions to become true starts the transaction)."""
         if e.transaction_id is not None:
             return self._update(e, trigger)
-        met = self._conditions(e)
-        if not any(met.get(point, False) for point in self.settings.start_points):
+        if e.session_over or became_true not in self.settings.start_points:
             return []
         e.transaction_id, e.seq_no, e.start_energy_wh = self.new_id(), 0, e.energy_wh
         e.charging_state = self._charging_state(e)
@@ -266,7 +269,7 @@ class TransactionManager:
             e.charging_state = self._charging_state(e)
         event = self._event(e, "Ended", trigger, with_meter=True, stopped_reason=reason)
         e.transaction_id, e.authorized, e.id_token, e.remote_start_id = None, False, None, None
-        e.has_charged, e.stop_reason = False, None
+        e.has_charged, e.stop_reason, e.session_over = False, None, e.ev_connected
         return [event]
 
     def _charging_state(self, e: _Evse) -> str:

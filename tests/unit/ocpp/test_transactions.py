@@ -176,3 +176,58 @@ def test_restore_after_power_loss_continues_seq_no() -> None:
         "stoppedReason": "PowerLoss",
     }
     assert "idToken" not in ended[0]  # it went out before the reboot
+
+
+def test_after_a_stop_the_plugged_in_ev_starts_nothing_until_unplug_or_authorization() -> None:
+    """E01: EVConnected starts a transaction on the plug-in event, not while the EV stays
+    plugged in; after a stop the EVSE is idle until the EV leaves or a new authorization."""
+    for stop in (
+        lambda tx: tx.stop_authorized(1, remote=True),
+        lambda tx: tx.stop_authorized(1),
+        lambda tx: tx.deauthorized(1),
+    ):
+        tx = manager()
+        tx.cp_state(1, "B1")
+        tx.authorized(1, TOKEN)
+        tx.power_path(1, True)
+        tx.cp_state(1, "C2")
+        tx.settle(1)
+        assert [e["eventType"] for e in stop(tx)] == ["Ended"]
+        # the CS opens the contactor, the EV goes back to B, the PWM stops: no new start
+        after = tx.power_path(1, False) + tx.cp_state(1, "B2") + tx.settle(1)
+        after += tx.cp_state(1, "B1") + tx.settle(1) + tx.meter(1, 1200.0, periodic=True)
+        assert after == [] and tx.transaction_id(1) is None
+        # a new authorization starts the next transaction, with its token
+        started = tx.authorized(1, TOKEN)
+        assert check(started) == [("Started", "Authorized", 0, "EVConnected")]
+        assert started[0]["idToken"] == TOKEN
+
+
+def test_after_a_stop_the_next_plug_in_starts_again() -> None:
+    tx = manager()
+    tx.cp_state(1, "B1")
+    tx.stop_authorized(1, remote=True)  # nothing to stop yet: ends the cable-only transaction
+    assert tx.transaction_id(1) is None and tx.cp_state(1, "B1") + tx.settle(1) == []
+    assert tx.cp_state(1, "A1") == []
+    assert check(tx.cp_state(1, "B1")) == [("Started", "CablePluggedIn", 0, "EVConnected")]
+
+
+def test_energy_transfer_start_point_starts_on_the_first_energy_only() -> None:
+    tx = manager(start={"EnergyTransfer"}, stop={"EVConnected"})
+    tx.cp_state(1, "B2")
+    assert tx.power_path(1, True) + tx.settle(1) == []
+    assert check(tx.cp_state(1, "C2") + tx.settle(1)) == [
+        ("Started", "ChargingStateChanged", 0, "Charging")
+    ]
+
+
+def test_after_a_stop_a_power_path_closing_again_starts_nothing() -> None:
+    tx = manager(start={"PowerPathClosed"}, stop={"Authorized"})
+    tx.cp_state(1, "B1")
+    tx.authorized(1, TOKEN)
+    assert [e["eventType"] for e in tx.power_path(1, True)] == ["Started"]
+    assert [e["eventType"] for e in tx.stop_authorized(1)] == ["Ended"]
+    assert tx.power_path(1, False) + tx.settle(1) + tx.power_path(1, True) + tx.settle(1) == []
+    tx.power_path(1, False)
+    assert tx.authorized(1, TOKEN) == []  # authorized again: the next closing starts
+    assert [e["eventType"] for e in tx.power_path(1, True)] == ["Started"]
