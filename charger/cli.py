@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 from charger import __version__, config
@@ -17,7 +16,8 @@ from charger.config import Config, ConfigError
 
 
 def _load(path: str | None, default: str) -> Config:
-    return config.load(Path(path) if path else config.default_path(default))
+    """FILE (or /etc/charger/charger.toml, else the packaged `default`) + its conf.d/."""
+    return config.load(*config.locate(path, default))
 
 
 def _cmd_run(args: argparse.Namespace, default: str, force_sim: bool) -> int:
@@ -44,12 +44,15 @@ def _cmd_run(args: argparse.Namespace, default: str, force_sim: bool) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    main, conf_d = config.locate(args.path, "default.toml")
     try:
-        cfg = config.load(Path(args.path))
+        cfg = config.load(main, conf_d)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return 1
-    print(f"{args.path}: ok ({len(cfg.evses)} EVSE, hal={cfg.hal_backend}, cs={cfg.station.cs})")
+        return 2
+    print(f"{main}: ok ({len(cfg.evses)} EVSE, hal={cfg.hal_backend}, cs={cfg.station.cs})")
+    for drop_in in config.drop_ins(conf_d):
+        print(f"  + {drop_in}")
     return 0
 
 
@@ -137,9 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the charger with the configured hardware")
-    run.add_argument("--config", help="TOML config (default: assets/config/default.toml)")
+    run.add_argument(
+        "--config",
+        help="TOML config, plus the conf.d/*.toml beside it (default: "
+        "/etc/charger/charger.toml if it exists, else the packaged default.toml)",
+    )
     sim = sub.add_parser("sim", help="run the charger on the simulated board")
-    sim.add_argument("--config", help="TOML config (default: assets/config/sim.toml)")
+    sim.add_argument(
+        "--config",
+        help="TOML config, plus the conf.d/*.toml beside it (default: "
+        "/etc/charger/charger.toml if it exists, else the packaged sim.toml)",
+    )
     sim.add_argument(
         "--demo",
         action="store_true",
@@ -163,8 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     slac.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
-    check = sub.add_parser("check-config", help="validate a config file and exit")
-    check.add_argument("path")
+    check = sub.add_parser(
+        "check-config", help="validate a config file and its drop-ins; exit 2 if bad"
+    )
+    check.add_argument("path", nargs="?", help="the main file (default: what `charger run` reads)")
 
     bus = sub.add_parser("bus", help="watch the Josev API bus")
     bus_sub = bus.add_subparsers(dest="bus_command", required=True)

@@ -19,8 +19,8 @@ from charger import __version__
 from charger.bus import Bus, api, messages
 from charger.bus.api import Form, Message
 from charger.bus.messages import Topic
-from charger.config import EvseConfig, OcppConfig, StationConfig
 from charger.cs.evse import EvseController, EvseSettings
+from charger.cs.settings import CsmsConnection, EvseConfig, StationConfig
 from charger.hal.interfaces import Board, MeterReading
 from charger.runtime.log import event
 from charger.runtime.store import Store
@@ -34,7 +34,7 @@ RESET_DELAY_S = 0.5  # lets the reset response leave through MQTT before we rest
 @dataclass(frozen=True, slots=True)
 class StationIdentity:
     station: StationConfig
-    ocpp: OcppConfig
+    ocpp: CsmsConnection
     free_charging: bool
 
 

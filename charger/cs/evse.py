@@ -16,10 +16,10 @@ from typing import Any
 
 from charger.bus import Bus, RequestTimeout, api, messages
 from charger.bus.messages import Topic
-from charger.config import EvseConfig
 from charger.cs import iec61851 as fsm_mod
 from charger.cs.iec61851 import Fault, Iec61851, Outputs, PilotMode
 from charger.cs.pwm import DutyError, duty_for_current
+from charger.cs.settings import EvseConfig
 from charger.hal.interfaces import EvseHardware, MeterReading, PilotReading, SteadyLevel
 from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner

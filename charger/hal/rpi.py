@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from charger.config import EvseConfig, RpiConfig
 from charger.hal.interfaces import (
     EvseHardware,
     MeterReading,
     PilotReading,
     SteadyLevel,
 )
+from charger.hal.rpi_settings import RpiConfig, RpiEvse
 from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class RpiRcd:
 class NoMeter:
     """Stands in until a meter driver is configured: nominal voltage, no current."""
 
-    def __init__(self, config: EvseConfig) -> None:
+    def __init__(self, config: RpiEvse) -> None:
         self._volts = config.nominal_voltage_v
 
     async def read(self) -> MeterReading:
@@ -249,9 +249,7 @@ class RpiPlc:
 
 
 class RpiBoard:
-    def __init__(
-        self, config: EvseConfig, rpi: RpiConfig, gpio: Any, spi: Any, pwm: SysfsPwm
-    ) -> None:
+    def __init__(self, config: RpiEvse, rpi: RpiConfig, gpio: Any, spi: Any, pwm: SysfsPwm) -> None:
         self._gpio = gpio
         self.pilot = RpiPilot(gpio, spi, pwm, rpi)
         self.rcd = RpiRcd(gpio, rpi.rcd_trip_pin, rpi.rcd_test_pin)
@@ -287,7 +285,7 @@ class RpiBoard:
         self.pilot.set_steady(SteadyLevel.MINUS_12)
 
 
-def create_board(evses: Sequence[EvseConfig], rpi: RpiConfig) -> RpiBoard:
+def create_board(evses: Sequence[RpiEvse], rpi: RpiConfig) -> RpiBoard:
     if len(evses) != 1:
         raise ValueError(f"the rpi backend drives exactly one EVSE, the config has {len(evses)}")
     import spidev  # imported here: only a Raspberry Pi has these

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from charger.config import EvseConfig, SimConfig
 from charger.cs.pwm import current_for_duty
+from charger.cs.settings import EvseConfig
 from charger.hal.interfaces import (
     EvseHardware,
     MeterReading,
@@ -27,6 +27,7 @@ from charger.hal.interfaces import (
 from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner
 from charger.sim.plc import SimPlcLink, SimPowerline
+from charger.sim.settings import SimConfig
 
 log = logging.getLogger(__name__)
 

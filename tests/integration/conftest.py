@@ -131,6 +131,7 @@ level = "debug"
 [mqtt]
 broker = "{broker}"
 port = {port}
+[bus]
 request_timeout_s = 3
 [hal]
 backend = "sim"

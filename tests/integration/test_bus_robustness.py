@@ -174,7 +174,7 @@ def test_check_config_and_bad_config(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[mqtt]\nport = "x"\n[[evse]]\nid = 1\nevse_id = "E1"\nphases = 4\n')
     result = subprocess.run([*run, "check-config", str(bad)], capture_output=True, text=True)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"{bad}: mqtt.port: is 'x' (expected an integer from 1 to 65535)",
         f"{bad}: evse[0].phases: is 4 (expected an integer from 1 to 3)",

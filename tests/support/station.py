@@ -26,7 +26,7 @@ def station_config(tmp_path: Path, extra: str = "", evse: str = "", sim: str = "
 state_dir = "{tmp_path}"
 meter_interval_s = 0.2
 connection_timeout_s = 30
-[mqtt]
+[bus]
 request_timeout_s = 2
 [[evse]]
 id = 1

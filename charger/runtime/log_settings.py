@@ -1,0 +1,17 @@
+"""Settings of logging (`[log]`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from charger.runtime.settings import setting
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Logging to stderr, one line per event."""
+
+    level: LogLevel = setting("info", "the least severe level logged")
