@@ -123,7 +123,7 @@ class App:
         self._tasks.supervise("mqtt_bridge", bridge.run)
         stack.push_async_callback(bridge.flush)  # what shutting down reported goes out
         ready = [bridge.connected]
-        if self.board is not None and cfg.hal_backend == "sim":
+        if cfg.hal_backend == "sim":
             ready.append(self._start_sim())
         for connected in ready:
             await wait_event(connected, READY_TIMEOUT_S)
@@ -146,11 +146,10 @@ class App:
         from charger.sim.board import SimBoard
         from charger.sim.service import SimCommandService, run_demo
 
-        board = self.board
-        assert isinstance(board, SimBoard)
+        board = self.board if isinstance(self.board, SimBoard) else None
         service = SimCommandService(board, self.config.mqtt.host, self.config.mqtt.port)
         self._tasks.supervise("sim commands", service.run)
-        if self.demo:
+        if self.demo and board is not None:
             self._tasks.supervise("demo", lambda: run_demo(board))
         return service.connected
 

@@ -17,8 +17,13 @@ from typing import Any, Generic, Literal, TypeVar
 
 import jsonschema_rs
 
+from charger.runtime import jsonsafe
 from charger.runtime.assets import asset_path
 
+# Bounds checked before a payload is decoded: the largest message of the contract
+# (a device_model response with every component) stays far below these.
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_DEPTH = 32
 MessageType = Literal["request", "response", "update"]
 MESSAGE_TYPES: tuple[MessageType, ...] = ("request", "response", "update")
 P = TypeVar("P")
@@ -50,7 +55,7 @@ class Message(Generic[P]):
         return {"id": self.id, "name": self.name, "type": self.type, "data": dict(self.data)}  # type: ignore[call-overload]
 
     def to_json(self) -> bytes:
-        return json.dumps(self.envelope(), separators=(",", ":")).encode()
+        return jsonsafe.dumps(self.envelope()).encode()
 
     def reply(self, data: Mapping[str, Any], topic: str | None = None) -> "Message[Any]":
         """The response to this request, on the reverse topic unless `topic` names another."""
@@ -154,12 +159,17 @@ def validate(envelope: Any) -> None:
     raise ApiError(f"{name}.{type_}: {where}: {error.message[:300]}")
 
 
+def decode(payload: bytes) -> Any:
+    """The JSON document in an MQTT payload, within the bounds above; raises ApiError."""
+    try:
+        return jsonsafe.loads(payload, max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_DEPTH)
+    except jsonsafe.JsonError as exc:
+        raise ApiError(f"payload is {exc}") from None
+
+
 def parse(payload: bytes, topic: str) -> Message[Any]:
     """Decodes and validates one MQTT payload that arrived on `topic`."""
-    try:
-        envelope = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(f"payload is not JSON: {exc}") from None
+    envelope = decode(payload)
     validate(envelope)
     if topic not in topics(envelope["name"], envelope["type"]):
         allowed = ", ".join(topics(envelope["name"], envelope["type"]))

@@ -6,7 +6,6 @@ It also runs the demo loop of `charger sim --demo`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -14,6 +13,7 @@ import aiomqtt
 
 from charger.bus.messages import Topic
 from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, keep_connected
+from charger.runtime import jsonsafe
 from charger.runtime.log import event
 from charger.sim.board import SimBoard
 
@@ -31,7 +31,9 @@ DEMO_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
 
 
 class SimCommandService:
-    def __init__(self, board: SimBoard, host: str, port: int) -> None:
+    def __init__(self, board: SimBoard | None, host: str, port: int) -> None:
+        """`board` None: `charger sim` with cs = "remote" has no simulated board, and
+        says so to every command."""
         self._board = board
         self._host, self._port = host, port
         self.connected = asyncio.Event()
@@ -53,18 +55,21 @@ class SimCommandService:
         command: Any = None
         reply: dict[str, Any]
         try:
-            if len(raw) > MAX_COMMAND_BYTES:
-                raise ValueError(f"a command is at most {MAX_COMMAND_BYTES} bytes")
-            command = json.loads(raw)
+            try:
+                command = jsonsafe.loads(raw, max_bytes=MAX_COMMAND_BYTES, max_depth=4)
+            except jsonsafe.JsonError as exc:
+                raise ValueError(f"the command is {exc}") from None
             if not isinstance(command, dict):
                 raise ValueError('a command is a JSON object such as {"cmd": "plug_in"}')
+            if self._board is None:
+                raise ValueError('this charger has no simulated board (cs = "remote"; not sim)')
             reply = {"ok": True, "state": self._board.command(command)}
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        except ValueError as exc:  # JsonError and the board's argument errors
             event(log, logging.WARNING, "sim_command_rejected", reason=str(exc))
             reply = {"ok": False, "error": str(exc)}
         if isinstance(command, dict) and "id" in command:
             reply["id"] = command["id"]
-        return json.dumps(reply).encode()
+        return jsonsafe.dumps(reply).encode()
 
 
 async def run_demo(board: SimBoard) -> None:

@@ -12,7 +12,6 @@ belong to other clients and are ignored here.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from typing import Any
@@ -124,8 +123,8 @@ class MqttBridge:
             payload=raw[:200].decode(errors="replace"),
         )
         try:
-            envelope = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            envelope = api.decode(raw)
+        except ApiError:
             return
         reply = api.error_response(envelope, topic, reason)
         if reply is not None:

@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 import jsonschema_rs
 
+from charger.runtime import jsonsafe
+
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 ErrorCode = Literal[
     "FormatViolation",
@@ -54,6 +56,10 @@ _KIND_CODES: dict[str, ErrorCode] = {
     "AdditionalProperties": "FormatViolation",
 }
 MAX_DESCRIPTION = 255
+# Bounds checked before a frame is decoded: the WebSocket's own limit (1 MiB), and a
+# nesting no OCPP 2.0.1 message comes near (its schemas nest less than 10 deep).
+MAX_FRAME_BYTES = 1024 * 1024
+MAX_DEPTH = 32
 
 
 class RpcError(Exception):
@@ -73,9 +79,8 @@ class RpcError(Exception):
         self.details = details or {}
 
     def frame(self) -> str:
-        return json.dumps(
-            [CALLERROR, self.message_id, self.code, self.description, self.details],
-            separators=(",", ":"),
+        return jsonsafe.dumps(
+            [CALLERROR, self.message_id, self.code, self.description, self.details]
         )
 
 
@@ -86,7 +91,7 @@ class Call:
     payload: dict[str, Any]
 
     def frame(self) -> str:
-        return json.dumps([CALL, self.message_id, self.action, self.payload], separators=(",", ":"))
+        return jsonsafe.dumps([CALL, self.message_id, self.action, self.payload])
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +100,7 @@ class CallResult:
     payload: dict[str, Any]
 
     def frame(self) -> str:
-        return json.dumps([CALLRESULT, self.message_id, self.payload], separators=(",", ":"))
+        return jsonsafe.dumps([CALLRESULT, self.message_id, self.payload])
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +149,19 @@ def validate(
 def parse(text: str | bytes) -> Frame:
     """Decodes one frame; raises RpcError with the CALLERROR the sender must get."""
     try:
-        frame = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RpcError("RpcFrameworkError", f"message is not JSON: {exc}") from None
-    if not isinstance(frame, list) or len(frame) < 3:
+        frame = jsonsafe.loads(text, max_bytes=MAX_FRAME_BYTES, max_depth=MAX_DEPTH)
+    except jsonsafe.JsonError as exc:
+        raise RpcError("RpcFrameworkError", f"message is {exc}") from None
+    if not isinstance(frame, list) or len(frame) < 2:
         raise RpcError("RpcFrameworkError", "message is not an OCPP-J array [type, id, ...]")
     kind, message_id = frame[0], frame[1]
     if not isinstance(message_id, str) or not 0 < len(message_id) <= 36:
         raise RpcError(
             "RpcFrameworkError", f"message id {message_id!r} is not a string of 1-36 characters"
+        )
+    if type(kind) is not int:  # 2.0 or true is no message type
+        raise RpcError(
+            "MessageTypeNotSupported", f"message type {kind!r} is not 2, 3 or 4", message_id
         )
     if kind == CALL:
         if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):
