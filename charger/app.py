@@ -51,11 +51,12 @@ EXIT_RESTART = 75  # asks the CLI to re-exec the process (station reset)
 
 
 class App:
-    def __init__(self, config: Config, *, demo: bool = False, validate_bus: bool = False) -> None:
+    def __init__(self, config: Config, *, demo: bool = False) -> None:
         self.config = config
         self.demo = demo
         self.bus = Bus(
-            request_timeout_s=config.bus.request_timeout_s, validate_outgoing=validate_bus
+            request_timeout_s=config.bus.request_timeout_s,
+            validate_outgoing=config.bus.validate_local,
         )
         self.board: Board | None = None
         self.controller: CsController | None = None

@@ -14,3 +14,8 @@ class BusConfig:
     request_timeout_s: float = setting(
         10.0, "how long a bus request waits for its response", unit="s", lo=0.1, hi=600
     )
+    validate_local: bool = setting(
+        False,
+        "also check every message made in this process against the schemas (a debug aid: "
+        "a bad message raises at its source; those from MQTT are always checked)",
+    )
