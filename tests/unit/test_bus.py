@@ -1,10 +1,9 @@
 """The in-process bus: topic filters, FIFO delivery, request/response correlation."""
 
 import asyncio
+from typing import Any
 
 import pytest
-
-from typing import Any
 
 from charger.bus import Bus, RequestTimeout, api, messages, topic_matches
 from charger.bus.api import ApiError, Message

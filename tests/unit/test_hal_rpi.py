@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from charger.config import EvseConfig, RpiConfig, SimConfig
+from charger.config import EvseConfig, RpiConfig
 from charger.hal import rpi
 from charger.hal.interfaces import SteadyLevel
 

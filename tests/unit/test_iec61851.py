@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from charger.cs.pwm import DutyError
 from charger.cs.iec61851 import (
     EV_FOLLOW_DUTY_S,
     EV_STOP_ON_X1_S,
@@ -24,6 +23,7 @@ from charger.cs.iec61851 import (
     StateChanged,
     classify,
 )
+from charger.cs.pwm import DutyError
 
 LEVEL_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0, "E": 0.0}
 

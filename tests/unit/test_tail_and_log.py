@@ -4,8 +4,8 @@ import json
 import logging
 import time
 
-from charger.runtime.log import KeyValueFormatter
 from charger.protocols.mqtt.tail import describe
+from charger.runtime.log import KeyValueFormatter
 
 NOW = time.mktime((2026, 11, 22, 3, 12, 31, 0, 0, -1)) + 0.312
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from charger.runtime.tasks import TaskOwner
 from charger.protocols.ocpp import rpc
 from charger.protocols.ocpp.rpc import RpcError
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
+from charger.runtime.tasks import TaskOwner
 
 BOOT = {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}
 

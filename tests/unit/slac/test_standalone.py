@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from charger.sim.plc import SimPowerline
 from charger.protocols.slac.standalone import serve
+from charger.sim.plc import SimPowerline
 
 
 async def test_exits_0_on_a_match() -> None:
