@@ -2,29 +2,105 @@
 
 A `put` returns only after the value is on disk, so whatever was acknowledged survives a
 power cut. The SQLite calls run in a worker thread; the event loop never waits on fsync.
+
+The state directory and its files hold idTokens and credentials: the directory is 0700
+and every database file 0600, whatever the umask. A database that fails SQLite's
+integrity check at start is moved aside (`<name>.corrupt-<UTC time>`) and started
+afresh, so a corrupt file degrades the station instead of stopping it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import cbor2
+
+from charger.runtime.log import event
+
+log = logging.getLogger(__name__)
+
+DIR_MODE, FILE_MODE = 0o700, 0o600
+_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+class StoreError(OSError):
+    """The state database cannot be opened; str() names the file and the reason."""
 
 
 def open_database(path: Path, schema: str) -> sqlite3.Connection:
     """A SQLite file for durable state: WAL, synchronous=FULL (a commit is on disk before
     it returns), autocommit unless a transaction is begun explicitly. Blocking: call it
     from a worker thread when the event loop is running."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.executescript(schema)
+    try:
+        _private_dir(path.parent)
+        db = _connect(path, schema)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and not _corrupt_message(str(exc)):
+            raise StoreError(f"{path}: cannot open the state database: {exc}") from None
+        moved = _move_aside(path)
+        event(
+            log,
+            logging.ERROR,
+            "state_database_corrupt",
+            path=str(path),
+            moved_to=str(moved),
+            error=str(exc),
+        )
+        try:
+            db = _connect(path, schema)
+        except sqlite3.Error as again:
+            raise StoreError(f"{path}: cannot create the state database: {again}") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open the state database: {exc.strerror}") from None
     return db
+
+
+def _private_dir(folder: Path) -> None:
+    folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o777 != DIR_MODE:
+        folder.chmod(DIR_MODE)
+
+
+def _connect(path: Path, schema: str) -> sqlite3.Connection:
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE))  # created 0600, not per umask
+    path.chmod(FILE_MODE)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(schema)
+    except BaseException:
+        db.close()
+        raise
+    for suffix in _COMPANIONS[1:]:  # SQLite gives them the database's mode; make sure
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.chmod(FILE_MODE)
+    return db
+
+
+def _corrupt_message(text: str) -> bool:
+    return any(s in text for s in ("not a database", "malformed", "corrupt", "integrity"))
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in _COMPANIONS:
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            source.replace(target.with_name(target.name + suffix))
+    return target
 
 
 class Store:
