@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 10.0  # how long start-up waits for the MQTT connections
 EXIT_OK = 0
+EXIT_FAILURE = 1
 EXIT_RESTART = 75  # asks the CLI to re-exec the process (station reset)
 
 
@@ -85,6 +86,10 @@ class App:
                 )
                 await self._stop.wait()
                 event(log, logging.INFO, "stopping", exit_code=self._exit_code)
+        except Exception as exc:
+            self._exit_code = EXIT_FAILURE  # the CLI reports `exc` and exits with this
+            event(log, logging.ERROR, "failed", error=str(exc) or type(exc).__name__)
+            raise
         finally:
             event(log, logging.INFO, "stopped", exit_code=self._exit_code)
         return self._exit_code

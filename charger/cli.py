@@ -36,7 +36,7 @@ def _cmd_run(args: argparse.Namespace, default: str, force_sim: bool) -> int:
         code = asyncio.run(app.main(cfg, demo=getattr(args, "demo", False)))
     except Exception as exc:
         print(f"charger: {exc}", file=sys.stderr)
-        return 1
+        return app.EXIT_FAILURE
     if code == app.EXIT_RESTART:
         # Station reset: start afresh in the same process slot (same PID for supervisors).
         os.execv(sys.executable, [sys.executable, "-m", "charger", *sys.argv[1:]])
