@@ -1,11 +1,19 @@
-"""Spawns mosquitto on a local port and keeps it running (restarted when it dies)."""
+"""Spawns mosquitto on a local port and keeps it running (restarted when it dies).
+
+The broker dies with the charger, even on kill -9: it runs under `setpriv --pdeathsig
+TERM` (util-linux), so the kernel signals it when its parent goes. A broker of ours left
+over from an earlier run (recognised by its pid file and its command line naming our
+config file) is stopped at start instead of blocking the port for ever.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
+import signal
 from pathlib import Path
 
 from charger.runtime.log import event
@@ -48,6 +56,8 @@ class MosquittoSupervisor:
         self._binary = find_mosquitto(binary)
         self._host, self._port = host, port
         self._conf = run_dir / "mosquitto.conf"
+        self._pid_file = run_dir / "mosquitto.pid"
+        self._setpriv = shutil.which("setpriv")  # util-linux, on every Debian system
         self._process: asyncio.subprocess.Process | None = None
         run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -56,6 +66,7 @@ class MosquittoSupervisor:
         return None if self._process is None else self._process.pid
 
     async def start(self) -> None:
+        await self._stop_leftover()
         if await port_open(self._host, self._port):
             raise BrokerError(
                 f"{self._host}:{self._port} is already in use (another MQTT "
@@ -64,15 +75,41 @@ class MosquittoSupervisor:
             )
         self._conf.write_text(
             f"listener {self._port} {self._host}\nallow_anonymous true\npersistence false\n"
+            f"pid_file {self._pid_file}\n"
             "log_dest stderr\nlog_type error\nlog_type warning\n"
         )
         await self._spawn()
 
+    async def _stop_leftover(self) -> None:
+        """Stops a broker an earlier run of ours left behind (e.g. its parent was killed
+        before it could stop it); a process that is not ours is left alone."""
+        pid = self._leftover_pid()
+        if pid is None:
+            return
+        event(log, logging.WARNING, "broker_leftover_stopped", pid=pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):  # up to 5 s for it to let go of the port
+                os.kill(pid, 0)
+                await asyncio.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)
+
+    def _leftover_pid(self) -> int | None:
+        """The pid in our pid file, if that process runs our config (a reused pid is
+        someone else's)."""
+        try:
+            pid = int(self._pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        return pid if str(self._conf).encode() in cmdline else None
+
     async def _spawn(self) -> None:
+        command = [self._binary, "-c", str(self._conf)]
+        if self._setpriv is not None:
+            command = [self._setpriv, "--pdeathsig", "TERM", "--", *command]
         self._process = await asyncio.create_subprocess_exec(
-            self._binary,
-            "-c",
-            str(self._conf),
+            *command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
         )
