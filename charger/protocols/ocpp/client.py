@@ -104,7 +104,9 @@ class OcppClient:
             [(c.ocpp_evse_id, c.connector_id) for c in settings.connectors],
             now=self._timestamp,
         )
-        self._writes: asyncio.Queue[tuple[int, dict[str, Any], dict[str, Any]]]
+        # (EVSE, a TransactionEvent or the id of the transaction whose state alone changed,
+        # the state it leaves)
+        self._writes: asyncio.Queue[tuple[int, dict[str, Any] | str, dict[str, Any]]]
         self._writes = asyncio.Queue()
         self._unsettled: set[int] = set()
         self._answered: set[int] = set()  # outbox entries answered, deletion in progress
@@ -190,7 +192,11 @@ class OcppClient:
     def _on_meter_values(self, message: Message[messages.MeterValuesUpdate]) -> None:
         if (connector := self._connector(message.data.get("evse_id"))) is None:
             return
-        self.meter.reading(connector.ocpp_evse_id, dict(message.data))
+        evse = connector.ocpp_evse_id
+        self.meter.reading(evse, dict(message.data))
+        if (tx_id := self.tx.transaction_id(evse)) is not None:
+            # kept with the transaction, so a PowerLoss Ended after a power cut has it
+            self._writes.put_nowait((evse, tx_id, self.tx.snapshot(evse)))
         self._limit_invalid_energy(connector)
 
     def _on_ws_status(self, message: Message[messages.WebsocketStatusRequest]) -> None:
@@ -225,6 +231,9 @@ class OcppClient:
         """Commits queued events to the outbox one by one, in the order they happened."""
         while True:
             evse, payload, state = await self._writes.get()
+            if isinstance(payload, str):  # the open transaction's new meter reading
+                await self._outbox.save_transaction(payload, state)
+                continue
             tx_id = payload["transactionInfo"]["transactionId"]
             if payload["eventType"] == "Ended":
                 await self._outbox.put("TransactionEvent", payload, forget=tx_id)

@@ -128,6 +128,14 @@ class Outbox:
         )
         return {r[0]: (r[1], cbor2.loads(r[2])) for r in rows}
 
+    async def save_transaction(self, transaction_id: str, state: dict[str, Any]) -> None:
+        """Updates an open transaction's state (e.g. its last meter reading) on disk."""
+        await asyncio.to_thread(
+            self._execute,
+            "UPDATE transactions SET state = ? WHERE transaction_id = ?",
+            (cbor2.dumps(state), transaction_id),
+        )
+
     async def forget_transaction(self, transaction_id: str) -> None:
         await asyncio.to_thread(
             self._execute, "DELETE FROM transactions WHERE transaction_id = ?", (transaction_id,)

@@ -55,6 +55,7 @@ class _Evse:
     start_energy_wh: float | None = None  # the register when the transaction started
     power_path_opened: bool = False  # in this step, not yet settled
     transferring: bool = False  # energy flowed at the last settle (EnergyTransfer edge)
+    restored: bool = False  # reopened from disk after a power cut, to be ended
     session_over: bool = False  # a transaction ended and the EV is still plugged in
 
 
@@ -239,7 +240,11 @@ class TransactionManager:
         e.transaction_id, e.seq_no = transaction_id, int(state["seq_no"])
         e.charging_state = str(state["charging_state"])
         e.id_token, e.energy_wh, e.token_sent = state.get("id_token"), state.get("energy_wh"), True
-        return self._end(e, "AbnormalCondition", "PowerLoss", keep_state=True)
+        e.restored = True
+        try:
+            return self._end(e, "AbnormalCondition", "PowerLoss", keep_state=True)
+        finally:
+            e.restored = False
 
     # ------------------------------------------------------------------ rules
 
@@ -340,7 +345,11 @@ class TransactionManager:
             "Clock": "Sample.Clock",
         }.get(which, "Trigger" if trigger == "Trigger" else "Sample.Periodic")
         if self.sampler is not None:
-            return self.sampler(e.ocpp_id, which, context)
+            samples = self.sampler(e.ocpp_id, which, context)
+            if samples or not e.restored:
+                return samples
+            # after a power cut no reading is in memory: the last one persisted with the
+            # transaction is what the meter said last
         if e.energy_wh is None:
             return []
         return [

@@ -231,3 +231,21 @@ def test_after_a_stop_a_power_path_closing_again_starts_nothing() -> None:
     tx.power_path(1, False)
     assert tx.authorized(1, TOKEN) == []  # authorized again: the next closing starts
     assert [e["eventType"] for e in tx.power_path(1, True)] == ["Started"]
+
+
+def test_the_power_loss_end_carries_the_last_persisted_reading() -> None:
+    """Reliability issue 9: after kill -9 no reading is in memory; the Ended event of the
+    restored transaction carries the energy persisted with it."""
+    tx = manager()
+    tx.sampler = lambda evse, which, context: []  # nothing read since the restart
+    ended = tx.restore(1, "tx-9", {"seq_no": 4, "charging_state": "Charging", "energy_wh": 35.0})
+    assert check(ended) == [("Ended", "AbnormalCondition", 4, "Charging")]
+    [value] = ended[0]["meterValue"][0]["sampledValue"]
+    assert value == {
+        "value": 35.0,
+        "context": "Transaction.End",
+        "measurand": "Energy.Active.Import.Register",
+    }
+    # a running transaction ends with what the sampler says, not the fallback
+    tx.cp_state(1, "B1")
+    assert "meterValue" not in tx.stop_authorized(1, remote=True)[0]
