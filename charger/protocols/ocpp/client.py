@@ -117,6 +117,7 @@ class OcppClient:
         self._next_boot_reason: str | None = None  # the next boot's, when not a power-up
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s, self._tasks)
         self.dm = device_model if device_model is not None else build_device_model(settings)
+        self.dm.clock = self._timestamp  # ClockCtrlr.DateTime: the CSMS-synchronised time
         self._dm_changed = asyncio.Event()
         self.local_list = local_list if local_list is not None else LocalList(None)
         self.auth_cache = auth_cache if auth_cache is not None else AuthCache(None)
@@ -223,6 +224,8 @@ class OcppClient:
         """Queues TransactionEvents for the writer, with the state each one leaves."""
         for payload in events:
             self._writes.put_nowait((evse, payload, self.tx.snapshot(evse)))
+            if payload["eventType"] == "Started":
+                self.meter.transaction_started(evse)
             if payload["eventType"] == "Ended":
                 self._invalid_token.discard(evse)
                 self._tasks.spawn(self._remote.transaction_ended(), "scheduled operations")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from charger.bus import api
 from charger.runtime.assets import asset_path
 from charger.runtime.store import Store
 
@@ -115,6 +116,9 @@ class DeviceModel:
             (k.component, k.component_instance, k.evse, k.connector) for k in self._vars
         }
         self._store = store
+        # the station's time for ClockCtrlr.DateTime (the OCPP client sets its CSMS-
+        # synchronised clock), as every OCPP timestamp: UTC, milliseconds, "Z"
+        self.clock: Callable[[], str] = api.timestamp
         # extra checks of values the station depends on, by (component, variable)
         self.checks: dict[tuple[str, str], Callable[[str], str | None]] = {}
 
@@ -209,11 +213,10 @@ class DeviceModel:
     def value(self, component: str, variable: str, instance: str | None = None) -> str:
         return self._current(self._vars[Key(component, variable, None, instance)])
 
-    @staticmethod
-    def _current(var: Variable) -> str:
+    def _current(self, var: Variable) -> str:
         # A dateTime without a stored value is the clock (ClockCtrlr.DateTime).
         if var.data_type == "dateTime" and var.value == "":
-            return datetime.now().astimezone().isoformat()
+            return self.clock()
         return var.value
 
     def assign(self, component: str, variable: str, value: str) -> None:
@@ -313,7 +316,7 @@ class DeviceModel:
     def report(self, base: str) -> list[dict[str, Any]]:
         """ReportData for FullInventory or ConfigurationInventory (the writable ones)."""
         return [
-            _report_entry(var)
+            _report_entry(var, self._current(var))
             for var in self._vars.values()
             if base != "ConfigurationInventory" or var.mutability != "ReadOnly"
         ]
@@ -332,7 +335,7 @@ class DeviceModel:
             if var.key.variable in criteria and var.value == "true"
         }
         return [
-            _report_entry(var)
+            _report_entry(var, self._current(var))
             for var in self._vars.values()
             if (not criteria or _component_of(var.key) in flagged)
             and (not wanted or any(_matches(var.key, item) for item in wanted))
@@ -362,7 +365,7 @@ def _matches(key: Key, item: dict[str, Any]) -> bool:
     return "instance" not in variable or variable["instance"] == key.variable_instance
 
 
-def _report_entry(var: Variable) -> dict[str, Any]:
+def _report_entry(var: Variable, value: str) -> dict[str, Any]:
     key = var.key
     component: dict[str, Any] = {"name": key.component}
     if key.component_instance:
@@ -381,7 +384,7 @@ def _report_entry(var: Variable) -> dict[str, Any]:
         "constant": False,
     }
     if var.mutability != "WriteOnly":
-        attribute["value"] = var.value[:2500]
+        attribute["value"] = value[:2500]
     characteristics: dict[str, Any] = {"dataType": var.data_type, "supportsMonitoring": False}
     if var.unit:
         characteristics["unit"] = var.unit

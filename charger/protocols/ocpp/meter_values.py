@@ -62,6 +62,11 @@ class MeterSampler:
             return []
         return sampled_values(meter, self._dm.members(*_MEASURANDS[which]), context)
 
+    def transaction_started(self, evse: int) -> None:
+        """TxUpdatedInterval counts from the transaction's start, not from a phase left
+        over from the previous one (the first periodic value comes one interval in)."""
+        self._last_periodic[evse] = self.monotonic()
+
     def reading(self, evse: int, data: dict[str, Any]) -> None:
         """A `meter_values` update of the CS: TxUpdatedInterval's periodic event when due."""
         self._meters[evse] = data

@@ -1,8 +1,10 @@
 """Value checks of the device model, per dataType (B05 'invalidly formatted values')."""
 
+import re
+
 import pytest
 
-from charger.protocols.ocpp.device_model import Key, Variable, check_value
+from charger.protocols.ocpp.device_model import DeviceModel, Key, Variable, check_value
 
 
 def var(data_type: str, **extra: object) -> Variable:
@@ -32,3 +34,18 @@ def var(data_type: str, **extra: object) -> Variable:
 )
 def test_check_value(variable: Variable, value: str, problem: str | None) -> None:
     assert check_value(variable, value) == problem
+
+
+def test_clock_date_time_is_the_station_clock_in_one_format_everywhere() -> None:
+    """ClockCtrlr.DateTime in GetVariables and in a report: the station's clock (the OCPP
+    client gives its CSMS-synchronised one), UTC with milliseconds at most."""
+    clock = Variable(Key("ClockCtrlr", "DateTime"), "", "ReadOnly", "dateTime")
+    dm = DeviceModel([clock])
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", dm.value("ClockCtrlr", "DateTime")
+    )
+    dm.clock = lambda: "2026-12-01T10:00:00.123Z"
+    got = dm.get({"component": {"name": "ClockCtrlr"}, "variable": {"name": "DateTime"}})
+    assert got["attributeValue"] == "2026-12-01T10:00:00.123Z"
+    [entry] = dm.report("FullInventory")
+    assert entry["variableAttribute"][0]["value"] == "2026-12-01T10:00:00.123Z"
