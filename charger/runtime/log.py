@@ -2,16 +2,31 @@
 
 Call sites use ``log.info("contactor_opened", extra=kv(evse="DE*1", reason="C->B"))`` or the
 `event` helper; the formatter renders ``ts level logger event key=value ...``.
+
+No secret reaches the log at any level: the formatter, which every line passes, blanks
+HTTP credentials (the WebSocket library logs its request headers at debug level) and
+the value of any field whose name says it is a secret.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
 
 _FIELDS = "kv"
+REDACTED = "<redacted>"
+_CREDENTIALS = re.compile(
+    r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?(?:basic|bearer|digest)?\s*)[^\s'\",]+",
+    re.IGNORECASE,
+)
+_SECRET_FIELDS = ("password", "secret", "token_value", "private_key", "nmk")
+
+
+def redact(text: str) -> str:
+    return _CREDENTIALS.sub(rf"\1{REDACTED}", text)
 
 
 def kv(**fields: Any) -> dict[str, Any]:
@@ -40,10 +55,13 @@ class KeyValueFormatter(logging.Formatter):
             _quote(record.getMessage()),
         ]
         fields: dict[str, Any] = getattr(record, _FIELDS, {})
-        parts.extend(f"{key}={_quote(value)}" for key, value in fields.items())
+        parts.extend(
+            f"{key}={REDACTED if any(s in key.lower() for s in _SECRET_FIELDS) else _quote(value)}"
+            for key, value in fields.items()
+        )
         if record.exc_info:
             parts.append("exc=" + _quote(self.formatException(record.exc_info)))
-        return " ".join(parts)
+        return redact(" ".join(parts))
 
 
 def configure(level: str) -> None:

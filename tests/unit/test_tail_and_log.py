@@ -4,6 +4,8 @@ import json
 import logging
 import time
 
+import pytest
+
 from charger.protocols.mqtt.tail import describe
 from charger.runtime.log import KeyValueFormatter
 
@@ -38,3 +40,39 @@ def test_log_lines_are_key_value() -> None:
         "1970-01-01T00:00:00.005Z info charger.x contactor evse=DE*1 closed=True "
         'reason="C2 authorized"'
     )
+
+
+async def test_credentials_never_reach_the_log_even_at_debug(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The WebSocket library logs its request headers at debug level; the Basic-auth
+    password must not appear in any form (OCPP issue, defect 7)."""
+    import base64
+
+    import websockets
+
+    from charger.runtime import log as charger_log
+
+    password = "s3cret-Passw0rd-4-CSMS"
+    token = base64.b64encode(f"CS001:{password}".encode()).decode()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    charger_log.configure("debug")
+    try:
+        async with websockets.serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with websockets.connect(
+                f"ws://127.0.0.1:{port}/ocpp/CS001",
+                additional_headers={"Authorization": f"Basic {token}"},
+            ):
+                pass
+        logging.getLogger("charger").debug(
+            "settings", extra={"kv": {"basic_auth_password": password}}
+        )
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    err = capfd.readouterr().err
+    assert "Authorization: Basic <redacted>" in err  # the header was logged, blanked
+    assert "basic_auth_password=<redacted>" in err
+    assert password not in err and token not in err
