@@ -19,6 +19,8 @@ def var(data_type: str, **extra: object) -> Variable:
         (var("integer", max_limit=10), "11", "11 is above the maximum 10"),
         (var("integer"), "1.5", "'1.5' is not an integer"),
         (var("decimal"), "1.5", None),
+        (var("passwordString", min_limit=16), "short-password", "shorter than 16 characters"),
+        (var("passwordString", max_limit=40), "p" * 41, "longer than 40 characters"),
         (var("decimal"), "x", "'x' is not a decimal"),
         (var("boolean"), "true", None),
         (var("boolean"), "True", "'True' is not true or false"),
