@@ -23,16 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from charger import config
-from charger.bus import api
-from charger.bus import Bus
-from charger.hal import create_board
-from charger.sim.board import SimBoard
+from charger.bus import Bus, api
+from charger.cs.controller import CsController, StationIdentity
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import find_mosquitto
-from charger.cs.controller import CsController, StationIdentity
 from charger.runtime.store import Store
-from tests.integration.conftest import free_port, wait_port
+from charger.sim.board import create_board
+from rig.net import free_port, wait_port
 
 
 async def run(transitions: int, load_hz: int, state_dir: Path, port: int) -> dict[str, object]:
@@ -49,16 +47,16 @@ ev_reaction_s = 0
 """),
         "bench",
     )
-    bus = Bus()
-    board = create_board("sim", cfg.evses, cfg.sim, cfg.rpi)
-    assert isinstance(board, SimBoard)
+    bus = Bus(request_timeout_s=5.0)
+    board = create_board(cfg.evses, cfg.sim)
     sim = board.evse(1)
     store = Store(state_dir / "charger.db")
-    identity = StationIdentity(cfg.station, cfg.ocpp, True, 5.0)
+    identity = StationIdentity(cfg.station, cfg.ocpp, True)
     controller = CsController(
         identity, cfg.evses, board, bus, store, availability={}, on_reset=lambda: None
     )
-    LocalAuthorization(bus, free=True, tokens=(), request_timeout_s=5.0).start()
+    local_auth = LocalAuthorization(bus, free=True, tokens=())
+    local_auth.start()
     bridge = MqttBridge(bus, "127.0.0.1", port)
     tasks = [asyncio.create_task(bridge.run())]
     await asyncio.wait_for(bridge.connected.wait(), 10)
@@ -113,6 +111,8 @@ ev_reaction_s = 0
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks, timeout=10)
+    await controller.close()
+    await local_auth.close()
     await board.stop()
     store.close()
     latencies.sort()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.conftest import charger_config, free_port
+from rig.net import free_port
+from rig.processes import charger_config
 
 
 def rss_mb(pid: int) -> float:
@@ -26,7 +27,7 @@ def rss_mb(pid: int) -> float:
 
 def measure(tmp: Path) -> tuple[float, float]:
     config = charger_config(tmp, free_port(), broker="spawn")
-    log = tmp / "charger.runtime.log"
+    log = tmp / "charger.log"
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "charger", "sim", "--demo", "--config", str(config)],

@@ -75,8 +75,8 @@ async def round_trips(count: int) -> tuple[float, float]:
     from ocpp.v201 import ChargePoint
     from ocpp.v201 import call as ocpp_call
 
-    from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-    from tests.integration.ocpp.test_provisioning import station
+    from rig.csms import CsmsState, ocpp_csms
+    from rig.ocpp_station import station
 
     state = CsmsState(interval=3600)
     async with ocpp_csms(state) as url:
@@ -102,8 +102,9 @@ async def round_trips(count: int) -> tuple[float, float]:
 
 async def boot_and_rss() -> tuple[float, float]:
     """Seconds from exec of `charger sim` to its BootNotification at the CSMS; its RSS (MB)."""
-    from tests.integration.conftest import charger_config, free_port
-    from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+    from rig.csms import CsmsState, ocpp_csms
+    from rig.net import free_port
+    from rig.processes import charger_config
 
     state = CsmsState(interval=3600)
     async with ocpp_csms(state) as url:

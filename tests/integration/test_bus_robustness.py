@@ -13,14 +13,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.conftest import (
-    EVSE_ID,
-    Broker,
-    Charger,
-    charger_config,
-    free_port,
-    probe_on,
-)
+from rig.net import free_port
+from rig.processes import EVSE_ID, Broker, Charger, charger_config
+from tests.support.probe import probe_on
 
 
 async def test_malformed_and_invalid_messages_are_rejected(

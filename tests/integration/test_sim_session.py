@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.integration.conftest import EVSE_ID, Broker, Charger, probe_on
+from rig.processes import EVSE_ID, Broker, Charger
+from tests.support.probe import probe_on
 
 
 def states(probe: object, after: int = 0) -> list[str]:

@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from ocpp.v201 import call
 
-from charger.bus import api
-from charger.protocols.ocpp.auth_cache import AuthCache
-from charger.runtime.store import Store
-from tests.integration.conftest import eventually, free_port
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
-
-ALICE = {"idToken": "ALICE", "type": "ISO14443"}
-
-
-async def authorize(st: Station, token: str = "ALICE") -> str:
-    reply = await st.bus.request(
-        api.request(
-            "authorization",
-            "cs/josev",
-            {"evse_id": EVSE_ID, "id_token": token, "token_type": "ISO14443"},
-        ),
-        5,
-    )
-    return str(reply.data["status"])
-
-
-async def cached(status: str, **info: Any) -> AuthCache:
-    cache = AuthCache(Store(Path(tempfile.mkdtemp()) / "cache.db"))
-    await cache.update(ALICE, {"status": status, **info})
-    return cache
-
-
-def configure(st: Station, **values: str) -> None:
-    """The "Before: Configuration State" of a test case."""
-    client: Any = st.client  # type: ignore[attr-defined]
-    for key, value in values.items():
-        component, variable = key.split("__")
-        client.dm.assign(component, variable, value)
+from rig.csms import CsmsState, ocpp_csms
+from rig.net import free_port
+from rig.ocpp_station import station
+from tests.support.ocpp_steps import ALICE, authorize, cached, configure
+from tests.support.polling import eventually
 
 
 async def test_TC_C_33_CS_authorize_response_fills_the_cache() -> None:

@@ -13,10 +13,9 @@ from ocpp.v201 import call
 from charger.bus import api
 from charger.protocols.ocpp.settings import Connector
 from charger.runtime.store import Store
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import EVSE_ID, station
-from tests.integration.ocpp.test_remote import play_cs
-from tests.integration.ocpp.test_tx_options import PLUG, UNPLUG, booted, step
+from rig.csms import CsmsState, ocpp_csms
+from rig.ocpp_station import EVSE_ID, station
+from tests.support.ocpp_steps import PLUG, UNPLUG, booted, play_cs, step
 
 TARGETS = {
     "station": None,

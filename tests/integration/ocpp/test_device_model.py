@@ -13,10 +13,10 @@ from ocpp.v201 import call
 
 from charger.protocols.ocpp.settings import build_device_model
 from charger.runtime.store import Store
-from tests.integration.conftest import eventually
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import settings, station
-from tests.integration.ocpp.test_tx_options import booted
+from rig.csms import CsmsState, ocpp_csms
+from rig.ocpp_station import settings, station
+from tests.support.ocpp_steps import booted
+from tests.support.polling import eventually
 
 HEARTBEAT = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
 

@@ -10,12 +10,20 @@ import pytest
 
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.runtime.store import Store
-from tests.integration.conftest import eventually, free_port
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_auth_cache import authorize, configure
-from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
-from tests.integration.ocpp.test_transactions import cs
-from tests.integration.ocpp.test_tx_options import OFFER, PLUG, UNPLUG, set_variables, step
+from rig.csms import CsmsState, ocpp_csms
+from rig.net import free_port
+from rig.ocpp_station import EVSE_ID, Station, station
+from tests.support.ocpp_steps import (
+    OFFER,
+    PLUG,
+    UNPLUG,
+    authorize,
+    configure,
+    cs,
+    set_variables,
+    step,
+)
+from tests.support.polling import eventually
 
 GROUP = {"idToken": "FLEET-7", "type": "Central"}
 MASTER = {"idToken": "MASTER", "type": "Central"}

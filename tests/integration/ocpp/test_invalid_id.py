@@ -9,12 +9,20 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import free_port
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_auth_cache import authorize, cached, configure
-from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
-from tests.integration.ocpp.test_transactions import meter
-from tests.integration.ocpp.test_tx_options import CHARGE, CS_STOPS, OFFER, PLUG, step
+from rig.csms import CsmsState, ocpp_csms
+from rig.net import free_port
+from rig.ocpp_station import EVSE_ID, Station, station
+from tests.support.ocpp_steps import (
+    CHARGE,
+    CS_STOPS,
+    OFFER,
+    PLUG,
+    authorize,
+    cached,
+    configure,
+    meter,
+    step,
+)
 
 
 def stops(st: Station) -> int:

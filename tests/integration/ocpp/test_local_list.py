@@ -10,11 +10,10 @@ from ocpp.v201 import call
 
 from charger.protocols.ocpp.local_list import LocalList
 from charger.runtime.store import Store
-from tests.integration.conftest import free_port
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_auth_cache import authorize
-from tests.integration.ocpp.test_provisioning import station
-from tests.integration.ocpp.test_tx_options import booted
+from rig.csms import CsmsState, ocpp_csms
+from rig.net import free_port
+from rig.ocpp_station import station
+from tests.support.ocpp_steps import authorize, booted
 
 ALICE = {
     "id_token": {"id_token": "ALICE", "type": "ISO14443"},

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from charger.protocols.ocpp.settings import Connector
-from tests.integration.conftest import eventually
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import EVSE_ID, station
-from tests.integration.ocpp.test_transactions import cs, meter
-from tests.integration.ocpp.test_tx_options import set_variables, tx_events, wait_ended
+from rig.csms import CsmsState, ocpp_csms
+from rig.ocpp_station import EVSE_ID, station
+from tests.support.ocpp_steps import cs, meter, set_variables, tx_events, wait_ended
+from tests.support.polling import eventually
 
 
 async def configure(csms: Any, *values: tuple[str, str, str]) -> None:

@@ -13,12 +13,12 @@ from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfi
 from charger.protocols.ocpp.settings import build_device_model
 from charger.protocols.ocpp.tls import client_context
 from charger.runtime.store import Store
-from tests.integration.conftest import eventually, free_port
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import settings, station
-from tests.integration.ocpp.test_remote import play_cs
-from tests.integration.ocpp.test_security import pki, server_context  # noqa: F401 (fixture)
-from tests.integration.ocpp.test_tx_options import booted
+from rig.csms import CsmsState, ocpp_csms
+from rig.net import free_port
+from rig.ocpp_station import settings, station
+from tests.support.ocpp_steps import booted, play_cs
+from tests.support.pki import server_context
+from tests.support.polling import eventually
 
 
 def connection_data(url: str, security_profile: int = 1) -> dict[str, Any]:
@@ -189,7 +189,7 @@ async def test_after_the_fallback_failed_too_the_priority_list_is_tried_again() 
 
 
 async def test_TC_A_19_A_22_CS_security_profile_upgrade_and_no_downgrade(
-    pki: dict[str, Any],  # noqa: F811
+    pki: dict[str, Any],
 ) -> None:
     plain, secure = CsmsState(interval=300), CsmsState(interval=300)
     tls = server_context(pki["server"])

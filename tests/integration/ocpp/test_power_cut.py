@@ -8,8 +8,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from tests.integration.conftest import Broker, Charger, eventually, probe_on
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
+from rig.csms import CsmsState, ocpp_csms
+from rig.processes import Broker, Charger
+from tests.support.polling import eventually
+from tests.support.probe import probe_on
 
 
 def check_no_loss(state: CsmsState) -> dict[str, list[dict[str, Any]]]:

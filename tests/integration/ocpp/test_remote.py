@@ -13,24 +13,10 @@ from ocpp.v201 import call
 from charger.bus import api
 from charger.bus.api import Message
 from charger.runtime.store import Store
-from tests.integration.conftest import eventually
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
-from tests.integration.ocpp.test_transactions import cs
-from tests.integration.ocpp.test_tx_options import booted, set_variables
-
-
-def play_cs(st: Station, answers: dict[str, dict[str, Any]]) -> list[Message]:
-    """Answers the client's requests on josev/cs; returns what it was asked."""
-    asked: list[Message] = []
-
-    def answer(message: Message) -> None:
-        if message.type == "request" and message.name in answers:
-            asked.append(message)
-            st.bus.publish(message.reply(answers[message.name]))
-
-    st.bus.subscribe("josev/cs", answer)
-    return asked
+from rig.csms import CsmsState, ocpp_csms
+from rig.ocpp_station import EVSE_ID, station
+from tests.support.ocpp_steps import booted, cs, play_cs, set_variables
+from tests.support.polling import eventually
 
 
 async def test_TC_B_20_B_21_CS_reset_on_idle_without_then_with_a_transaction() -> None:
@@ -208,7 +194,7 @@ async def test_a_station_reset_the_cs_refuses_is_tried_reset_retries_times_more(
                 requests.append(message)
                 st.bus.publish(message.reply({"status": answers[len(requests) - 1]}))
 
-        st.bus.subscribe("josev/cs", answer)
+        st.bus.subscribe_all(answer, topic="josev/cs")
         assert (await csms.call(call.Reset(type="Immediate"))).status == "Accepted"
         await eventually(lambda: len(requests) == asked)
         assert all(r.data == {} for r in requests)  # the whole station each time

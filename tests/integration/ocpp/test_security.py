@@ -3,60 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from charger.protocols.ocpp.tls import client_context
-from tests.integration.conftest import free_port, wait_port
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.pki import leaf, root
-from tests.integration.ocpp.test_provisioning import station
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> dict[str, object]:
-    csms_root, root_cert, root_key = root(tmp_path, "csms-root")
-    _, other_cert, other_key = root(tmp_path, "stranger-root")
-    station_root, st_cert, st_key = root(tmp_path, "station-root")
-    return {
-        "root": csms_root,
-        "server": leaf(
-            tmp_path,
-            "server",
-            (root_cert, root_key),
-            common_name="127.0.0.1",
-            server=True,
-            ip="127.0.0.1",
-        ),
-        "wrong_host": leaf(
-            tmp_path, "wrong", (root_cert, root_key), common_name="csms.example.net", server=True
-        ),
-        "untrusted": leaf(
-            tmp_path,
-            "untrusted",
-            (other_cert, other_key),
-            common_name="127.0.0.1",
-            server=True,
-            ip="127.0.0.1",
-        ),
-        "station_root": station_root,
-        "station": leaf(tmp_path, "station", (st_cert, st_key), common_name="CS001", server=False),
-    }
-
-
-def server_context(
-    cert: object, *, client_ca: Path | None = None, tls11: bool = False
-) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert.cert, cert.key)  # type: ignore[attr-defined]
-    if client_ca is not None:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(client_ca)
-    return context
+from rig.csms import CsmsState, ocpp_csms
+from rig.net import free_port, wait_port
+from rig.ocpp_station import station
+from tests.support.pki import server_context
 
 
 async def security_events(st: object, count: int = 1) -> list[dict[str, object]]:

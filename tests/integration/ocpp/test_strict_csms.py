@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.ocpp.test_provisioning import station
+from rig.ocpp_station import station
 
 CSMS_DIR = Path(__file__).parent / "strict_csms"
 

@@ -8,11 +8,10 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from tests.integration.conftest import eventually
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import station
-from tests.integration.ocpp.test_transactions import queue_empty
-from tests.integration.ocpp.test_tx_options import OFFER, PLUG, UNPLUG, booted, step
+from rig.csms import CsmsState, ocpp_csms
+from rig.ocpp_station import station
+from tests.support.ocpp_steps import OFFER, PLUG, UNPLUG, booted, queue_empty, step
+from tests.support.polling import eventually
 
 
 async def status(csms: Any, tx_id: str | None = None) -> tuple[bool | None, bool]:

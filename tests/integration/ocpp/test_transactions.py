@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,39 +11,13 @@ from ocpp.v201 import call
 
 from charger.bus import api
 from charger.runtime.store import Store
-from tests.integration.conftest import eventually, free_port
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
+from rig.csms import CsmsState, ocpp_csms
+from rig.net import free_port
+from rig.ocpp_station import EVSE_ID, Station, station
+from tests.support.ocpp_steps import cs, events, queue_empty
+from tests.support.polling import eventually
 
 TOKEN = {"evse_id": EVSE_ID, "id_token": "04A1B2C3", "token_type": "ISO14443"}
-
-
-def cs(st: Station, name: str, **data: Any) -> None:
-    st.bus.publish(api.update(name, "cs/josev", {"evse_id": EVSE_ID, **data}))
-
-
-def meter(st: Station, energy_wh: float, evse_id: str = EVSE_ID) -> None:
-    """A meter_values update from the CS: 230 V and 16 A on three phases."""
-    cs(
-        st,
-        "meter_values",
-        evse_id=evse_id,
-        timestamp="2026-11-22T03:00:00Z",
-        voltage={"l1": 230, "l2": 230, "l3": 230},
-        current={"l1": 16, "l2": 16, "l3": 16},
-        power_factor=1,
-        frequency=50,
-        total_active_energy_imported=energy_wh,
-        total_reactive_energy_imported=0,
-    )
-
-
-def events(state: CsmsState) -> list[tuple[str, str, int, str]]:
-    return [
-        (p["event_type"], p["trigger_reason"], p["seq_no"], p["transaction_info"]["charging_state"])
-        for a, p in state.received
-        if a == "TransactionEvent"
-    ]
 
 
 async def test_TC_E_03_CS_cable_plugin_first() -> None:
@@ -89,11 +62,11 @@ async def test_TC_E_04_E_06_CS_authorization_first_then_stopped_with_the_same_to
         cs(st, "cp_status", connector_id=1, state="B1")
         await state.wait_for("TransactionEvent", count=2)
         stops: list[Any] = []
-        st.bus.subscribe(
-            "josev/cs",
+        st.bus.subscribe_all(
             lambda m: (
                 stops.append(m) if m.name == "stop_charging" and m.type == "request" else None
             ),
+            topic="josev/cs",
         )
         await st.bus.request(api.request("authorization", "cs/josev", TOKEN), 5)
         ended = await state.wait_for("TransactionEvent", count=3)
@@ -226,13 +199,6 @@ async def test_remote_start_keeps_its_tx_profile_for_smart_charging() -> None:
         ]
         saved = await store.get("ocpp_charging_profiles")
         assert saved == {"1": client.charging_profiles[1]}  # on disk for after a reboot
-
-
-def queue_empty(client: Any) -> Callable[[], Awaitable[bool]]:
-    async def empty() -> bool:
-        return not await client._outbox.pending()
-
-    return empty
 
 
 def ws_statuses(st: Station) -> list[str]:

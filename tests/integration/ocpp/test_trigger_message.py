@@ -7,10 +7,9 @@ from typing import Any
 
 from ocpp.v201 import call
 
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_provisioning import station
-from tests.integration.ocpp.test_transactions import meter
-from tests.integration.ocpp.test_tx_options import CHARGE, OFFER, PLUG, booted, step
+from rig.csms import CsmsState, ocpp_csms
+from rig.ocpp_station import station
+from tests.support.ocpp_steps import CHARGE, OFFER, PLUG, booted, meter, step
 
 
 async def trigger(csms: Any, message: str, evse: dict[str, int] | None = None) -> str:

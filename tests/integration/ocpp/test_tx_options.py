@@ -4,67 +4,27 @@ with SetVariables, the test plays the CS step by step as ours reports one."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 from ocpp.v201 import call
 
-from tests.integration.ocpp.csms import CsmsState, ocpp_csms
-from tests.integration.ocpp.test_auth_cache import authorize
-from tests.integration.ocpp.test_provisioning import EVSE_ID, Station, station
-from tests.integration.ocpp.test_transactions import cs, events
-
-PLUG = [("cp_status", "B1")]
-OFFER = [("cp_status", "B2")]  # the CS turns the PWM on
-CHARGE = [("cs_contactor_status", "closed"), ("cp_status", "C2")]
-EV_PAUSES = [("cp_status", "B2")]
-CS_STOPS = [("cp_status", "C1"), ("cs_contactor_status", "opened"), ("cp_status", "B1")]
-UNPLUG = [("cs_contactor_status", "opened"), ("cp_status", "A1")]
-
-
-async def step(st: Station, facts: list[tuple[str, str]]) -> None:
-    """One step of the CS: its reports back to back, then a moment to settle."""
-    for name, value in facts:
-        if name == "cp_status":
-            cs(st, name, connector_id=1, state=value)
-        else:
-            cs(st, name, status=value)
-    await asyncio.sleep(0.02)
-
-
-async def set_variables(csms: Any, **values: str) -> None:
-    """The "Before: Configuration State", as the CSMS sets it: TxCtrlr__TxStartPoint=..."""
-    data = [
-        {
-            "component": {"name": key.split("__")[0]},
-            "variable": {"name": key.split("__")[1]},
-            "attribute_value": value,
-        }
-        for key, value in values.items()
-    ]
-    reply = await csms.call(call.SetVariables(set_variable_data=data))
-    assert [r["attribute_status"] for r in reply.set_variable_result] == ["Accepted"] * len(data)
-
-
-def tx_events(state: CsmsState) -> list[dict[str, Any]]:
-    return [p for a, p in state.received if a == "TransactionEvent"]
-
-
-async def wait_ended(state: CsmsState) -> dict[str, Any]:
-    async with asyncio.timeout(10):
-        while not any(p["event_type"] == "Ended" for p in tx_events(state)):
-            state.changed.clear()
-            await state.changed.wait()
-    return tx_events(state)[-1]
-
-
-async def booted(state: CsmsState, st: Station, **variables: str) -> Any:
-    await state.wait_for("StatusNotification")
-    csms = state.stations[0]
-    if variables:
-        await set_variables(csms, **variables)
-    return csms
+from rig.csms import CsmsState, ocpp_csms
+from rig.ocpp_station import EVSE_ID, Station, station
+from tests.support.ocpp_steps import (
+    CHARGE,
+    CS_STOPS,
+    EV_PAUSES,
+    OFFER,
+    PLUG,
+    UNPLUG,
+    authorize,
+    booted,
+    events,
+    step,
+    tx_events,
+    wait_ended,
+)
 
 
 async def remote_start(csms: Any, token: str = "REMOTE1") -> Any:

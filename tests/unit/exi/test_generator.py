@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.exi_vectors import XSD_DIR
 from tools.exigen import __main__ as exigen
 from tools.exigen.tables import snake_case
 from tools.exigen.xsd import SchemaError, SchemaSet
-
-from .vectors import XSD_DIR
 
 
 def test_generated_files_are_up_to_date() -> None:

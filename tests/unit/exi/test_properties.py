@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from charger.protocols import exi
 from charger.protocols.exi import _cbackend, _pycodec
-
-from .strategies import messages, roots
+from tests.support.exi_strategies import messages, roots
 
 C = _cbackend.CBackend()
 PY = _pycodec.PythonBackend()

@@ -12,8 +12,7 @@ import pytest
 
 from charger.protocols import exi
 from charger.protocols.exi import _cbackend, _pycodec
-
-from .vectors import EXPECTED_DIFFERENCES, MESSAGES, key
+from tests.support.exi_vectors import EXPECTED_DIFFERENCES, MESSAGES, key
 
 C = _cbackend.CBackend()
 PY = _pycodec.PythonBackend()

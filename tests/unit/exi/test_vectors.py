@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from charger.protocols import exi
-
-from .vectors import EXPECTED_DIFFERENCES, FRAGMENTS, MESSAGES, key, vector_id
+from tests.support.exi_vectors import EXPECTED_DIFFERENCES, FRAGMENTS, MESSAGES, key, vector_id
 
 
 @pytest.fixture(params=["c", "python"])

@@ -1,9 +1,11 @@
-"""Certificates made in the test: a CSMS root, a server certificate, station certificates."""
+"""Certificates made in the test: a CSMS root, a server certificate, station certificates;
+and the TLS context of a CSMS serving them."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,3 +109,14 @@ def leaf(
             names.append(x509.IPAddress(ipaddress.ip_address(ip)))
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return _write(folder, stem, builder.sign(ca_key, hashes.SHA256()), key)
+
+
+def server_context(
+    cert: object, *, client_ca: Path | None = None, tls11: bool = False
+) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert.cert, cert.key)  # type: ignore[attr-defined]
+    if client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    return context

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parents[4] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 VECTOR_DIR = SHARED / "exi-vectors"
 XSD_DIR = SHARED / "iso15118-xsd"
 
