@@ -27,6 +27,7 @@ from charger.runtime.log import event
 log = logging.getLogger(__name__)
 
 DIR_MODE, FILE_MODE = 0o700, 0o600
+WAL_LIMIT_BYTES = 512 * 1024
 _COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
@@ -78,6 +79,9 @@ def _connect(path: Path, schema: str) -> sqlite3.Connection:
             raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        # the WAL stays small: checkpointed every ~100 pages, truncated to 512 KiB after
+        db.execute("PRAGMA wal_autocheckpoint=100")
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         db.executescript(schema)
     except BaseException:
         db.close()

@@ -4,6 +4,7 @@ replaced, a read-only directory named in the error (reliability issue, defects 3
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def test_a_read_only_state_directory_is_named_in_the_error(tmp_path: Path) -> No
     )
     command = [sys.executable, "-c", script]
     if os.geteuid() == 0:
-        mount = f"mount -t tmpfs -o ro none {state} && exec " + " ".join(map(repr, command))
+        mount = f"mount -t tmpfs -o ro none {state} && exec " + shlex.join(command)
         command = ["unshare", "--mount", "sh", "-c", mount]
     else:
         state.chmod(0o555)

@@ -75,7 +75,6 @@ class MosquittoSupervisor:
             )
         self._conf.write_text(
             f"listener {self._port} {self._host}\nallow_anonymous true\npersistence false\n"
-            f"pid_file {self._pid_file}\n"
             "log_dest stderr\nlog_type error\nlog_type warning\n"
         )
         await self._spawn()
@@ -122,6 +121,10 @@ class MosquittoSupervisor:
                     f"(exit code {self._process.returncode})"
                 )
             await asyncio.sleep(0.05)
+        # our pid file, not mosquitto's: run as root, mosquitto drops to its own user
+        # before writing one and could not write into our private state directory
+        # (setpriv execs mosquitto, so the child's pid is the broker's)
+        await asyncio.to_thread(self._pid_file.write_text, f"{self._process.pid}\n")
         event(log, logging.INFO, "broker_started", pid=self._process.pid, port=self._port)
 
     async def run(self) -> None:

@@ -30,10 +30,11 @@ from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.authorization import Authorizer, group_of
 from charger.protocols.ocpp.connection import CsmsConnection
 from charger.protocols.ocpp.device_model import DeviceModel
+from charger.protocols.ocpp.event_ids import EventIds
 from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.meter_values import MeterSampler
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
-from charger.protocols.ocpp.outbox import Outbox
+from charger.protocols.ocpp.outbox import Outbox, StorageFull
 from charger.protocols.ocpp.remote import RemoteOperations
 from charger.protocols.ocpp.rpc import RpcError
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
@@ -51,6 +52,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 GOING_AWAY_TIMEOUT_S = 2.0  # how long a shutdown waits for the CSMS's close frame
 DEFAULT_BOOT_RETRY_S = 30.0  # when the CSMS gives interval 0 with Pending/Rejected
+STORAGE_RETRY_MIN_S, STORAGE_RETRY_MAX_S = 1.0, 30.0  # a full disk is tried again
 _DATA_TRANSFER_TO_JOSEV = {
     "Accepted": "accepted",
     "Rejected": "rejected",
@@ -139,6 +141,8 @@ class OcppClient:
             self._registered_session,
             self._tasks,
         )
+        self.event_ids = self.status.event_ids = EventIds(state_store)
+        self._storage_error: str | None = None  # set while the outbox cannot write
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._dm_listeners: list[asyncio.Event] = [self._dm_changed]  # set on each change
         self.variables = VariablesService(
@@ -231,17 +235,84 @@ class OcppClient:
                 self._tasks.spawn(self._remote.transaction_ended(), "scheduled operations")
 
     async def _write_forever(self) -> None:
-        """Commits queued events to the outbox one by one, in the order they happened."""
+        """Commits queued events to the outbox one by one, in the order they happened.
+        A full disk holds the queue (nothing is dropped, seqNo stays continuous) and is
+        retried with backoff; charging goes on meanwhile."""
         while True:
             evse, payload, state = await self._writes.get()
-            if isinstance(payload, str):  # the open transaction's new meter reading
-                await self._outbox.save_transaction(payload, state)
-                continue
-            tx_id = payload["transactionInfo"]["transactionId"]
-            if payload["eventType"] == "Ended":
-                await self._outbox.put("TransactionEvent", payload, forget=tx_id)
-            else:
-                await self._outbox.put("TransactionEvent", payload, (tx_id, evse, state))
+            delay = STORAGE_RETRY_MIN_S
+            while True:
+                try:
+                    await self._write(evse, payload, state)
+                except StorageFull as exc:
+                    if isinstance(payload, str):
+                        break  # a reading only: the next one will do
+                    self._storage_problem(str(exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, STORAGE_RETRY_MAX_S)
+                else:
+                    if self._storage_error is not None:
+                        self._storage_problem(None)
+                    break
+
+    async def _write(self, evse: int, payload: dict[str, Any] | str, state: dict[str, Any]) -> None:
+        if isinstance(payload, str):  # the open transaction's new meter reading
+            await self._outbox.save_transaction(payload, state)
+            return
+        tx_id = payload["transactionInfo"]["transactionId"]
+        if payload["eventType"] == "Ended":
+            await self._outbox.put("TransactionEvent", payload, forget=tx_id)
+        else:
+            await self._outbox.put("TransactionEvent", payload, (tx_id, evse, state))
+
+    async def _ack(self, seq: int) -> None:
+        """Removes an answered entry; while the disk fails, it stays and goes out again
+        (the same event twice, which the CSMS recognises by its seqNo)."""
+        try:
+            await self._outbox.ack(seq)
+        except StorageFull as exc:
+            self._storage_problem(str(exc))
+            await asyncio.sleep(STORAGE_RETRY_MIN_S)
+
+    def _storage_problem(self, error: str | None) -> None:
+        """Reports a full (or failing) disk once when it starts and once when it ends: in
+        the log, as notify_event on the bus, and to the CSMS as a NotifyEvent of the
+        station's Problem variable."""
+        if (error is None) == (self._storage_error is None):
+            return
+        self._storage_error = error
+        if error is not None:
+            event(log, logging.ERROR, "ocpp_storage_failing", error=error)
+        else:
+            event(log, logging.INFO, "ocpp_storage_recovered")
+            self._tasks.spawn(asyncio.to_thread(self._outbox.reserve_space), "outbox reserve")
+        self._tasks.spawn(self._notify_problem(error), "storage problem report")
+
+    async def _notify_problem(self, error: str | None) -> None:
+        code = "StorageFull" if error is not None else "StorageRecovered"
+        stamp, event_id = self._timestamp(), await self.event_ids.next()
+        data: messages.NotifyEventUpdate = {
+            "event_id": event_id,
+            "timestamp": stamp,
+            "tech_code": code,
+            "tech_info": (error or "")[:500],
+        }
+        self._bus.publish(messages.NOTIFY_EVENT_UPDATE.make(data))
+        if (session := self._registered_session()) is not None:
+            report = {
+                "eventId": event_id,
+                "timestamp": stamp,
+                "trigger": "Alerting" if error is not None else "Delta",
+                "actualValue": "true" if error is not None else "false",
+                "techCode": code,
+                "eventNotificationType": "HardWiredMonitor",
+                "component": {"name": "ChargingStation"},
+                "variable": {"name": "Problem"},
+            }
+            if error is not None:
+                report["techInfo"] = error[:500]
+            payload = {"generatedAt": stamp, "seqNo": 0, "eventData": [report]}
+            await session.call_quietly("NotifyEvent", payload)
 
     def _settle_soon(self, evse: int) -> None:
         if evse not in self._unsettled:
@@ -271,7 +342,8 @@ class OcppClient:
             except (CallRejected, CallTimeout):
                 # E13: a CALLERROR or no answer within the message timeout is a failed
                 # attempt; a lost connection is not (the session ends before either)
-                await self._outbox.attempted(entry.seq)
+                with contextlib.suppress(StorageFull):  # counted in memory below anyway
+                    await self._outbox.attempted(entry.seq)
                 attempts = self.dm.integer("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")
                 if entry.attempts + 1 >= attempts:
                     event(
@@ -281,7 +353,7 @@ class OcppClient:
                         action=entry.action,
                         attempts=entry.attempts + 1,
                     )
-                    await self._outbox.ack(entry.seq)
+                    await self._ack(entry.seq)
                 else:
                     await asyncio.sleep(
                         self.dm.integer(
@@ -291,7 +363,7 @@ class OcppClient:
                     )
                 continue
             self._answered.add(entry.seq)  # at once: the CSMS may ask about it right now
-            await self._outbox.ack(entry.seq)
+            await self._ack(entry.seq)
             self._answered.discard(entry.seq)
             if entry.action == "TransactionEvent" and "idTokenInfo" in reply:
                 await self._token_verdict(entry.payload, reply["idTokenInfo"])
@@ -348,7 +420,10 @@ class OcppClient:
         """A04: every start of the firmware is a security event the CSMS hears of."""
         kind = "StartupOfTheDevice" if self._boot_reason == "PowerUp" else "ResetOrReboot"
         payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": self._boot_reason}
-        await self._outbox.put("SecurityEventNotification", payload)
+        try:
+            await self._outbox.put("SecurityEventNotification", payload)
+        except StorageFull as exc:
+            self._storage_problem(str(exc))
 
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(

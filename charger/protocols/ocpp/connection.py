@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection
 
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
-from charger.protocols.ocpp.outbox import Outbox
+from charger.protocols.ocpp.outbox import Outbox, StorageFull
 from charger.protocols.ocpp.settings import OcppSettings
 from charger.protocols.ocpp.tls import security_event
 from charger.runtime.log import event
@@ -206,7 +206,10 @@ class CsmsConnection:
             return
         event(log, logging.ERROR, "ocpp_security_event", type=kind, error=str(error))
         payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": str(error)[:255]}
-        await self._outbox.put("SecurityEventNotification", payload)
+        try:
+            await self._outbox.put("SecurityEventNotification", payload)
+        except StorageFull as exc:  # reported by the client's writer; keep connecting
+            event(log, logging.ERROR, "ocpp_security_event_not_stored", type=kind, error=str(exc))
 
     def _tls(self, security_profile: int) -> ssl.SSLContext | None:
         """The TLS context for a security profile (None for profile 1); raises if none."""

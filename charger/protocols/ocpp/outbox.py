@@ -5,20 +5,40 @@ synchronous=FULL, CBOR payloads) before anything is sent; an entry is removed on
 the CSMS has answered it, so after a reconnect or a reboot the rest goes out again in
 the original order. Open transactions (id, seqNo, EVSE, ...) are kept in the same file,
 so seqNo stays continuous across reboots. SQLite runs in a worker thread.
+
+A full disk must not lose the end of a transaction: a write that fails rolls back
+completely (no half-open SQLite transaction) and raises `StorageFull`; before that the
+outbox gives up the space it reserved at start (`<file>.reserve`) and tries once more,
+so the events that end running transactions still fit. The caller retries later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cbor2
 
+from charger.runtime.log import event
 from charger.runtime.store import open_database
+
+log = logging.getLogger(__name__)
+
+RESERVE_BYTES = 256 * 1024  # room for a few hundred TransactionEvents
+
+
+class StorageFull(OSError):
+    """A write did not reach the disk (full, or failing); nothing of it was kept."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -48,7 +68,38 @@ class Outbox:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         self._db = open_database(path, _SCHEMA)
+        self._reserve = path.with_name(path.name + ".reserve")
+        self.reserve_space()
         self.changed = asyncio.Event()
+
+    def reserve_space(self) -> bool:
+        """Sets disk space aside for a bad day (blocking); False when it cannot."""
+        try:
+            fd = os.open(self._reserve, os.O_CREAT | os.O_WRONLY, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._reserve.unlink()
+            event(
+                log,
+                logging.WARNING,
+                "outbox_reserve_failed",
+                path=str(self._reserve),
+                error=exc.strerror,
+            )
+            return False
+        return True
+
+    def _release_reserve(self) -> bool:
+        try:
+            self._reserve.unlink()
+        except FileNotFoundError:
+            return False
+        event(log, logging.WARNING, "outbox_reserve_released", path=str(self._reserve))
+        return True
 
     # ------------------------------------------------------------------ blocking core
 
@@ -59,7 +110,24 @@ class Outbox:
         transaction: tuple[str, int, dict[str, Any]] | None,
         forget: str | None,
     ) -> int:
-        with self._lock:
+        try:
+            return self._put_once(action, payload, transaction, forget)
+        except sqlite3.Error as exc:
+            if not self._release_reserve():
+                raise StorageFull(f"{self._reserve.parent}: {exc}") from None
+        try:  # once more, in the space the reserve gave back
+            return self._put_once(action, payload, transaction, forget)
+        except sqlite3.Error as exc:
+            raise StorageFull(f"{self._reserve.parent}: {exc}") from None
+
+    def _put_once(
+        self,
+        action: str,
+        payload: dict[str, Any],
+        transaction: tuple[str, int, dict[str, Any]] | None,
+        forget: str | None,
+    ) -> int:
+        with self._lock, self._rolled_back_on_error():
             self._db.execute("BEGIN IMMEDIATE")
             cursor = self._db.execute(
                 "INSERT INTO outbox (action, payload, created) VALUES (?, ?, ?)",
@@ -76,6 +144,16 @@ class Outbox:
             self._db.execute("COMMIT")
             return int(cursor.lastrowid or 0)
 
+    @contextlib.contextmanager
+    def _rolled_back_on_error(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
+
     def _first(self) -> Entry | None:
         with self._lock:
             row = self._db.execute(
@@ -85,7 +163,10 @@ class Outbox:
 
     def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
         with self._lock:
-            self._db.execute(sql, args)
+            try:
+                self._db.execute(sql, args)
+            except sqlite3.Error as exc:
+                raise StorageFull(f"{self._reserve.parent}: {exc}") from None
 
     def _all(self, sql: str) -> list[tuple[Any, ...]]:
         with self._lock:

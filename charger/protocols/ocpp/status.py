@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from charger.protocols.ocpp.device_model import DeviceModel
+from charger.protocols.ocpp.event_ids import EventIds
 from charger.protocols.ocpp.session import Session
 from charger.runtime.tasks import TaskOwner
 
@@ -66,7 +67,10 @@ class StatusReporter:
         self.unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
         self._cp_states: dict[int, str] = {}
         self._reported: dict[ConnectorKey, str] = {}  # statuses the CSMS acknowledged
-        self._event_id = 0  # NotifyEvent eventId
+        # AvailabilityStates the CSMS acknowledged in a NotifyEvent: a Delta goes out only
+        # for a change (not for a triggered StatusNotification that repeats the value)
+        self._notified: dict[ConnectorKey, str] = {}
+        self.event_ids = EventIds(None)  # the client gives the persisted one
         self._offline_since: float | None = None  # monotonic time the connection was lost
         self._reported_to: object | None = None  # the CSMS _reported refers to
         self._update_availability_states()
@@ -133,6 +137,8 @@ class StatusReporter:
             or offline_s > self._dm.integer("OCPPCommCtrlr", "OfflineThreshold")
             or self._reported_to != csms
         )
+        if self._reported_to != csms:
+            self._notified.clear()  # another CSMS: it has heard of no state yet
         self._reported_to = csms
         for key, status in sorted(self.statuses.items()):
             if everything or self._reported.get(key) != status:
@@ -158,16 +164,20 @@ class StatusReporter:
         )
         if sent is not None:
             self._reported[(evse, connector)] = status
-        self._event_id += 1
+        if self._notified.get((evse, connector)) == status:
+            return
         stamp = self._timestamp()
-        await session.call_quietly(
+        # A CALLERROR is not retried (the CSMS could not process this event; the same
+        # again would fail too): the state stays un-notified, so the next change or
+        # report sends it again, with a new eventId. docs/ocpp-oca.md, readings.
+        answer = await session.call_quietly(
             "NotifyEvent",
             {
                 "generatedAt": stamp,
                 "seqNo": 0,
                 "eventData": [
                     {
-                        "eventId": self._event_id,
+                        "eventId": await self.event_ids.next(),
                         "timestamp": stamp,
                         "trigger": "Delta",
                         "actualValue": status,
@@ -181,3 +191,5 @@ class StatusReporter:
                 ],
             },
         )
+        if answer is not None:
+            self._notified[(evse, connector)] = status

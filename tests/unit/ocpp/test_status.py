@@ -1,10 +1,23 @@
-"""How connector statuses combine into EVSE and station AvailabilityState."""
+"""How connector statuses combine into EVSE and station AvailabilityState, and when a
+change is told to the CSMS (NotifyEvent ids unique across restarts)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from charger.protocols.ocpp.status import connector_status, evse_state, station_state
+from charger.protocols.ocpp.event_ids import EventIds
+from charger.protocols.ocpp.settings import Connector, OcppSettings, build_device_model
+from charger.protocols.ocpp.status import (
+    StatusReporter,
+    connector_status,
+    evse_state,
+    station_state,
+)
+from charger.runtime.store import Store
+from charger.runtime.tasks import TaskOwner
 
 
 @pytest.mark.parametrize(
@@ -48,3 +61,67 @@ def test_evse_state(connectors: list[str], state: str) -> None:
 )
 def test_station_state(evses: list[str], state: str) -> None:
     assert station_state(evses) == state
+
+
+class RecordingSession:
+    """Answers every CALL; NotifyEvents can be refused with a CALLERROR (None)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.refuse_events = False
+
+    async def call_quietly(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls.append((action, payload))
+        if action == "NotifyEvent" and self.refuse_events:
+            return None
+        return {}
+
+    def event_ids(self) -> list[int]:
+        return [p["eventData"][0]["eventId"] for a, p in self.calls if a == "NotifyEvent"]
+
+
+def reporter(store: Store | None = None) -> StatusReporter:
+    settings = OcppSettings("ws://x/ocpp", "CS1", "", "V", "M", "1", "1", (Connector("E", 1, 1),))
+    status = StatusReporter(
+        build_device_model(settings),
+        [(1, 1)],
+        lambda: "2026-12-01T10:00:00.000Z",
+        lambda: None,
+        TaskOwner("t"),
+    )
+    status.event_ids = EventIds(store)
+    return status
+
+
+async def test_a_triggered_status_that_changed_nothing_sends_no_delta_event() -> None:
+    status, session = reporter(), RecordingSession()
+    await status.notify(session, 1, 1, "Available")  # first report: the CSMS learns it
+    await status.notify(session, 1, 1, "Available")  # TriggerMessage: same value again
+    await status.notify(session, 1, 1, "Occupied")  # a change
+    assert [a for a, _ in session.calls] == [
+        "StatusNotification",
+        "NotifyEvent",
+        "StatusNotification",
+        "StatusNotification",
+        "NotifyEvent",
+    ]
+
+
+async def test_a_refused_notify_event_is_not_retried_but_sent_with_the_next_report() -> None:
+    status, session = reporter(), RecordingSession()
+    session.refuse_events = True
+    await status.notify(session, 1, 1, "Occupied")  # CALLERROR: not sent again by itself
+    session.refuse_events = False
+    await status.notify(session, 1, 1, "Occupied")  # the next report carries it
+    assert [a for a, _ in session.calls].count("NotifyEvent") == 2
+    assert session.event_ids() == [1, 2]  # never the same id twice
+
+
+async def test_event_ids_continue_after_a_restart(tmp_path: Path) -> None:
+    store = Store(tmp_path / "dm.db")
+    first = EventIds(store)
+    ids = [await first.next() for _ in range(3)]
+    second = EventIds(Store(tmp_path / "dm.db"))  # a restart: the same file again
+    later = [await second.next() for _ in range(3)]
+    assert ids == [1, 2, 3] and later == [1001, 1002, 1003]
+    assert not set(ids) & set(later)
