@@ -69,12 +69,31 @@ async def test_power_cut_during_a_transaction_loses_nothing(
             # kill point 1: charging, with events acknowledged
             await probe.sim("plug_in")
             await eventually(lambda: "Charging" in charging_states(state))
+            # two readings with energy: the first one has been stored with the transaction
+            # by the time the second comes (a write takes milliseconds, readings 0.5 s)
+            for _ in range(2):
+                await probe.wait_for(
+                    lambda t, m: (
+                        m.get("name") == "meter_values"
+                        and m["data"]["total_active_energy_imported"] > 0
+                    ),
+                    after=probe.mark(),
+                )
         charger.process.kill()
         charger.process.wait()
         charger = start_charger(broker.port, tail=ocpp)
         ended = await ended_event(state, 1)  # after any replay of unrecorded acks
         assert ended["trigger_reason"] == "AbnormalCondition"
         assert ended["transaction_info"]["stopped_reason"] == "PowerLoss"
+        # reliability issue 9: the reading persisted with the transaction comes along
+        [sample] = [
+            v
+            for m in ended["meter_value"]
+            for v in m["sampled_value"]
+            if v.get("measurand", "Energy.Active.Import.Register")
+            == "Energy.Active.Import.Register"
+        ]
+        assert sample["value"] > 0 and sample["context"] == "Transaction.End"
         async with probe_on(broker.port) as probe:
             # kill point 2: right after the plug-in, events possibly still in flight
             await probe.sim("plug_in")
