@@ -73,9 +73,6 @@ def _key(component: dict[str, Any], variable: dict[str, Any]) -> Key:
     )
 
 
-_TEXT = ("string", "passwordString")  # a passwordString is a string never read back
-
-
 def check_value(var: Variable, value: str) -> str | None:
     """None when `value` suits the variable, else what is wrong with it."""
     kind = var.data_type
@@ -94,9 +91,9 @@ def check_value(var: Variable, value: str) -> str | None:
             datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return f"{value!r} is not a date-time"
-    elif kind in _TEXT and var.max_limit is not None and len(value) > var.max_limit:
+    elif kind == "string" and var.max_limit is not None and len(value) > var.max_limit:
         return f"longer than {var.max_limit:g} characters"
-    elif kind in _TEXT and var.min_limit is not None and len(value) < var.min_limit:
+    elif kind == "string" and var.min_limit is not None and len(value) < var.min_limit:
         return f"shorter than {var.min_limit:g} characters"
     elif kind in ("OptionList", "MemberList", "SequenceList") and var.values_list:
         allowed = var.values_list.split(",")

@@ -19,8 +19,8 @@ def var(data_type: str, **extra: object) -> Variable:
         (var("integer", max_limit=10), "11", "11 is above the maximum 10"),
         (var("integer"), "1.5", "'1.5' is not an integer"),
         (var("decimal"), "1.5", None),
-        (var("passwordString", min_limit=16), "short-password", "shorter than 16 characters"),
-        (var("passwordString", max_limit=40), "p" * 41, "longer than 40 characters"),
+        (var("string", min_limit=16), "short-password", "shorter than 16 characters"),
+        (var("string", max_limit=40), "p" * 41, "longer than 40 characters"),
         (var("decimal"), "x", "'x' is not a decimal"),
         (var("boolean"), "true", None),
         (var("boolean"), "True", "'True' is not true or false"),
@@ -51,3 +51,13 @@ def test_clock_date_time_is_the_station_clock_in_one_format_everywhere() -> None
     assert got["attributeValue"] == "2026-12-01T10:00:00.123Z"
     [entry] = dm.report("FullInventory")
     assert entry["variableAttribute"][0]["value"] == "2026-12-01T10:00:00.123Z"
+
+
+def test_every_reported_variable_passes_the_official_notify_report_schema() -> None:
+    from charger.protocols.ocpp import rpc
+    from charger.protocols.ocpp.settings import Connector, OcppSettings, build_device_model
+
+    settings = OcppSettings("ws://x/ocpp", "CS1", "", "V", "M", "1", "1", (Connector("E", 1, 1),))
+    for entry in build_device_model(settings).report("FullInventory"):
+        page = {"requestId": 1, "generatedAt": "2026-12-01T00:00:00Z", "seqNo": 0}
+        rpc.validate("NotifyReport", "Request", {**page, "tbc": False, "reportData": [entry]})
