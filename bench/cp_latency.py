@@ -28,6 +28,7 @@ from charger.cs.controller import CsController, StationIdentity
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import find_mosquitto
+from charger.protocols.mqtt.connection import BrokerAddress
 from charger.runtime.store import Store
 from charger.sim.board import create_board
 from rig.net import free_port, wait_port
@@ -57,7 +58,7 @@ ev_reaction_s = 0
     )
     local_auth = LocalAuthorization(bus, free=True, tokens=())
     local_auth.start()
-    bridge = MqttBridge(bus, "127.0.0.1", port)
+    bridge = MqttBridge(bus, BrokerAddress("127.0.0.1", port))
     tasks = [asyncio.create_task(bridge.run())]
     await asyncio.wait_for(bridge.connected.wait(), 10)
     await board.start()

@@ -24,8 +24,11 @@ from charger.config import Config
 from charger.cs.controller import CsController, StationIdentity
 from charger.hal.interfaces import Board
 from charger.protocols.local_auth import LocalAuthorization
+from charger.protocols.mqtt import credentials
 from charger.protocols.mqtt.bridge import MqttBridge
 from charger.protocols.mqtt.broker import MosquittoSupervisor
+from charger.protocols.mqtt.connection import BrokerAddress
+from charger.protocols.mqtt.settings import MqttConfig
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.client import OcppClient
 from charger.protocols.ocpp.local_list import LocalList
@@ -40,7 +43,7 @@ from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
 from charger.runtime.log import event
-from charger.runtime.store import Store
+from charger.runtime.store import Store, private_directory
 from charger.runtime.tasks import TaskOwner, wait_event
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class App:
         self.board: Board | None = None
         self.controller: CsController | None = None
         self._tasks = TaskOwner("app")
+        self._broker = BrokerAddress()  # where our own MQTT clients connect, once known
         self._stop = asyncio.Event()
         self._exit_code = EXIT_OK
 
@@ -96,14 +100,9 @@ class App:
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config
-        if cfg.mqtt.broker == "spawn":
-            broker = MosquittoSupervisor(
-                cfg.mqtt.mosquitto, cfg.mqtt.host, cfg.mqtt.port, cfg.station.state_dir / "run"
-            )
-            await broker.start()
-            stack.push_async_callback(broker.stop)  # the last thing to go
-            self._tasks.supervise("mosquitto", broker.run)
         state_dir = cfg.station.state_dir
+        await asyncio.to_thread(private_directory, state_dir)
+        self._broker = await self._start_broker(stack)
         store = await _open(stack, Store, state_dir / "charger.db")
         if cfg.station.cs == "local":
             self.board = board = self._create_board()
@@ -125,7 +124,7 @@ class App:
             )
             local.start()
             stack.push_async_callback(local.close)
-        bridge = MqttBridge(self.bus, cfg.mqtt.host, cfg.mqtt.port)
+        bridge = MqttBridge(self.bus, self._broker)
         self._tasks.supervise("mqtt_bridge", bridge.run)
         stack.push_async_callback(bridge.flush)  # what shutting down reported goes out
         ready = [bridge.connected]
@@ -134,6 +133,26 @@ class App:
         for connected in ready:
             await wait_event(connected, READY_TIMEOUT_S)
         stack.callback(self._drive_safe)  # the first thing on the way out
+
+    async def _start_broker(self, stack: contextlib.AsyncExitStack) -> BrokerAddress:
+        """The spawned broker (the last thing to stop), or the external one; returns where
+        and as whom the charger's own clients connect."""
+        mqtt, station = self.config.mqtt, self.config.station
+        if mqtt.broker == "external":
+            return BrokerAddress(mqtt.host, mqtt.port, credentials=await external_login(mqtt))
+        creds = await asyncio.to_thread(credentials.load_or_create, station.state_dir)
+        broker = MosquittoSupervisor(
+            mqtt.mosquitto,
+            mqtt.host,
+            mqtt.port,
+            station.state_dir / "run",
+            creds,
+            remote_cs=station.cs == "remote",
+        )
+        await broker.start()
+        stack.push_async_callback(broker.stop)
+        self._tasks.supervise("mosquitto", broker.run)
+        return BrokerAddress(socket=broker.socket_path, credentials=creds["charger"])
 
     def _create_board(self) -> Board:
         """The configured backend; each is imported only when chosen (no sim in an image's
@@ -153,7 +172,7 @@ class App:
         from charger.sim.service import SimCommandService, run_demo
 
         board = self.board if isinstance(self.board, SimBoard) else None
-        service = SimCommandService(board, self.config.mqtt.host, self.config.mqtt.port)
+        service = SimCommandService(board, self._broker)
         self._tasks.supervise("sim commands", service.run)
         if self.demo and board is not None:
             self._tasks.supervise("demo", lambda: run_demo(board))
@@ -211,6 +230,18 @@ class App:
             self.controller.shut_down()
         if self.board is not None:
             self.board.drive_safe()
+
+
+async def external_login(mqtt: MqttConfig) -> credentials.Credentials | None:
+    """The credentials for an external broker: [mqtt] username and password_file."""
+    if not mqtt.username:
+        return None
+    path = Path(mqtt.password_file)
+    try:
+        password = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
+    except OSError as exc:
+        raise ValueError(f"mqtt.password_file: {path}: cannot be read ({exc.strerror})") from None
+    return credentials.Credentials(mqtt.username, password)
 
 
 class _Closeable(Protocol):

@@ -9,10 +9,13 @@ import json
 import os
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from charger import __version__, config
 from charger.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from charger.protocols.mqtt.connection import BrokerAddress
 
 
 def _load(path: str | None, default: str) -> Config:
@@ -56,23 +59,32 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _broker_address(args: argparse.Namespace) -> tuple[str, int]:
-    if args.port is not None:
-        return args.host, args.port
+def _broker_address(args: argparse.Namespace, role: str) -> BrokerAddress:
+    """Where the broker is and, for the broker the charger spawns, the credentials of
+    `role` from its state directory (readable by the charger's user and root only)."""
+    from charger.protocols.mqtt import credentials
+    from charger.protocols.mqtt.connection import BrokerAddress
+
+    if args.port is not None and args.config is None:
+        return BrokerAddress(args.host or "127.0.0.1", args.port)  # someone else's broker
     cfg = _load(args.config, "sim.toml")
-    return args.host or cfg.mqtt.host, cfg.mqtt.port
+    login = None
+    if cfg.mqtt.broker == "spawn":
+        login = credentials.read(cfg.station.state_dir, role)
+    port = args.port if args.port is not None else cfg.mqtt.port
+    return BrokerAddress(args.host or cfg.mqtt.host, port, credentials=login)
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
     from charger.protocols.mqtt.tail import tail
 
-    host, port = _broker_address(args)
+    broker = _broker_address(args, "monitor")
     try:
-        asyncio.run(tail(host, port, args.json, lambda line: print(line, flush=True)))
+        asyncio.run(tail(broker, args.json, lambda line: print(line, flush=True)))
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
-        print(f"charger bus tail: cannot follow {host}:{port}: {exc}", file=sys.stderr)
+        print(f"charger bus tail: cannot follow {broker}: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -85,9 +97,8 @@ def _parse_value(text: str) -> Any:
 
 
 def _cmd_simctl(args: argparse.Namespace) -> int:
-    import aiomqtt
-
     from charger.bus.messages import Topic
+    from charger.protocols.mqtt.connection import connect
 
     command: dict[str, Any] = {"cmd": args.command, "id": str(uuid.uuid4()), "evse": args.evse}
     for item in args.args:
@@ -96,10 +107,10 @@ def _cmd_simctl(args: argparse.Namespace) -> int:
             print(f"charger simctl: argument {item!r} is not key=value", file=sys.stderr)
             return 2
         command[key] = _parse_value(value)
-    host, port = _broker_address(args)
+    broker = _broker_address(args, "simctl")
 
     async def send() -> dict[str, Any]:
-        async with aiomqtt.Client(host, port, timeout=5.0) as client:
+        async with connect(broker, "charger-simctl") as client:
             await client.subscribe(Topic.SIM_REPLY)
             await client.publish(Topic.SIM_CMD, json.dumps(command))
             async with asyncio.timeout(5.0):
@@ -113,7 +124,7 @@ def _cmd_simctl(args: argparse.Namespace) -> int:
         reply = asyncio.run(send())
     except Exception as exc:
         print(
-            f"charger simctl: no reply from the simulated board at {host}:{port}: {exc!r}",
+            f"charger simctl: no reply from the simulated board at {broker}: {exc!r}",
             file=sys.stderr,
         )
         return 1

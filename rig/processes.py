@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charger.protocols.mqtt.broker import find_mosquitto
+from charger.protocols.mqtt.credentials import ROLES, Credentials, read
 from rig.net import free_port, wait_port
 
 EVSE_ID = "DE*INT*E0001"
@@ -58,6 +59,11 @@ class Charger:
                 raise AssertionError(f"charger exited ({self.process.returncode}):\n{self.log()}")
             time.sleep(0.05)
         raise AssertionError(f"{needle!r} not logged within {timeout_s} s:\n{self.log()}")
+
+    def logins(self) -> dict[str, Credentials]:
+        """The bus roles' credentials of the broker this charger spawned."""
+        state = self.config_path.parent / "state"
+        return {role: c for role in ROLES if (c := read(state, role)) is not None}
 
     def alive(self) -> bool:
         return self.process.poll() is None

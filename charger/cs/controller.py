@@ -223,7 +223,9 @@ class CsController:
             "identity": ocpp.identity or st.serial_number,
             "ocpp_csms_url": ocpp.csms_url,
             "security_profile": ocpp.security_profile,
-            "basic_auth_password": ocpp.basic_auth_password,
+            # never on the bus, which every monitor can read: this firmware's OCPP
+            # client takes the password from the config (the field is required: empty)
+            "basic_auth_password": "",
             "serial_number": st.serial_number,
             "firmware_version": __version__,
             "evses": evses,

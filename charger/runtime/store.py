@@ -40,7 +40,7 @@ def open_database(path: Path, schema: str) -> sqlite3.Connection:
     it returns), autocommit unless a transaction is begun explicitly. Blocking: call it
     from a worker thread when the event loop is running."""
     try:
-        _private_dir(path.parent)
+        private_directory(path.parent)
         db = _connect(path, schema)
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and not _corrupt_message(str(exc)):
@@ -63,7 +63,8 @@ def open_database(path: Path, schema: str) -> sqlite3.Connection:
     return db
 
 
-def _private_dir(folder: Path) -> None:
+def private_directory(folder: Path) -> None:
+    """Makes `folder` (and its parents) exist, and `folder` itself 0700."""
     folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     if folder.stat().st_mode & 0o777 != DIR_MODE:
         folder.chmod(DIR_MODE)

@@ -12,7 +12,7 @@ from typing import Any
 import aiomqtt
 
 from charger.bus.messages import Topic
-from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, keep_connected
+from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, BrokerAddress, keep_connected
 from charger.runtime import jsonsafe
 from charger.runtime.log import event
 from charger.sim.board import SimBoard
@@ -31,15 +31,15 @@ DEMO_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
 
 
 class SimCommandService:
-    def __init__(self, board: SimBoard | None, host: str, port: int) -> None:
+    def __init__(self, board: SimBoard | None, broker: BrokerAddress) -> None:
         """`board` None: `charger sim` with cs = "remote" has no simulated board, and
         says so to every command."""
         self._board = board
-        self._host, self._port = host, port
+        self._broker = broker
         self.connected = asyncio.Event()
 
     async def run(self) -> None:
-        await keep_connected(self._host, self._port, "charger-sim", self._session, self.connected)
+        await keep_connected(self._broker, "charger-sim", self._session, self.connected)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(Topic.SIM_CMD, qos=1, timeout=MQTT_TIMEOUT_S)

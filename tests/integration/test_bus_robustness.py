@@ -143,7 +143,7 @@ async def test_spawned_broker_is_restarted(
     charger.wait_log("broker_exited")
     charger.wait_log("broker_started", count=2)
     charger.wait_log("mqtt_connected", count=2)
-    async with probe_on(port) as probe:
+    async with probe_on(port, charger.logins()) as probe:
         await probe.sim("plug_in")
         await probe.wait_message("cp_status", state="C2")
 

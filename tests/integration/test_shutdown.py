@@ -44,7 +44,7 @@ async def test_sigterm_while_charging_opens_reports_and_says_going_away(
         tail = f'[ocpp]\nenabled = true\ncsms_url = "{url}"\nbasic_auth_password = "{PASSWORD}"\n'
         charger = start_charger(port, broker="spawn", tail=tail)
         broker = broker_pid(charger)
-        async with probe_on(port) as probe:
+        async with probe_on(port, charger.logins()) as probe:
             await probe.sim("plug_in")
             await probe.wait_for(
                 lambda t, m: m.get("name") == "cp_status" and m["data"]["state"] == "C2"

@@ -14,6 +14,7 @@ from typing import Any
 import aiomqtt
 
 from charger.bus import api
+from charger.protocols.mqtt.credentials import Credentials
 
 
 @dataclass
@@ -21,6 +22,8 @@ class Probe:
     """An MQTT client on the Josev topics: records everything, sends what tests ask."""
 
     client: aiomqtt.Client
+    # with a broker that admits only known roles: one client per role the test writes as
+    writers: dict[str, aiomqtt.Client] = field(default_factory=dict)
     messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     sent: set[bytes] = field(default_factory=set)
     invalid: list[str] = field(default_factory=list)
@@ -74,7 +77,8 @@ class Probe:
     async def publish(self, topic: str, payload: Any) -> None:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.sent.add(raw)
-        await self.client.publish(topic, raw)
+        writer = self.writers.get(WRITER_ROLES.get(topic, ""), self.client)
+        await writer.publish(topic, raw, qos=1)
 
     async def request(
         self, name: str, data: dict[str, Any], topic: str = "josev/cs"
@@ -104,12 +108,34 @@ class Probe:
         ]
 
 
+# the role whose credentials may publish on a topic (charger/protocols/mqtt/credentials.py)
+WRITER_ROLES = {"josev/cs": "josev", "cs/josev": "cs", "sim/cmd": "simctl"}
+
+
+def _client(port: int, login: Credentials | None = None) -> aiomqtt.Client:
+    return aiomqtt.Client(
+        "127.0.0.1",
+        port,
+        username=login.username if login else None,
+        password=login.password if login else None,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        identifier=f"probe-{uuid.uuid4().hex[:8]}",
+        timeout=5.0,
+    )
+
+
 @contextlib.asynccontextmanager
-async def probe_on(port: int) -> AsyncIterator[Probe]:
-    async with aiomqtt.Client(
-        "127.0.0.1", port, identifier=f"probe-{uuid.uuid4().hex[:8]}", timeout=5.0
-    ) as client:
+async def probe_on(port: int, logins: dict[str, Credentials] | None = None) -> AsyncIterator[Probe]:
+    """Anonymous on a test's own broker; with `logins` (the broker the charger spawned:
+    `Charger.logins()`), it reads as `monitor` and writes each topic as its role."""
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            _client(port, logins["monitor"] if logins else None)
+        )
         probe = Probe(client)
+        for role in sorted(set(WRITER_ROLES.values()) & set(logins or {})):
+            assert logins is not None
+            probe.writers[role] = await stack.enter_async_context(_client(port, logins[role]))
         await client.subscribe("+/+")
 
         async def collect() -> None:

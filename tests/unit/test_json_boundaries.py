@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from charger.bus import api
 from charger.bus.api import ApiError
+from charger.protocols.mqtt.connection import BrokerAddress
 from charger.protocols.ocpp import rpc
 from charger.protocols.ocpp.rpc import RpcError
 from charger.runtime.jsonsafe import JsonError, dumps, loads, nesting_depth
@@ -139,6 +140,6 @@ def test_ocpp_parser_raises_only_rpc_errors(value: Any) -> None:
 )
 def test_sim_commands_always_get_a_json_reply(value: Any) -> None:
     cfg = station_config(__import__("pathlib").Path("/nonexistent"))
-    service = SimCommandService(create_board(cfg.evses, cfg.sim), "127.0.0.1", 1)
+    service = SimCommandService(create_board(cfg.evses, cfg.sim), BrokerAddress(port=1))
     reply = json.loads(service.handle(_raw(value)))
     assert isinstance(reply["ok"], bool)

@@ -22,7 +22,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from charger.bus import Bus, api
 from charger.bus.api import ApiError, Message
 from charger.bus.messages import FORMS
-from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, keep_connected
+from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, BrokerAddress, keep_connected
 from charger.runtime.log import event
 from charger.runtime.tasks import wait_event
 
@@ -36,9 +36,9 @@ API_PARTIES = frozenset(p for form in FORMS.values() for t in form.topics for p 
 
 
 class MqttBridge:
-    def __init__(self, bus: Bus, host: str, port: int) -> None:
+    def __init__(self, bus: Bus, broker: BrokerAddress) -> None:
         self._bus = bus
-        self._host, self._port = host, port
+        self._broker = broker
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._wakeup = asyncio.Event()
         self._drained = asyncio.Event()  # set whenever the outbox has been emptied
@@ -84,13 +84,13 @@ class MqttBridge:
 
     async def run(self) -> None:
         """Connects, and reconnects with backoff whenever the broker goes away."""
-        await keep_connected(self._host, self._port, "charger", self._session, self.connected)
+        await keep_connected(self._broker, "charger", self._session, self.connected)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         no_local = SubscribeOptions(qos=1, noLocal=True)
         await client.subscribe("+/+", options=no_local, timeout=MQTT_TIMEOUT_S)
         self.connected.set()
-        event(log, logging.INFO, "mqtt_connected", host=self._host, port=self._port)
+        event(log, logging.INFO, "mqtt_connected", broker=str(self._broker))
         sender = asyncio.create_task(self._send(client))
         try:
             async for incoming in client.messages:

@@ -2,7 +2,8 @@
 
 `keep_connected` runs a session on a fresh connection, and reconnects with backoff
 whenever the broker goes away; the MQTT bridge and the simulator's command service
-each keep their own connection this way."""
+each keep their own connection this way. A `BrokerAddress` says where the broker is
+(TCP host and port, or a Unix socket) and which credentials to log in with."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiomqtt
 
+from charger.protocols.mqtt.credentials import Credentials
 from charger.runtime.log import event
 
 log = logging.getLogger(__name__)
@@ -23,11 +27,26 @@ MAX_BACKOFF_S = 5.0
 MQTT_TIMEOUT_S = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    socket: Path | None = None  # a Unix socket instead of TCP
+    credentials: Credentials | None = None
+
+    def __str__(self) -> str:
+        return str(self.socket) if self.socket is not None else f"{self.host}:{self.port}"
+
+
 @asynccontextmanager
-async def connect(host: str, port: int, client_name: str) -> AsyncIterator[aiomqtt.Client]:
+async def connect(address: BrokerAddress, client_name: str) -> AsyncIterator[aiomqtt.Client]:
+    creds = address.credentials
     client = aiomqtt.Client(
-        host,
-        port,
+        str(address.socket) if address.socket is not None else address.host,
+        address.port,
+        transport="unix" if address.socket is not None else "tcp",
+        username=creds.username if creds else None,
+        password=creds.password if creds else None,
         protocol=aiomqtt.ProtocolVersion.V5,
         identifier=f"{client_name}-{uuid.uuid4().hex[:12]}",
         timeout=MQTT_TIMEOUT_S,
@@ -46,8 +65,7 @@ async def connect(host: str, port: int, client_name: str) -> AsyncIterator[aiomq
 
 
 async def keep_connected(
-    host: str,
-    port: int,
+    address: BrokerAddress,
     client_name: str,
     session: Callable[[aiomqtt.Client], Awaitable[None]],
     connected: asyncio.Event,
@@ -57,7 +75,7 @@ async def keep_connected(
     delay = INITIAL_BACKOFF_S
     while True:
         try:
-            async with connect(host, port, client_name) as client:
+            async with connect(address, client_name) as client:
                 await session(client)
         except aiomqtt.MqttError as exc:
             event(
@@ -65,8 +83,7 @@ async def keep_connected(
                 logging.WARNING,
                 "mqtt_disconnected",
                 client=client_name,
-                host=host,
-                port=port,
+                broker=str(address),
                 error=str(exc),
                 retry_in_s=delay,
             )

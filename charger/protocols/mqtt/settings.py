@@ -21,3 +21,9 @@ class MqttConfig:
     host: str = setting("127.0.0.1", "broker address")
     port: int = setting(1883, "broker port", lo=1, hi=65535)
     mosquitto: str = setting("mosquitto", "broker binary (PATH and /usr/sbin are searched)")
+    username: str = setting(
+        "", 'user name at an external broker (broker = "external"; empty: anonymous)'
+    )
+    password_file: str = setting(
+        "", "file holding the password for username at an external broker (keep it 0600)"
+    )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-import aiomqtt
+from charger.protocols.mqtt.connection import BrokerAddress, connect
 
 # Fields worth seeing at a glance, in this order, when a message carries them.
 KEY_FIELDS = (
@@ -60,10 +59,9 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-async def tail(host: str, port: int, as_json: bool, emit: Callable[[str], None]) -> None:
+async def tail(broker: BrokerAddress, as_json: bool, emit: Callable[[str], None]) -> None:
     """Hands one described line per message on the Josev topics to `emit`."""
-    identifier = f"charger-tail-{uuid.uuid4().hex[:8]}"
-    async with aiomqtt.Client(host, port, identifier=identifier, timeout=5.0) as client:
+    async with connect(broker, "charger-tail") as client:
         await client.subscribe("+/+")
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else b""
