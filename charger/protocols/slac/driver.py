@@ -75,6 +75,14 @@ class SlacDriver:
         except mme.MmeError as exc:
             event(log, logging.DEBUG, "slac_frame_rejected", reason=str(exc))
             return
+        if mme.is_group(frame.src):  # no station sends from one; answers would go to all
+            event(
+                log,
+                logging.DEBUG,
+                "slac_frame_rejected",
+                reason=f"offset 6: source {mme.mac_str(frame.src)} is a group address",
+            )
+            return
         if frame.dst in (self._transport.mac, mme.BROADCAST):
             self.step(lambda now: self.fsm.receive(now, frame))
 
@@ -117,7 +125,14 @@ def log_event(ev: fsm.Event, **context: str) -> None:
         case fsm.ModemReset():
             event(log, logging.WARNING, "slac_modem_reset", **context, reason=ev.reason)
         case fsm.ModemInfo():
-            event(log, logging.INFO, "slac_modem", **context, firmware=ev.firmware)
+            event(
+                log,
+                logging.INFO,
+                "slac_modem",
+                **context,
+                firmware=ev.firmware,
+                mac=mme.mac_str(ev.mac),
+            )
         case fsm.KeySet():
             event(log, logging.INFO, "slac_key_set", **context, nid=ev.nid.hex())
         case fsm.Ignored():

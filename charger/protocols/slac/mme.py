@@ -26,6 +26,8 @@ VENDOR_HEADER = 6  # MMV, MMTYPE, OUI
 BROADCAST = b"\xff" * 6
 LOCAL_MODEM = b"\x00\xb0\x52\x00\x00\x01"  # "the local device" address of QCA modems
 NUM_GROUPS = 58  # ISO 15118-3: AAG carrier groups
+VERSION_FIELD = 64  # VS_SW_VER.CNF: QCA firmware sends its version NUL-padded to 64 bytes
+VERSION_MAX = 255  # the length byte's limit
 
 # Values ISO 15118-3 fixes for the SLAC messages.
 APPLICATION_TYPE_PEV_EVSE = 0x00
@@ -468,6 +470,9 @@ class VsSwVerReq(Mme):
 @_register
 @dataclass(frozen=True, slots=True)
 class VsSwVerCnf(Mme):
+    """The version text is Latin-1 both ways, so every byte the modem sends reads back and
+    encodes to the same byte. It ends at the first NUL; QCA firmware sends a 64-byte field."""
+
     MMTYPE = 0xA001
     VENDOR = True
     status: int  # 0 = success
@@ -476,7 +481,19 @@ class VsSwVerCnf(Mme):
     rest: bytes = field(default=b"", compare=False)
 
     def payload(self) -> bytes:
-        text = self.version.encode()[:63].ljust(64, b"\0")
+        try:
+            text = self.version.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise MmeError(
+                f"VsSwVerCnf.version must be Latin-1, got {self.version[exc.start]!r}"
+            ) from None
+        if b"\0" in text:
+            raise MmeError("VsSwVerCnf.version must not contain NUL (it ends the text)")
+        if len(text) > VERSION_MAX:
+            raise MmeError(
+                f"VsSwVerCnf.version must be at most {VERSION_MAX} bytes, got {len(text)}"
+            )
+        text = text.ljust(VERSION_FIELD, b"\0")  # a longer text fills its field, no NUL
         return bytes([self.status, self.device_class, len(text)]) + text + self.rest
 
     @classmethod
@@ -488,7 +505,7 @@ class VsSwVerCnf(Mme):
                 f"VsSwVerCnf at offset {offset + 2}: version length {length}, "
                 f"{len(payload) - 3} bytes present"
             )
-        text = payload[3 : 3 + length].split(b"\0", 1)[0].decode("ascii", "replace")
+        text = payload[3 : 3 + length].split(b"\0", 1)[0].decode("latin-1")
         return cls(status, device_class, text, payload[3 + length :])
 
 
@@ -585,6 +602,12 @@ def decode_frame(data: bytes) -> Frame:
     if cls is None:
         raise MmeError(f"offset 15: MMTYPE 0x{mmtype:04X} is not a message this station uses")
     return Frame(data[0:6], data[6:12], cls.parse(data[start:], start))
+
+
+def is_group(mac: bytes) -> bool:
+    """A broadcast or multicast address (the I/G bit, the low bit of the first octet, set):
+    never the source of a real station's frame."""
+    return bool(mac[0] & 0x01)
 
 
 def mac_str(mac: bytes) -> str:

@@ -9,79 +9,13 @@ from charger.protocols.slac import mme
 from charger.protocols.slac.evse import SlacEvse, SlacSettings
 from charger.protocols.slac.keys import nid_from_nmk
 
-EVSE_MAC = bytes.fromhex("0200000000ee")
-PEV_A = bytes.fromhex("02000000aa01")
-PEV_B = bytes.fromhex("02000000bb01")
-RUN_A = PEV_A + b"\x00\x01"
-RUN_B = PEV_B + b"\x00\x01"
-NMK = bytes.fromhex("b59319d7e8157ba001b018669ccee30d")
-MODEM = bytes.fromhex("00b052eeee01")
-
-
-class Rig:
-    def __init__(self, **settings: object) -> None:
-        self.now = 0.0
-        self.slac = SlacEvse(
-            SlacSettings(evse_mac=EVSE_MAC, **settings),  # type: ignore[arg-type]
-            nmk_source=lambda: NMK,
-        )
-        self.sent: list[tuple[bytes, mme.Mme]] = []
-        self.events: list[fsm.Event] = []
-
-    def collect(self) -> Rig:
-        self.sent += self.slac.drain_sends()
-        self.events += self.slac.drain_events()
-        return self
-
-    def at(self, t: float) -> Rig:
-        self.now = t
-        self.slac.tick(t)
-        return self.collect()
-
-    def rx(self, src: bytes, message: mme.Mme) -> Rig:
-        # round-trip through bytes, as on the wire
-        raw = mme.encode_frame(EVSE_MAC, src, message)
-        self.slac.receive(self.now, mme.decode_frame(raw))
-        return self.collect()
-
-    def start_ready(self) -> Rig:
-        self.slac.start(self.now)
-        self.collect()
-        return self.rx(MODEM, mme.CmSetKeyCnf(1, bytes(4), bytes(4), 4, 0, 0, 0))
-
-    def sent_of(self, kind: type[mme.Mme]) -> list[tuple[bytes, mme.Mme]]:
-        return [(dst, m) for dst, m in self.sent if isinstance(m, kind)]
-
-    def events_of(self, kind: type) -> list[fsm.Event]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    # the EV's messages
-    def parm(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
-        return self.rx(pev, mme.CmSlacParmReq(0, 0, run))
-
-    def start_atten(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
-        return self.rx(pev, mme.CmStartAttenCharInd(0, 0, 10, 6, 1, pev, run))
-
-    def profile(self, pev: bytes = PEV_A, value: int = 20) -> Rig:
-        return self.rx(MODEM, mme.CmAttenProfileInd(pev, bytes([value]) * 58))
-
-    def atten_rsp(self, pev: bytes = PEV_A, run: bytes = RUN_A, result: int = 0) -> Rig:
-        return self.rx(pev, mme.CmAttenCharRsp(0, 0, pev, run, bytes(17), bytes(17), result))
-
-    def match_req(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
-        return self.rx(
-            pev, mme.CmSlacMatchReq(0, 0, 0x3E, bytes(17), pev, bytes(17), EVSE_MAC, run)
-        )
-
-    def sounded(self, pev: bytes = PEV_A, run: bytes = RUN_A) -> Rig:
-        self.parm(pev, run).start_atten(pev, run)
-        for i in range(10):
-            self.profile(pev, 10 if i % 2 else 20)
-        return self
+from .rig import EVSE_MAC, MODEM, NMK, PEV_A, PEV_B, RUN_A, RUN_B, Rig
 
 
 def test_start_puts_a_fresh_key_into_the_local_modem() -> None:
-    rig = Rig()
+    rig = Rig().knows_modem()
+    rig.sent.clear()
+    rig.events.clear()
     rig.slac.start(0.0)
     rig.collect()
     [(dst, req)] = rig.sent
@@ -98,7 +32,8 @@ def test_modem_firmware_query() -> None:
     rig.collect()
     assert rig.sent == [(mme.LOCAL_MODEM, mme.VsSwVerReq())]
     rig.rx(MODEM, mme.VsSwVerCnf(0, 0x22, "MAC-QCA7000-1.1.0"))
-    assert rig.events == [fsm.ModemInfo("MAC-QCA7000-1.1.0")]
+    assert rig.events == [fsm.ModemInfo("MAC-QCA7000-1.1.0", MODEM)]
+    assert rig.slac.modem_mac == MODEM
 
 
 def test_each_start_draws_a_new_random_key() -> None:
@@ -110,9 +45,7 @@ def test_each_start_draws_a_new_random_key() -> None:
 
 
 def test_set_key_is_retried_then_the_modem_is_reset() -> None:
-    rig = Rig()
-    rig.slac.start(0.0)
-    rig.collect()
+    rig = Rig().started()
     rig.at(fsm.SET_KEY_TIMEOUT_S)  # no answer: second attempt
     rig.rx(MODEM, mme.CmSetKeyCnf(0, bytes(4), bytes(4), 4, 0, 0, 0))  # refused: third
     assert len(rig.sent_of(mme.CmSetKeyReq)) == 3
@@ -200,11 +133,11 @@ def test_two_evs_at_once_do_not_mix() -> None:
     rig.parm(PEV_A, RUN_A).parm(PEV_B, RUN_B).start_atten(PEV_A, RUN_A).start_atten(PEV_B, RUN_B)
     for _ in range(10):
         rig.profile(PEV_A, 10).profile(PEV_B, 30)
-    inds = {m.run_id: m for _, m in rig.sent_of(mme.CmAttenCharInd)}  # type: ignore[attr-defined]
+    inds = {m.run_id: m for _, m in rig.sent_of(mme.CmAttenCharInd)}
     assert inds[RUN_A].aag == bytes([10]) * 58 and inds[RUN_B].aag == bytes([30]) * 58
     rig.atten_rsp(PEV_A, RUN_A).atten_rsp(PEV_B, RUN_B).match_req(PEV_B, RUN_B)
     assert rig.events_of(fsm.RunFailed) == [fsm.RunFailed(RUN_A, "another EV matched this EVSE")]
-    assert [e.run_id for e in rig.events_of(fsm.Matched)] == [RUN_B]  # type: ignore[attr-defined]
+    assert [e.run_id for e in rig.events_of(fsm.Matched)] == [RUN_B]
 
 
 def test_no_ev_within_slac_init_fails() -> None:
@@ -233,7 +166,7 @@ def test_a_run_must_match_within_the_session_time() -> None:
     rig = Rig().start_ready().parm()
     rig.slac.receive(0.0, mme.Frame(EVSE_MAC, PEV_A, mme.CmValidateReq(0, 100, 1)))
     rig.at(fsm.TT_EVSE_MATCH_SESSION_S)
-    assert rig.events_of(fsm.RunFailed)[0].reason.startswith(  # type: ignore[attr-defined]
+    assert rig.events_of(fsm.RunFailed)[0].reason.startswith(
         "no match within TT_EVSE_match_session"
     )
 
@@ -280,7 +213,7 @@ def test_ev_that_does_not_join_the_avln_fails() -> None:
 def test_messages_that_are_not_for_us_are_ignored(message: mme.Mme, what: str) -> None:
     rig = Rig().start_ready().rx(PEV_A, message)
     [ignored] = rig.events_of(fsm.Ignored)
-    assert what in ignored.what  # type: ignore[attr-defined]
+    assert what in ignored.what
     assert not rig.sent_of(mme.CmSlacParmCnf) and not rig.sent_of(mme.CmSlacMatchCnf)
 
 

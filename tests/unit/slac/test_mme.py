@@ -6,6 +6,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from charger.protocols.slac import mme
 from charger.protocols.slac.keys import nid_from_nmk
@@ -151,3 +153,60 @@ def test_encoding_checks_field_sizes() -> None:
 
 def test_nid_derivation_matches_the_plc_utils_profiles() -> None:
     assert nid_from_nmk(bytes.fromhex("50D3E4933F855B7040784DF815AA8DB7")).hex() == "b0f2e695666b03"
+
+
+MODEM = bytes.fromhex("00b052eeee01")
+HOST = bytes.fromhex("0200000000ee")
+
+
+def sw_ver_frame(version: bytes, rest: bytes = b"") -> bytes:
+    """A VS_SW_VER.CNF as a QCA7000 sends it (text NUL-padded to 64 bytes)."""
+    header = HOST + MODEM + b"\x88\xe1\x00\x01\xa0" + mme.QUALCOMM_OUI
+    text = version.ljust(64, b"\0")
+    return (header + bytes([0, 0x22, len(text)]) + text + rest).ljust(60, b"\0")
+
+
+def test_a_non_ascii_byte_in_the_sw_version_round_trips() -> None:
+    raw = sw_ver_frame(b"MAC-QCA7000-1.1.0-\xe9", b"\x00\xdc\x58\x1b\x00" + bytes(28))
+    cnf = decode_frame(raw).mme
+    assert isinstance(cnf, mme.VsSwVerCnf) and cnf.version == "MAC-QCA7000-1.1.0-\u00e9"
+    assert encode_frame(HOST, MODEM, cnf) == raw
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [
+        ("QCA\u20ac", "must be Latin-1, got '\u20ac'"),
+        ("QCA\0x", "must not contain NUL"),
+        ("x" * 256, "at most 255 bytes, got 256"),
+    ],
+)
+def test_a_sw_version_that_cannot_be_sent_is_refused(version: str, reason: str) -> None:
+    with pytest.raises(MmeError, match=reason):
+        encode_frame(HOST, MODEM, mme.VsSwVerCnf(0, 0x22, version))
+
+
+# Found by fuzzing the codec: every version byte must read back and encode the same.
+PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
+
+
+@PROPERTY
+@given(version=st.binary(max_size=255).filter(lambda b: b"\0" not in b))
+def test_sw_version_bytes_decode_and_encode_to_the_same_bytes(version: bytes) -> None:
+    raw = sw_ver_frame(version)
+    cnf = decode_frame(raw).mme
+    assert isinstance(cnf, mme.VsSwVerCnf) and len(cnf.version) == len(version)
+    assert encode_frame(HOST, MODEM, cnf) == raw
+
+
+@PROPERTY
+@given(
+    version=st.text(st.characters(min_codepoint=1, max_codepoint=255), max_size=255),
+    status=st.integers(0, 255),
+    device_class=st.integers(0, 255),
+)
+def test_sw_version_text_encodes_and_decodes_to_the_same_text(
+    version: str, status: int, device_class: int
+) -> None:
+    cnf = mme.VsSwVerCnf(status, device_class, version)
+    assert decode_frame(encode_frame(HOST, MODEM, cnf)).mme == cnf
