@@ -7,7 +7,6 @@ clang.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from charger.protocols import exi
+from fuzz.exi_seeds import seeds
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "charger" / "protocols" / "exi" / "_exi.c"
-VECTORS = ROOT.parent / "shared" / "exi-vectors"
 FUZZ_SECONDS = int(os.environ.get("EXI_FUZZ_SECONDS", "60"))
 SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: libFuzzer")
 
@@ -79,21 +80,66 @@ def test_decoder_and_encoder_are_clean_under_asan_and_ubsan(tmp_path: Path) -> N
     assert checked > 100_000
 
 
-def seed_corpus(directory: Path) -> int:
-    from charger.protocols import exi
+# Run under the sanitized build: the C encoder past MAX_STREAM only counts (aligned and
+# unaligned binary, strings, events), the decoder refuses longer streams before reading.
+ACROSS_THE_LIMIT = """
+import sys
+from tests.support.exi_stress import load_extension
 
-    schemas = list(exi.Schema)
-    count = 0
-    for name in ("vectors.jsonl", "vectors_fragments.jsonl"):
-        for line in (VECTORS / name).open():
-            vector = json.loads(line)
-            selector = schemas.index(exi.Schema(vector["schema"])) | (
-                0x80 if vector.get("fragment") else 0
-            )
-            data = bytes([selector]) + bytes.fromhex(vector["exi_hex"])
-            (directory / f"seed{count:04d}").write_bytes(data)
-            count += 1
-    return count
+load_extension(sys.argv[1])
+from charger.protocols import exi
+from charger.protocols.exi import _cbackend
+from fuzz.exi_seeds import across_the_limit, seeds
+
+backend = _cbackend.CBackend()
+checked = 0
+for schema, element, fragment, message in across_the_limit():
+    try:
+        backend.encode(schema, message, element, fragment)
+    except exi.ExiError as exc:
+        checked += "more than the EXI stream limit" in str(exc)
+oversized = [data for name, data in seeds().items() if name.startswith("above-limit")]
+for data in oversized:
+    for end in (exi.MAX_STREAM, exi.MAX_STREAM + 1, len(data)):
+        try:
+            backend.decode(exi.Schema.ISO2, data[1 : 1 + end], False)
+        except exi.ExiError:
+            pass
+        checked += 1
+print(f"checked {checked} streams")
+"""
+
+
+@pytest.mark.integration
+def test_the_stream_limit_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
+    flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    extension = build("gcc", flags, tmp_path)
+    env = dict(
+        os.environ,
+        LD_PRELOAD=runtime("gcc", "libasan.so"),
+        ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", ACROSS_THE_LIMIT, str(extension)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert not any(report in result.stderr for report in SANITIZER_REPORTS), result.stderr[-4000:]
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.split() == ["checked", "20", "streams"]
+
+
+def seed_corpus(directory: Path) -> int:
+    """Writes fuzz/exi_seeds.py's seeds, one file each; tests/unit/exi/test_fuzz_corpus.py
+    checks that the target decodes them as they were meant."""
+    corpus = seeds()
+    for name, data in corpus.items():
+        (directory / name).write_bytes(data)
+    return len(corpus)
 
 
 @pytest.mark.integration
@@ -104,7 +150,9 @@ def test_coverage_guided_fuzzing_finds_no_crash(tmp_path: Path) -> None:
     extension = build("clang", ["-fsanitize=address,fuzzer-no-link"], tmp_path)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    assert seed_corpus(corpus) > 400
+    assert seed_corpus(corpus) > 450
+    # the selector byte, a stream at the codec's size limit and 8 KiB of mutations above it
+    max_len = 1 + exi.MAX_STREAM + 8192
     env = dict(
         os.environ,
         LD_PRELOAD=str(Path(atheris.path()) / "asan_with_fuzzer.so"),
@@ -117,6 +165,7 @@ def test_coverage_guided_fuzzing_finds_no_crash(tmp_path: Path) -> None:
             str(extension),
             str(corpus),
             f"-max_total_time={FUZZ_SECONDS}",
+            f"-max_len={max_len}",
             f"-artifact_prefix={tmp_path}/",
             "-rss_limit_mb=4096",
         ],

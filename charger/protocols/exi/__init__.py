@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._generated import _bindings
 from .errors import ExiError
 
+MAX_STREAM: int = _bindings.MAX_STREAM
+"""Longest stream in bytes that `decode` reads and `encode` writes (both backends)."""
+
 if TYPE_CHECKING:  # at run time __getattr__ imports them when first asked for
     from ._generated import app_protocol as app_protocol
     from ._generated import din as din
@@ -36,6 +39,7 @@ if TYPE_CHECKING:  # at run time __getattr__ imports them when first asked for
     from ._generated import xmldsig as xmldsig
 
 __all__ = [
+    "MAX_STREAM",
     "Backend",
     "ExiError",
     "Schema",

@@ -90,7 +90,7 @@ enum { ALWAYS, WHILE_BELOW_MAX, ONCE_MIN_REACHED };
 
 #define HEADER 0x80u       /* distinguishing bits 10, no options, EXI version 1 */
 #define MAX_DEPTH 64       /* the schemas nest 12 deep at most */
-#define MAX_STREAM 65536   /* V2GTP payloads of ISO 15118 stay far below */
+#define MAX_STREAM EXI_MAX_STREAM /* bytes, decoding and encoding alike (see tools/exigen) */
 #define STRING_STACK 512   /* code points decoded without a heap buffer */
 
 /* ---- classes bound to the tables at import ------------------------------------- */
@@ -187,10 +187,13 @@ static unsigned bits_for(unsigned count)
 
 /* ---- bit stream ----------------------------------------------------------------- */
 
+/* Past MAX_STREAM the writers only count, so that exi_encode can name the size it refuses. */
 static int put_bits(codec *c, uint32_t value, unsigned width)
 {
-    if (c->out_bits + width > (size_t)MAX_STREAM * 8u)
-        return enc_fail(c, "message longer than %d bytes", MAX_STREAM);
+    if (c->out_bits + width > (size_t)MAX_STREAM * 8u) {
+        c->out_bits += width;
+        return 0;
+    }
     while (width > 0) {
         size_t byte = c->out_bits >> 3;
         unsigned free_bits = 8u - (unsigned)(c->out_bits & 7u);
@@ -404,14 +407,18 @@ static int enc_value(codec *c, uint32_t index, PyObject *value)
         if (check_length(c, length, v, "bytes") < 0 || put_uint(c, (uint64_t)length) < 0)
             return -1;
         if ((c->out_bits & 7u) == 0) {
-            if (c->out_bits / 8u + (size_t)length > MAX_STREAM)
-                return enc_fail(c, "message longer than %d bytes", MAX_STREAM);
+            if (c->out_bits / 8u + (size_t)length > MAX_STREAM) {
+                c->out_bits += (size_t)length * 8u;
+                return 0;
+            }
             memcpy(c->out + c->out_bits / 8u, data, (size_t)length);
             c->out_bits += (size_t)length * 8u;
             return 0;
         }
-        if (c->out_bits / 8u + (size_t)length + 1u > MAX_STREAM)
-            return enc_fail(c, "message longer than %d bytes", MAX_STREAM);
+        if (c->out_bits / 8u + (size_t)length + 1u > MAX_STREAM) {
+            c->out_bits += (size_t)length * 8u;
+            return 0;
+        }
         /* unaligned: each byte fills the open byte's tail and the next byte's head */
         unsigned shift = (unsigned)(c->out_bits & 7u);
         uint8_t *to = c->out + c->out_bits / 8u;
@@ -863,6 +870,12 @@ static PyObject *exi_encode(PyObject *module, PyObject *const *args, Py_ssize_t 
     if (rc < 0 || (fragment && put_bits(&c, roots.count + 1u, roots.width) < 0))
         return NULL;
     size_t bytes = (c.out_bits + 7u) / 8u;
+    if (bytes > MAX_STREAM) {
+        c.depth = 0;
+        enc_fail(&c, "encodes to %zu bytes, more than the EXI stream limit of %d bytes", bytes,
+                 MAX_STREAM);
+        return NULL;
+    }
     if (c.out_bits & 7u)
         put_bits(&c, 0, 8u - (unsigned)(c.out_bits & 7u));
     return PyBytes_FromStringAndSize((const char *)buffer, (Py_ssize_t)bytes);
@@ -887,6 +900,11 @@ static PyObject *exi_decode(PyObject *module, PyObject *const *args, Py_ssize_t 
     if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     PyObject *result = NULL;
+    if (view.len > MAX_STREAM) {
+        dec_fail(0, "stream of %zd bytes, more than the EXI stream limit of %d bytes", view.len,
+                 MAX_STREAM);
+        goto done;
+    }
     c.in = view.buf;
     c.in_bits = (size_t)view.len * 8u;
     c.pos = 0;
@@ -1083,5 +1101,8 @@ static struct PyModuleDef exi_module = {
 PyMODINIT_FUNC PyInit__exi(void)
 {
     exi_error_class = Py_NewRef(PyExc_ValueError);
-    return PyModule_Create(&exi_module);
+    PyObject *module = PyModule_Create(&exi_module);
+    if (module != NULL && PyModule_AddIntConstant(module, "MAX_STREAM", MAX_STREAM) < 0)
+        Py_CLEAR(module);
+    return module;
 }

@@ -10,6 +10,7 @@ import enum
 
 from . import _classes
 from ._generated import _grammar
+from ._generated._bindings import MAX_STREAM
 from .errors import ExiError
 
 AT, SE, SE_SIMPLE, SE_ANY, EE, CH, CH_UNTYPED = range(7)
@@ -63,6 +64,11 @@ class _Writer:
     def bits(self, value: int, width: int) -> None:
         self.acc = (self.acc << width) | value
         self.length += width
+
+    def raw(self, data: bytes) -> None:
+        """Whole bytes in one shift (a byte at a time would copy a long value over and over)."""
+        self.acc = (self.acc << (8 * len(data))) | int.from_bytes(data, "big")
+        self.length += 8 * len(data)
 
     def uint(self, value: int) -> None:
         while True:
@@ -168,8 +174,7 @@ class Encoder:
                 raise ExiError(f"{where}: expected bytes, got {type(value).__name__}")
             self._check_length(len(value), min_len, max_len, where, "bytes")
             out.uint(len(value))
-            for byte in value:
-                out.bits(byte, 8)
+            out.raw(bytes(value))
 
     @staticmethod
     def _check_length(length: int, low: int, high: int, where: str, unit: str) -> None:
@@ -387,29 +392,50 @@ def _root_index(
     raise ExiError(f"{g.name}: {wanted} is not a root element of this schema")
 
 
+def _encode(schema: str, message: object, element: str | None, fragment: bool) -> tuple[str, bytes]:
+    """(root element name, stream), whatever the stream's length."""
+    g = grammar(schema)
+    roots = g.fragments if fragment else g.globals
+    index = _root_index(g, roots, message, element)
+    encoder = Encoder(g)
+    width = _bits_for(len(roots) + (2 if fragment else 1))
+    encoder.out.bits(HEADER, 8)
+    encoder.out.bits(index, width)
+    qname, is_simple, arg = roots[index]
+    where = str(g.strings[qname])
+    if is_simple:
+        encoder.simple_element(arg, message, where)
+    else:
+        encoder.complex(arg, message, where, 0)
+    if fragment:
+        encoder.out.bits(len(roots) + 1, width)  # ED
+    return where, encoder.out.getvalue()
+
+
+def encode_unlimited(schema: str, message: object, element: str | None, fragment: bool) -> bytes:
+    """The stream without the MAX_STREAM check: what a codec without our limit would send.
+
+    For tests and fuzz seeds that need a real message above the limit, which both backends
+    refuse to write and to read.
+    """
+    return _encode(schema, message, element, fragment)[1]
+
+
 class PythonBackend:
     name = "python"
 
     def encode(self, schema: str, message: object, element: str | None, fragment: bool) -> bytes:
-        g = grammar(schema)
-        roots = g.fragments if fragment else g.globals
-        index = _root_index(g, roots, message, element)
-        encoder = Encoder(g)
-        width = _bits_for(len(roots) + (2 if fragment else 1))
-        encoder.out.bits(HEADER, 8)
-        encoder.out.bits(index, width)
-        qname, is_simple, arg = roots[index]
-        where = str(g.strings[qname])
-        if is_simple:
-            encoder.simple_element(arg, message, where)
-        else:
-            encoder.complex(arg, message, where, 0)
-        if fragment:
-            encoder.out.bits(len(roots) + 1, width)  # ED
-        return encoder.out.getvalue()
+        where, data = _encode(schema, message, element, fragment)
+        if len(data) > MAX_STREAM:
+            limit = f"more than the EXI stream limit of {MAX_STREAM} bytes"
+            raise ExiError(f"{where}: encodes to {len(data)} bytes, {limit}")
+        return data
 
     def decode(self, schema: str, data: bytes, fragment: bool) -> tuple[str, object]:
         g = grammar(schema)
+        if len(data) > MAX_STREAM:
+            limit = f"more than the EXI stream limit of {MAX_STREAM} bytes"
+            raise ExiError(f"stream of {len(data)} bytes, {limit}", 0)
         roots = g.fragments if fragment else g.globals
         decoder = Decoder(g, bytes(data))
         header = decoder.inp.bits(8)

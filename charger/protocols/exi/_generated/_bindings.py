@@ -423,6 +423,8 @@ ENUMS = (
     ('iso20_acdp', 'ErrorCode'),
     ('iso20_acdp', 'IsolationStatus'),
 )
+# longest stream decoded or encoded, in bytes (tools/exigen/emit.py says why)
+MAX_STREAM = 65536
 # set name: (namespace, class of each type, enum of each enum index)
 SETS = {
     'appProtocol': ('urn:iso:15118:2:2010:AppProtocol', (0, 1, 2), (0,)),

@@ -3717,3 +3717,4 @@ static const exi_grammar exi_grammars[] = {
 #define EXI_GRAMMAR_COUNT 9
 #define EXI_MAX_PRODUCTIONS 257
 #define EXI_COUNT_UNBOUNDED 65535
+#define EXI_MAX_STREAM 65536 /* bytes; tools/exigen/emit.py says why */

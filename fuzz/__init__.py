@@ -1,0 +1,1 @@
+"""Fuzz targets and the input format and seed corpus they share with the tests."""
