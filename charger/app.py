@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import ssl
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from charger import __version__
 from charger.bus import Bus
-from charger.config import Config
+from charger.config import Config, EvseConfig
 from charger.cs.controller import CsController, StationIdentity
 from charger.hal.interfaces import Board
+from charger.protocols.iso15118.evse import EvseSetup
+from charger.protocols.iso15118.service import SeccService, secc_settings
 from charger.protocols.local_auth import LocalAuthorization
 from charger.protocols.mqtt import credentials
 from charger.protocols.mqtt.bridge import MqttBridge
@@ -113,6 +116,7 @@ class App:
         if self.board is not None:
             await self._start_cs(stack, self.board, store)
         self._start_slac(stack)
+        self._start_secc(stack)
         select_exi_codec(cfg.iso15118.exi_codec)
         if cfg.ocpp.enabled:
             await self._start_ocpp(stack, state_dir)
@@ -201,6 +205,12 @@ class App:
             service.start()
             stack.push_async_callback(service.close)
             self._tasks.supervise(f"slac {service.evse_id}", service.run)
+
+    def _start_secc(self, stack: contextlib.AsyncExitStack) -> None:
+        for service in build_secc_services(self.config, self.bus):
+            service.start()
+            stack.push_async_callback(service.close)
+            self._tasks.supervise(f"secc {service.evse_id}", service.run)
 
     async def _start_ocpp(self, stack: contextlib.AsyncExitStack, state_dir: Path) -> None:
         cfg = self.config
@@ -336,6 +346,90 @@ def build_slac_services(config: Config, board: Board | None, bus: Bus) -> list[S
             )
         )
     return services
+
+
+def secc_evse(evse: EvseConfig, interface: str | None = None) -> EvseSetup:
+    """The EVSE as the SECC offers it."""
+    return EvseSetup(
+        evse.evse_id,
+        interface or evse.network_interface,
+        ac_phases=evse.phases,
+        nominal_voltage_v=evse.nominal_voltage_v,
+    )
+
+
+def build_secc_services(config: Config, bus: Bus) -> list[SeccService]:
+    """One ISO 15118 SECC per HLC-capable EVSE, on its network interface."""
+    if not config.iso15118.enabled:
+        return []
+    settings = secc_settings(config.iso15118)
+    return [SeccService(bus, secc_evse(e), settings) for e in config.evses if e.hlc]
+
+
+async def run_secc(config: Config, interface: str, *, loop: bool) -> int:
+    """`charger secc`: the first EVSE's SECC on `interface`, the simulated board and the
+    CS controller behind it on one bus, its car standing in for the EV (see
+    `protocols.iso15118.standalone`). The CS keeps its state in a temporary directory."""
+    import tempfile
+
+    from charger.protocols.iso15118 import standalone
+    from charger.sim.board import create_board as create_sim_board
+
+    evse_cfg = dataclasses.replace(config.evses[0], hlc=True, network_interface=interface)
+    bus = Bus(request_timeout_s=config.bus.request_timeout_s)
+    board = create_sim_board((evse_cfg,), config.sim)
+    with tempfile.TemporaryDirectory(prefix="charger-secc-") as state:
+        store = await asyncio.to_thread(Store, Path(state) / "charger.db")
+        tasks = TaskOwner("secc station")
+        identity = StationIdentity(config.station, config.ocpp, config.authorization.mode == "free")
+        controller = CsController(
+            identity, (evse_cfg,), board, bus, store, availability={}, on_reset=lambda: None
+        )
+        local = LocalAuthorization(
+            bus,
+            free=config.authorization.mode != "allow_list",
+            tokens=config.authorization.tokens,
+        )
+        try:
+            await board.start()
+            controller.start()
+            local.start()
+            tasks.supervise("cs_controller", controller.run, on_crash=controller.drive_safe)
+            return await standalone.serve(
+                bus,
+                secc_evse(evse_cfg, interface),
+                dataclasses.replace(secc_settings(config.iso15118), log_every_message=True),
+                _SimCar(board.evse(evse_cfg.id)),
+                loop=loop,
+            )
+        finally:
+            controller.shut_down()
+            await tasks.close()
+            await local.close()
+            await controller.close()
+            await board.stop()
+            store.close()
+
+
+class _SimCar:
+    """The simulated board's car as the EV at the far end of `charger secc`'s link: it
+    is plugged in, and its pilot follows the V2G session (the simulated car has no EVCC
+    of its own yet, so its S2 is set here)."""
+
+    def __init__(self, sim: Any) -> None:
+        self._sim = sim
+
+    def plug(self, plugged: bool) -> None:
+        if plugged:
+            self._sim.plug_in()
+        else:
+            self._sim.unplug()
+
+    def ev_state(self, state: str) -> None:
+        ev = self._sim.ev
+        if ev.plugged and ev.s2_state != state:
+            ev.s2_state = state
+            self._sim._pilot_changed()  # until the simulated car has an EVCC of its own
 
 
 async def main(config: Config, *, demo: bool = False) -> int:

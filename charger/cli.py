@@ -1,4 +1,4 @@
-"""Command line: `charger run | sim | check-config | bus tail | simctl`."""
+"""Command line: `charger run | sim | slac | secc | check-config | bus tail | simctl`."""
 
 from __future__ import annotations
 
@@ -145,6 +145,23 @@ def _cmd_slac(args: argparse.Namespace) -> int:
         return 130
 
 
+def _cmd_secc(args: argparse.Namespace) -> int:
+    from charger import app
+    from charger.runtime import log
+
+    try:
+        cfg = _load(args.config, "sim.toml")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    log.configure(args.log_level)
+    app.select_exi_codec(cfg.iso15118.exi_codec)
+    try:
+        return asyncio.run(app.run_secc(cfg, args.iface, loop=args.loop))
+    except KeyboardInterrupt:
+        return 130
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="charger", description="EV charger firmware")
     parser.add_argument("--version", action="version", version=f"charger {__version__}")
@@ -185,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     slac.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
+    secc = sub.add_parser(
+        "secc",
+        help="run the ISO 15118 SECC alone on an interface, the simulated power path behind it",
+    )
+    secc.add_argument("--iface", required=True, help="the PLC (or test) network interface")
+    secc.add_argument(
+        "--config",
+        help="TOML config: [iso15118] and the first [[evse]] (default: the packaged sim.toml)",
+    )
+    secc.add_argument("--loop", action="store_true", help="keep serving after each session")
+    secc.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
     check = sub.add_parser(
         "check-config", help="validate a config file and its drop-ins; exit 2 if bad"
     )
@@ -217,4 +246,6 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_tail(args)
     if args.command == "slac":
         return _cmd_slac(args)
+    if args.command == "secc":
+        return _cmd_secc(args)
     return _cmd_simctl(args)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from charger.bus.settings import BusConfig
 from charger.cs.settings import CONNECTOR_TYPES, CsMode, EvseConfig, StationConfig
 from charger.hal.rpi_settings import RpiConfig
-from charger.protocols.exi.settings import Iso15118Config
+from charger.protocols.iso15118.settings import Iso15118Config
 from charger.protocols.local_auth_settings import AuthMode, AuthorizationConfig
 from charger.protocols.mqtt.settings import MqttConfig
 from charger.protocols.ocpp.config import OcppConfig

@@ -28,6 +28,9 @@ if [ "$want_test" = 1 ]; then
     command -v clang >/dev/null || missing+=(clang)  # the EXI fuzzer's instrumented build
     command -v node >/dev/null || missing+=(nodejs)  # ocpp-rpc: a strictly validating CSMS
     command -v npm >/dev/null || missing+=(npm)
+    # ISO 15118 interoperability: the iso15118 package's EVCC runs its EXI codec in a JVM
+    command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+    command -v bc >/dev/null || missing+=(bc)  # the harness's v2g_ci.sh uses it
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -67,5 +70,18 @@ if [ "$want_test" = 1 ]; then
     if [ ! -f "$csms_stamp" ]; then
         (cd $csms && npm ci --no-audit --no-fund --silent >/dev/null)
         touch "$csms_stamp"
+    fi
+fi
+
+# The ISO 15118 harness's independent EVCC (the iso15118 package, pinned, with aiofile
+# that its EVCC needs) in a venv of its own: it pins pydantic 1 and would clash with ours.
+if [ "$want_test" = 1 ]; then
+    harness_reqs="iso15118==0.31.2 aiofile"
+    harness_stamp=".venv/harness/.installed-$(echo "$harness_reqs" | sha256sum | cut -c1-16)"
+    if [ ! -f "$harness_stamp" ]; then
+        [ -x .venv/harness/bin/python ] || python3 -m venv .venv/harness
+        .venv/harness/bin/python -m pip install -q --upgrade pip >/dev/null
+        .venv/harness/bin/python -m pip install -q $harness_reqs
+        touch "$harness_stamp"
     fi
 fi

@@ -1,0 +1,152 @@
+"""DC charging as DIN SPEC 70121 and ISO 15118-2 share it, in neutral values: the
+EVSE's limits, the cable check, pre-charge, the current demand and what goes to the CS
+on the bus (cable_check, power_electronics_setpoint, display_params). Each protocol core
+writes the results in its own message types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from charger.bus import messages
+from charger.bus.api import Message
+from charger.protocols.iso15118.evse import EvseView
+
+PRECHARGE_CURRENT_MAX_A = 2.0  # ISO 15118-2 / DIN: the EV asks for at most 2 A in PreCharge
+
+# cs_status_and_limits status_code -> DC_EVSEStatusCode (same literals in DIN and -2)
+STATUS_CODES = {
+    "evse_not_ready": "EVSE_NotReady",
+    "evse_ready": "EVSE_Ready",
+    "evse_shutdown": "EVSE_Shutdown",
+    "evse_utility_interrupt_event": "EVSE_UtilityInterruptEvent",
+    "evse_isolation_monitoring_active": "EVSE_IsolationMonitoringActive",
+    "evse_emergency_shutdown": "EVSE_EmergencyShutdown",
+    "evse_malfunction": "EVSE_Malfunction",
+}
+# cable_check / cs_status_and_limits isolation -> isolationLevelType (-2 literals)
+ISOLATION = {
+    "valid": "Valid",
+    "invalid": "Invalid",
+    "warning": "Warning",
+    "fault": "Fault",
+    "no_imd": "No_IMD",
+}
+ISOLATION_OK = frozenset({"valid", "warning", "no_imd"})
+
+
+@dataclass(frozen=True, slots=True)
+class DcLimits:
+    max_voltage_v: float
+    max_current_a: float
+    max_power_w: float
+    min_voltage_v: float
+    min_current_a: float
+    peak_ripple_a: float
+    regulation_tolerance_a: float | None
+    energy_to_deliver_wh: float | None
+
+
+def limits(view: EvseView) -> DcLimits | None:
+    dc = view.dc
+    if dc is None:
+        return None
+    return DcLimits(
+        max_voltage_v=dc["max_voltage"],
+        max_current_a=dc["max_current"],
+        max_power_w=dc["max_power"],
+        min_voltage_v=dc["min_voltage"],
+        min_current_a=dc["min_current"],
+        peak_ripple_a=dc["peak_current_ripple"],
+        regulation_tolerance_a=dc.get("current_reg_tolerance"),
+        energy_to_deliver_wh=dc.get("energy_to_be_delivered"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    voltage_v: float
+    current_a: float  # what the EVSE delivers: the EV's target within the EVSE's limits
+    current_limit_achieved: bool
+    voltage_limit_achieved: bool
+    power_limit_achieved: bool
+
+
+def demand(lim: DcLimits, target_v: float, target_a: float) -> Demand:
+    voltage = min(max(target_v, 0.0), lim.max_voltage_v)
+    current = min(max(target_a, 0.0), lim.max_current_a)
+    power_cap_a = lim.max_power_w / voltage if voltage > 0 else current
+    power_limited = current > power_cap_a
+    if power_limited:
+        current = power_cap_a
+    return Demand(
+        voltage_v=voltage,
+        current_a=current,
+        current_limit_achieved=target_a >= lim.max_current_a,
+        voltage_limit_achieved=target_v >= lim.max_voltage_v,
+        power_limit_achieved=power_limited,
+    )
+
+
+def status_code(view: EvseView) -> str:
+    return STATUS_CODES.get(view.status_code, "EVSE_NotReady")
+
+
+def isolation(view: EvseView) -> str | None:
+    """The isolation level to report: the latest cable check's, else the CS's."""
+    dc = view.dc
+    level = dc.get("isolation_status") if dc is not None else None
+    if level is None and view.cable_check is not None:
+        level = view.cable_check.isolation
+    return level
+
+
+class Setpoints:
+    """power_electronics_setpoint requests, sent only when the setpoint changes."""
+
+    def __init__(self, evse_id: str) -> None:
+        self._evse_id = evse_id
+        self._last: tuple[float, float, bool] | None = None
+        self.ev_max_voltage_v = 0.0
+
+    def make(self, voltage_v: float, current_a: float, *, precharge: bool) -> Message[Any] | None:
+        key = (round(voltage_v, 1), round(current_a, 1), precharge)
+        if key == self._last:
+            return None
+        self._last = key
+        data: messages.PowerElectronicsSetpointRequest = {
+            "evse_id": self._evse_id,
+            "ev_limits": {"maximum_voltage": self.ev_max_voltage_v or voltage_v},
+            "is_precharge": precharge,
+            "dc": {"voltage": key[0], "charge_current": key[1]},
+        }
+        return messages.POWER_ELECTRONICS_SETPOINT_REQUEST.make(data)
+
+    def off(self) -> Message[Any] | None:
+        """No output: current 0 at 0 V (PowerDelivery stop, the end of a session)."""
+        return self.make(0.0, 0.0, precharge=False)
+
+
+class DisplayParams:
+    """display_params updates from the EV's DC messages, only when something changed."""
+
+    def __init__(self, evse_id: str) -> None:
+        self._data: messages.DisplayParamsUpdate = {"evse_id": evse_id}
+        self._sent: dict[str, Any] | None = None
+
+    def set(self, key: str, value: float | bool | None) -> None:
+        if value is not None:
+            self._data[key] = value  # type: ignore[literal-required]
+
+    def message(self) -> Message[Any] | None:
+        current = dict(self._data)
+        if current == self._sent or len(current) == 1:
+            return None
+        self._sent = current
+        return messages.DISPLAY_PARAMS_UPDATE.make(self._data.copy())
+
+
+def cable_check_request(evse_id: str, action: str) -> Message[Any]:
+    data: messages.CableCheckRequest = {"evse_id": evse_id, "cable_check_action": action}
+    return messages.CABLE_CHECK_REQUEST.make(data)

@@ -1,0 +1,541 @@
+"""DIN SPEC 70121:2014 session core: DC charging with external identification means.
+
+The sequence (DIN SPEC 70121 §9.6, Figure 83) as the table `ALLOWED`:
+
+    SessionSetup -> ServiceDiscovery -> ServicePaymentSelection
+    -> ContractAuthentication (Ongoing while the driver authorizes)
+    -> ChargeParameterDiscovery -> CableCheck* -> PreCharge* -> PowerDelivery(ready)
+    -> CurrentDemand* -> PowerDelivery(not ready) -> WeldingDetection* -> SessionStop
+
+DIN has no pause, no AC, no TLS and no Plug & Charge in practice; the EVSE side of DC
+(limits, cable check, setpoints, display values) is shared with ISO 15118-2 in `dc`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar
+
+from charger.bus import messages
+from charger.protocols.exi import din as m
+from charger.protocols.iso15118 import dc
+from charger.protocols.iso15118.core import Context, Core, Fail, Outcome, from_physical, to_physical
+from charger.protocols.iso15118.evse import Authorization
+from charger.protocols.iso15118.sap import V2gProtocol
+from charger.protocols.iso15118.schedules import Schedule, ScheduleRequest
+
+CHARGE_SERVICE_ID = 1
+RC = m.ResponseCode
+PMAX_LIMIT = 32767  # PMaxType is a short
+
+
+class S(enum.Enum):
+    SETUP = "SessionSetupReq"
+    DISCOVERY = "ServiceDiscoveryReq"
+    PAYMENT = "ServicePaymentSelectionReq"
+    AUTHORIZATION = "ContractAuthenticationReq"
+    AUTHORIZING = "ContractAuthenticationReq (Ongoing)"
+    PARAMETERS = "ChargeParameterDiscoveryReq"
+    PARAMETERS_ONGOING = "ChargeParameterDiscoveryReq (Ongoing)"
+    DC_READY = "CableCheckReq"
+    CABLE_CHECK = "CableCheckReq (Ongoing)"
+    CABLE_CHECKED = "PreChargeReq"
+    PRECHARGE = "PreChargeReq or PowerDeliveryReq"
+    CHARGING = "CurrentDemandReq"
+    STOPPED = "WeldingDetectionReq or SessionStopReq"
+    FINISHED = "nothing (SessionStopRes sent)"
+
+
+_STOP: type = m.SessionStop
+ALLOWED: dict[S, frozenset[type]] = {
+    S.SETUP: frozenset[type]({m.SessionSetupReq}),
+    S.DISCOVERY: frozenset[type]({m.ServiceDiscoveryReq, _STOP}),
+    S.PAYMENT: frozenset[type]({m.ServicePaymentSelectionReq, _STOP}),
+    S.AUTHORIZATION: frozenset[type]({m.ContractAuthenticationReq, _STOP}),
+    S.AUTHORIZING: frozenset[type]({m.ContractAuthenticationReq, _STOP}),
+    S.PARAMETERS: frozenset[type]({m.ChargeParameterDiscoveryReq, _STOP}),
+    S.PARAMETERS_ONGOING: frozenset[type]({m.ChargeParameterDiscoveryReq, _STOP}),
+    S.DC_READY: frozenset[type]({m.CableCheckReq, _STOP}),
+    S.CABLE_CHECK: frozenset[type]({m.CableCheckReq}),
+    S.CABLE_CHECKED: frozenset[type]({m.PreChargeReq}),
+    S.PRECHARGE: frozenset[type]({m.PreChargeReq, m.PowerDeliveryReq}),
+    S.CHARGING: frozenset[type]({m.CurrentDemandReq, m.PowerDeliveryReq}),
+    S.STOPPED: frozenset[type]({m.WeldingDetectionReq, _STOP}),
+    S.FINISHED: frozenset[type](),
+}
+
+# V2G_SECC_Msg_Performance_Time (DIN SPEC 70121 Table 75), by response.
+PERFORMANCE_S = {
+    "SupportedAppProtocolRes": 1.5,
+    "SessionSetupRes": 1.5,
+    "ServiceDiscoveryRes": 1.5,
+    "ServicePaymentSelectionRes": 1.5,
+    "ContractAuthenticationRes": 1.5,
+    "ChargeParameterDiscoveryRes": 1.5,
+    "CableCheckRes": 1.5,
+    "PreChargeRes": 1.5,
+    "PowerDeliveryRes": 1.5,
+    "CurrentDemandRes": 0.025,
+    "WeldingDetectionRes": 1.5,
+    "SessionStopRes": 1.5,
+}
+# DIN's isolationLevelType has no No_IMD: a station without an IMD reports Valid.
+_ISOLATION = {**dc.ISOLATION, "no_imd": "Valid"}
+
+
+def physical(value: float, unit: m.UnitSymbol) -> m.PhysicalValue:
+    number, multiplier = to_physical(value)
+    return m.PhysicalValue(value=number, multiplier=multiplier, unit=unit)
+
+
+def value_of(pv: m.PhysicalValue | None) -> float | None:
+    return None if pv is None else from_physical(pv.value, pv.multiplier)
+
+
+_V, _A, _W, _WH = m.UnitSymbol.V, m.UnitSymbol.A, m.UnitSymbol.W, m.UnitSymbol.Wh
+
+
+class DinCore(Core):
+    protocol: ClassVar[V2gProtocol] = V2gProtocol.DIN_SPEC_70121
+    ALLOWED = ALLOWED
+    PERFORMANCE_S = PERFORMANCE_S
+    HANDLERS: ClassVar[dict[type, str]] = {
+        m.SessionSetupReq: "_session_setup",
+        m.ServiceDiscoveryReq: "_service_discovery",
+        m.ServicePaymentSelectionReq: "_service_payment_selection",
+        m.ContractAuthenticationReq: "_contract_authentication",
+        m.ChargeParameterDiscoveryReq: "_charge_parameter_discovery",
+        m.CableCheckReq: "_cable_check",
+        m.PreChargeReq: "_pre_charge",
+        m.PowerDeliveryReq: "_power_delivery",
+        m.CurrentDemandReq: "_current_demand",
+        m.WeldingDetectionReq: "_welding_detection",
+        m.SessionStop: "_session_stop",
+    }
+
+    def __init__(self, ctx: Context, setup_deadline: float | None) -> None:
+        super().__init__(ctx, S.SETUP, setup_deadline)
+        self.state: S = S.SETUP
+        self._ongoing_since: float | None = None
+        self._cable_check_started: float | None = None
+        self._precharge_started: float | None = None
+        self._stop_told_at: float | None = None
+        self._setpoints = dc.Setpoints(ctx.setup.evse_id)
+        self._display = dc.DisplayParams(ctx.setup.evse_id)
+        self._evse_id_bytes = ctx.setup.evse_id.encode("ascii", "replace")[:32] or b"\x00"
+
+    # ------------------------------------------------------------------ Core hooks
+
+    def wrap(self, body: object) -> object:
+        return m.V2G_Message(
+            header=m.MessageHeader(session_id=self.session_id),
+            body=m.Body(body_element=body),  # type: ignore[arg-type]
+        )
+
+    def expected(self) -> type | None:
+        allowed = [k for k in ALLOWED[self.state] if k is not m.SessionStop]
+        return min(allowed, key=lambda k: k.__name__) if allowed else None
+
+    def failed_response(self, kind: type, code: str) -> object:
+        rc = RC(code)
+        zero_v, zero_a = physical(0, _V), physical(0, _A)
+        status = m.DC_EVSEStatus(
+            evse_status_code=m.DC_EVSEStatusCode.EVSE_NotReady,
+            notification_max_delay=0,
+            evse_notification=m.EVSENotification.None_,
+        )
+        builders: dict[type, Any] = {
+            m.SessionSetupReq: lambda: m.SessionSetupRes(
+                response_code=rc, evseid=self._evse_id_bytes
+            ),
+            m.ServiceDiscoveryReq: lambda: m.ServiceDiscoveryRes(
+                response_code=rc,
+                payment_options=m.PaymentOptions(payment_option=[m.PaymentOption.ExternalPayment]),
+                charge_service=self._charge_service(),
+            ),
+            m.ServicePaymentSelectionReq: lambda: m.ServicePaymentSelectionRes(response_code=rc),
+            m.ContractAuthenticationReq: lambda: m.ContractAuthenticationRes(
+                response_code=rc, evse_processing=m.EVSEProcessing.Finished
+            ),
+            m.ChargeParameterDiscoveryReq: lambda: m.ChargeParameterDiscoveryRes(
+                response_code=rc,
+                evse_processing=m.EVSEProcessing.Finished,
+                sa_schedules=self._schedule_list([]),
+                evse_charge_parameter=self._evse_charge_parameter(status),
+            ),
+            m.CableCheckReq: lambda: m.CableCheckRes(
+                response_code=rc, dc_evse_status=status, evse_processing=m.EVSEProcessing.Finished
+            ),
+            m.PreChargeReq: lambda: m.PreChargeRes(
+                response_code=rc, dc_evse_status=status, evse_present_voltage=zero_v
+            ),
+            m.PowerDeliveryReq: lambda: m.PowerDeliveryRes(response_code=rc, evse_status=status),
+            m.CurrentDemandReq: lambda: m.CurrentDemandRes(
+                response_code=rc,
+                dc_evse_status=status,
+                evse_present_voltage=zero_v,
+                evse_present_current=zero_a,
+                evse_current_limit_achieved=False,
+                evse_voltage_limit_achieved=False,
+                evse_power_limit_achieved=False,
+            ),
+            m.WeldingDetectionReq: lambda: m.WeldingDetectionRes(
+                response_code=rc, dc_evse_status=status, evse_present_voltage=zero_v
+            ),
+            m.SessionStop: lambda: m.SessionStopRes(response_code=rc),
+        }
+        return builders[kind]()
+
+    # ------------------------------------------------------------------ timers, status
+
+    def _timers(self) -> list[float]:
+        if self._stop_told_at is None:
+            return []
+        return [self._stop_told_at + self.ctx.settings.timers.stop_reaction_s]
+
+    def _fire(self, now: float) -> None:
+        deadline = self._timers()
+        if deadline and now >= deadline[0]:
+            self._end(
+                Outcome.FAILED,
+                f"the EV did not stop within {self.ctx.settings.timers.stop_reaction_s:g} s "
+                f"of EVSENotification=StopCharging ({self.ctx.view.stop_reason})",
+            )
+
+    def _status(
+        self, now: float, *, charging: bool = False, code: str | None = None
+    ) -> m.DC_EVSEStatus:
+        view = self.ctx.view
+        notification = m.EVSENotification.None_
+        if charging and (view.stop_reason is not None or view.status_code != "evse_ready"):
+            notification = m.EVSENotification.StopCharging
+            if self._stop_told_at is None:
+                self._stop_told_at = now
+        level = dc.isolation(view)
+        return m.DC_EVSEStatus(
+            evse_status_code=m.DC_EVSEStatusCode(code or dc.status_code(view)),
+            notification_max_delay=self.ctx.settings.notification_max_delay_s,
+            evse_notification=notification,
+            evse_isolation_status=None if level is None else m.IsolationLevel(_ISOLATION[level]),
+        )
+
+    def _charge_service(self) -> m.ServiceCharge:
+        return m.ServiceCharge(
+            service_tag=m.ServiceTag(
+                service_id=CHARGE_SERVICE_ID, service_category=m.ServiceCategory.EVCharging
+            ),
+            free_service=self.ctx.settings.free_service,
+            energy_transfer_type=m.EVSESupportedEnergyTransfer.DC_extended,
+        )
+
+    def _schedule_list(self, schedules: list[Schedule]) -> m.SAScheduleList:
+        tuples = []
+        for schedule in schedules or [Schedule(1, ())]:
+            entries = []
+            for i, period in enumerate(schedule.periods):
+                last = i == len(schedule.periods) - 1
+                entries.append(
+                    m.PMaxScheduleEntry(
+                        time_interval=m.RelativeTimeInterval(
+                            start=period.start_s,
+                            duration=schedule.duration_s - period.start_s if last else None,
+                        ),
+                        p_max=min(PMAX_LIMIT, max(0, round(period.max_power_w))),
+                    )
+                )
+            if not entries:
+                entries.append(
+                    m.PMaxScheduleEntry(
+                        time_interval=m.RelativeTimeInterval(start=0, duration=schedule.duration_s),
+                        p_max=0,
+                    )
+                )
+            tuples.append(
+                m.SAScheduleTuple(
+                    sa_schedule_tuple_id=schedule.tuple_id,
+                    p_max_schedule=m.PMaxSchedule(
+                        p_max_schedule_id=schedule.tuple_id, p_max_schedule_entry=entries
+                    ),
+                )
+            )
+        return m.SAScheduleList(sa_schedule_tuple=tuples)
+
+    def _evse_charge_parameter(self, status: m.DC_EVSEStatus) -> m.DC_EVSEChargeParameter:
+        lim = dc.limits(self.ctx.view) or dc.DcLimits(0, 0, 0, 0, 0, 0, None, None)
+        return m.DC_EVSEChargeParameter(
+            dc_evse_status=status,
+            evse_maximum_current_limit=physical(lim.max_current_a, _A),
+            evse_maximum_voltage_limit=physical(lim.max_voltage_v, _V),
+            evse_minimum_current_limit=physical(lim.min_current_a, _A),
+            evse_minimum_voltage_limit=physical(lim.min_voltage_v, _V),
+            evse_peak_current_ripple=physical(lim.peak_ripple_a, _A),
+            evse_maximum_power_limit=physical(lim.max_power_w, _W),
+            evse_current_regulation_tolerance=None
+            if lim.regulation_tolerance_a is None
+            else physical(lim.regulation_tolerance_a, _A),
+            evse_energy_to_be_delivered=None
+            if lim.energy_to_deliver_wh is None
+            else physical(lim.energy_to_deliver_wh, _WH),
+        )
+
+    def _setpoint(self, message: Any) -> None:
+        if message is not None:
+            self.request_bus(message)
+
+    def _publish_display(self) -> None:
+        message = self._display.message()
+        if message is not None:
+            self.publish_bus(message)
+
+    def _ongoing(self, now: float, what: str) -> None:
+        if self._ongoing_since is None:
+            self._ongoing_since = now
+        elif now - self._ongoing_since >= self.ctx.settings.timers.ongoing_s:
+            raise Fail(
+                "FAILED",
+                f"{what} still not done after {self.ctx.settings.timers.ongoing_s:g} s",
+            )
+
+    # ------------------------------------------------------------------ handlers
+
+    def _session_setup(self, req: m.SessionSetupReq, now: float) -> m.SessionSetupRes:
+        self.ctx.paused = None  # DIN has no pause: nothing to resume
+        self.session_id = self.ctx.new_session_id()
+        while self.session_id == bytes(8):
+            self.session_id = self.ctx.new_session_id()
+        self.evcc_id = req.evccid
+        self.session_started()
+        self.state = S.DISCOVERY
+        self.hlc_charging(True)
+        return m.SessionSetupRes(
+            response_code=RC.OK_NewSessionEstablished,
+            evseid=self._evse_id_bytes,
+            date_time_now=int(self.ctx.wall_clock()),
+        )
+
+    def _service_discovery(self, req: m.ServiceDiscoveryReq, now: float) -> m.ServiceDiscoveryRes:
+        if not self.ctx.setup.dc:
+            raise Fail("FAILED", "this EVSE has no DC output, DIN SPEC 70121 is DC only")
+        self.state = S.PAYMENT
+        return m.ServiceDiscoveryRes(
+            response_code=RC.OK,
+            payment_options=m.PaymentOptions(payment_option=[m.PaymentOption.ExternalPayment]),
+            charge_service=self._charge_service(),
+        )
+
+    def _service_payment_selection(
+        self, req: m.ServicePaymentSelectionReq, now: float
+    ) -> m.ServicePaymentSelectionRes:
+        if req.selected_payment_option is not m.PaymentOption.ExternalPayment:
+            raise Fail(
+                "FAILED_PaymentSelectionInvalid",
+                f"payment option {req.selected_payment_option} was not offered",
+            )
+        ids = [s.service_id for s in req.selected_service_list.selected_service]
+        if ids != [CHARGE_SERVICE_ID]:
+            raise Fail("FAILED_ServiceSelectionInvalid", f"selected services {ids}")
+        self.payment_option = "ExternalPayment"
+        self.state = S.AUTHORIZATION
+        return m.ServicePaymentSelectionRes(response_code=RC.OK)
+
+    def _contract_authentication(
+        self, req: m.ContractAuthenticationReq, now: float
+    ) -> m.ContractAuthenticationRes:
+        status = self.ctx.view.authorization
+        if status is Authorization.ACCEPTED:
+            self._ongoing_since = None
+            self.state = S.PARAMETERS
+            processing = m.EVSEProcessing.Finished
+        elif status is Authorization.REJECTED:
+            raise Fail("FAILED", "the driver's authorization was rejected")
+        else:
+            self._ongoing(now, "authorization")
+            self.state = S.AUTHORIZING
+            processing = m.EVSEProcessing.Ongoing
+        return m.ContractAuthenticationRes(response_code=RC.OK, evse_processing=processing)
+
+    def _charge_parameter_discovery(
+        self, req: m.ChargeParameterDiscoveryReq, now: float
+    ) -> m.ChargeParameterDiscoveryRes:
+        mode = str(req.ev_requested_energy_transfer_type)
+        if not mode.startswith("DC") or not self.ctx.setup.dc:
+            raise Fail("FAILED_WrongEnergyTransferType", f"{mode} is not offered")
+        param = req.ev_charge_parameter
+        if not isinstance(param, m.DC_EVChargeParameter):
+            raise Fail("FAILED_WrongChargeParameter", f"{type(param).__name__} for {mode}")
+        self.energy_mode = mode
+        self._setpoints.ev_max_voltage_v = value_of(param.ev_maximum_voltage_limit) or 0.0
+        d = self._display
+        d.set("present_soc", param.dc_ev_status.evresssoc)
+        d.set("max_soc", param.full_soc)
+        d.set("target_soc", param.bulk_soc)
+        d.set("battery_energy_capacity", value_of(param.ev_energy_capacity))
+        view = self.ctx.view
+        schedules = None
+        if view.limits is not None:
+            schedules = self.ctx.schedules.schedules(
+                ScheduleRequest(
+                    evse_id=self.evse_id,
+                    limits=view.limits,
+                    energy_mode="DC_extended",
+                    ac_phases=0,
+                    departure_time_s=None,
+                    max_schedules=None,
+                    ev_max_power_w=value_of(param.ev_maximum_power_limit),
+                )
+            )
+        else:
+            self.request_bus(messages.CS_STATUS_AND_LIMITS_REQUEST.make({}))
+        status = self._status(now)
+        if schedules is None:
+            self._ongoing(now, "the station's limits")
+            self.state = S.PARAMETERS_ONGOING
+            return m.ChargeParameterDiscoveryRes(
+                response_code=RC.OK,
+                evse_processing=m.EVSEProcessing.Ongoing,
+                sa_schedules=self._schedule_list([]),
+                evse_charge_parameter=self._evse_charge_parameter(status),
+            )
+        self._ongoing_since = None
+        self.state = S.DC_READY
+        self.ev_state = "C"  # the EV closes S2 before CableCheckReq
+        self._publish_display()
+        return m.ChargeParameterDiscoveryRes(
+            response_code=RC.OK,
+            evse_processing=m.EVSEProcessing.Finished,
+            sa_schedules=self._schedule_list(schedules),
+            evse_charge_parameter=self._evse_charge_parameter(status),
+        )
+
+    def _cable_check(self, req: m.CableCheckReq, now: float) -> m.CableCheckRes:
+        timers = self.ctx.settings.timers
+        self._display.set("present_soc", req.dc_ev_status.evresssoc)
+        if self._cable_check_started is None:
+            self._cable_check_started = now
+            self.request_bus(dc.cable_check_request(self.evse_id, "start"))
+            self.request_bus(messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self.evse_id}))
+            self.state = S.CABLE_CHECK
+        result = self.ctx.view.cable_check
+        fresh = result is not None and result.at >= self._cable_check_started
+        if fresh and result is not None and result.status == "finished":
+            if result.isolation not in dc.ISOLATION_OK:
+                raise Fail("FAILED", f"cable check: isolation {result.isolation}")
+            self.state = S.CABLE_CHECKED
+            return m.CableCheckRes(
+                response_code=RC.OK,
+                dc_evse_status=self._status(now),
+                evse_processing=m.EVSEProcessing.Finished,
+            )
+        if now - self._cable_check_started >= timers.cable_check_s:
+            raise Fail(
+                "FAILED",
+                f"cable check not finished within {timers.cable_check_s:g} s "
+                "(V2G_SECC_CableCheck_Performance_Time)",
+            )
+        if fresh:
+            self.request_bus(dc.cable_check_request(self.evse_id, "status"))
+        return m.CableCheckRes(
+            response_code=RC.OK,
+            dc_evse_status=self._status(now, code="EVSE_IsolationMonitoringActive"),
+            evse_processing=m.EVSEProcessing.Ongoing,
+        )
+
+    def _pre_charge(self, req: m.PreChargeReq, now: float) -> m.PreChargeRes:
+        timers = self.ctx.settings.timers
+        if self._precharge_started is None:
+            self._precharge_started = now
+            self.state = S.PRECHARGE
+        elif now - self._precharge_started >= timers.precharge_s:
+            raise Fail(
+                "FAILED",
+                f"pre-charge took longer than {timers.precharge_s:g} s "
+                "(V2G_EVCC_PreCharge_Timeout)",
+            )
+        lim = dc.limits(self.ctx.view)
+        target_v = value_of(req.ev_target_voltage) or 0.0
+        target_a = min(value_of(req.ev_target_current) or 0.0, dc.PRECHARGE_CURRENT_MAX_A)
+        if lim is not None:
+            target_v = min(target_v, lim.max_voltage_v)
+        self._setpoint(self._setpoints.make(target_v, target_a, precharge=True))
+        self._display.set("present_soc", req.dc_ev_status.evresssoc)
+        return m.PreChargeRes(
+            response_code=RC.OK,
+            dc_evse_status=self._status(now),
+            evse_present_voltage=physical(self.ctx.view.present_voltage_v(), _V),
+        )
+
+    def _power_delivery(self, req: m.PowerDeliveryReq, now: float) -> m.PowerDeliveryRes:
+        view = self.ctx.view
+        if req.ready_to_charge_state:
+            if self.state is not S.PRECHARGE:
+                raise Fail("FAILED_SequenceError", "PowerDeliveryReq(ready) while charging")
+            if view.authorization is not Authorization.ACCEPTED:
+                raise Fail("FAILED_PowerDeliveryNotApplied", "the session is not authorized")
+            if view.status_code != "evse_ready" or view.stop_reason is not None:
+                raise Fail(
+                    "FAILED_PowerDeliveryNotApplied",
+                    f"the EVSE is {view.status_code}, stop: {view.stop_reason}",
+                )
+            self.state = S.CHARGING
+            self.request_bus(messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self.evse_id}))
+            pwm: messages.CpPwmRequest = {
+                "evse_id": self.evse_id,
+                "hlc": True,
+                "error_state": False,
+                "fault_state": False,
+            }
+            self.request_bus(messages.CP_PWM_REQUEST.make(pwm))
+        else:
+            self._stop_told_at = None
+            self.state = S.STOPPED
+            self.ev_state = "B"
+            self._setpoint(self._setpoints.off())
+        parameter = req.ev_power_delivery_parameter
+        if isinstance(parameter, m.DC_EVPowerDeliveryParameter):
+            self._display.set("present_soc", parameter.dc_ev_status.evresssoc)
+            self._display.set("charging_complete", parameter.charging_complete)
+            self._publish_display()
+        return m.PowerDeliveryRes(response_code=RC.OK, evse_status=self._status(now))
+
+    def _current_demand(self, req: m.CurrentDemandReq, now: float) -> m.CurrentDemandRes:
+        view = self.ctx.view
+        lim = dc.limits(view) or dc.DcLimits(0, 0, 0, 0, 0, 0, None, None)
+        demand = dc.demand(
+            lim, value_of(req.ev_target_voltage) or 0.0, value_of(req.ev_target_current) or 0.0
+        )
+        ev_max_v = value_of(req.ev_maximum_voltage_limit)
+        if ev_max_v is not None:
+            self._setpoints.ev_max_voltage_v = ev_max_v
+        self._setpoint(self._setpoints.make(demand.voltage_v, demand.current_a, precharge=False))
+        d = self._display
+        d.set("present_soc", req.dc_ev_status.evresssoc)
+        d.set("charging_complete", req.charging_complete)
+        d.set("remaining_time_to_max_soc", value_of(req.remaining_time_to_full_soc))
+        d.set("remaining_time_to_target_soc", value_of(req.remaining_time_to_bulk_soc))
+        self._publish_display()
+        return m.CurrentDemandRes(
+            response_code=RC.OK,
+            dc_evse_status=self._status(now, charging=True),
+            evse_present_voltage=physical(view.present_voltage_v(), _V),
+            evse_present_current=physical(view.present_current_a(), _A),
+            evse_current_limit_achieved=demand.current_limit_achieved,
+            evse_voltage_limit_achieved=demand.voltage_limit_achieved,
+            evse_power_limit_achieved=demand.power_limit_achieved,
+            evse_maximum_voltage_limit=physical(lim.max_voltage_v, _V),
+            evse_maximum_current_limit=physical(lim.max_current_a, _A),
+            evse_maximum_power_limit=physical(lim.max_power_w, _W),
+        )
+
+    def _welding_detection(self, req: m.WeldingDetectionReq, now: float) -> m.WeldingDetectionRes:
+        self._display.set("present_soc", req.dc_ev_status.evresssoc)
+        return m.WeldingDetectionRes(
+            response_code=RC.OK,
+            dc_evse_status=self._status(now),
+            evse_present_voltage=physical(self.ctx.view.present_voltage_v(), _V),
+        )
+
+    def _session_stop(self, req: m.SessionStop, now: float) -> m.SessionStopRes:
+        self.state = S.FINISHED
+        self._setpoint(self._setpoints.off())
+        self.end(Outcome.COMPLETED, "the EV stopped the session", self.ctx.settings.timers.linger_s)
+        return m.SessionStopRes(response_code=RC.OK)
