@@ -119,7 +119,7 @@ def test_bus_section_holds_the_request_timeout(tmp_path: Path) -> None:
     (found,) = problems(tmp_path, MINIMAL + "[mqtt]\nrequest_timeout_s = 3\n")
     assert found == (
         "mqtt.request_timeout_s: is not a known key (expected one of: broker, host, "
-        "mosquitto, port)"
+        "mosquitto, password_file, port, username)"
     )
 
 
