@@ -15,8 +15,8 @@ import sys
 from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, ".")
-from tests.unit.slac.scenarios import Step, scenarios
-from tests.unit.slac.test_evse_properties import check_timing, check_trust
+from tests.support.slac_checks import check_timing, check_trust
+from tests.support.slac_scenarios import Step, scenarios
 
 
 def main(examples: int) -> int:

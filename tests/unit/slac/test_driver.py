@@ -13,8 +13,7 @@ from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
 from charger.protocols.slac.driver import SlacDriver
 from charger.runtime.log import KeyValueFormatter
-
-from .rig import EVSE_MAC, MODEM, PEV_A, RUN_A
+from tests.support.slac_rig import EVSE_MAC, MODEM, PEV_A, RUN_A
 
 
 class MemoryLink:

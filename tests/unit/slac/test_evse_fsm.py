@@ -8,8 +8,7 @@ from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
 from charger.protocols.slac.evse import SlacEvse, SlacSettings
 from charger.protocols.slac.keys import nid_from_nmk
-
-from .rig import EVSE_MAC, MODEM, NMK, PEV_A, PEV_B, RUN_A, RUN_B, Rig
+from tests.support.slac_rig import EVSE_MAC, MODEM, NMK, PEV_A, PEV_B, RUN_A, RUN_B, Rig
 
 
 def test_start_puts_a_fresh_key_into_the_local_modem() -> None:

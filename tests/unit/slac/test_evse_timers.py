@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
-
-from .rig import PEV_A, RUN_A, Rig
+from tests.support.slac_rig import PEV_A, RUN_A, Rig
 
 
 def drive(rig: Rig, until: float, *, limit: int = 100) -> int:

@@ -11,8 +11,7 @@ import pytest
 
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
-
-from .rig import EVSE_MAC, IMPOSTOR, MODEM, NMK, PEV_A, RUN_A, Rig
+from tests.support.slac_rig import EVSE_MAC, IMPOSTOR, MODEM, NMK, PEV_A, RUN_A, Rig
 
 NOT_THE_EV = "which is not that run's EV (02:00:00:00:aa:01)"
 GROUPS = [

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from charger.protocols.slac import evse as fsm
 from charger.protocols.slac import mme
 from charger.protocols.slac.evse import SlacEvse, SlacSettings
-
-from .rig import EVSE_MAC, IMPOSTOR, MODEM, NMK, PEV_A, PEV_B, RUN_A, RUN_B
+from tests.support.slac_rig import EVSE_MAC, IMPOSTOR, MODEM, NMK, PEV_A, PEV_B, RUN_A, RUN_B
 
 MULTICAST = bytes.fromhex("01005e0000fb")
 IMPOSTORS = [IMPOSTOR, PEV_B, MODEM, mme.BROADCAST]
