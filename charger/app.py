@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import ssl
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from charger.protocols.ocpp.settings import (
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
+from charger.runtime import systemd
 from charger.runtime.log import event
 from charger.runtime.store import Store, private_directory
 from charger.runtime.tasks import TaskOwner, wait_event
@@ -58,7 +60,9 @@ EXIT_RESTART = 75  # asks the CLI to re-exec the process (station reset)
 
 
 class App:
-    def __init__(self, config: Config, *, demo: bool = False) -> None:
+    def __init__(
+        self, config: Config, *, demo: bool = False, notifier: systemd.Notifier | None = None
+    ) -> None:
         self.config = config
         self.demo = demo
         self.bus = Bus(
@@ -68,6 +72,7 @@ class App:
         self.board: Board | None = None
         self.controller: CsController | None = None
         self._tasks = TaskOwner("app")
+        self._notifier = notifier or systemd.Notifier(None)  # systemd: ready, watchdog
         self._broker = BrokerAddress()  # where our own MQTT clients connect, once known
         self._stop = asyncio.Event()
         self._exit_code = EXIT_OK
@@ -81,6 +86,10 @@ class App:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await self._start(stack)
+                self._notifier.ready(f"ready, {len(cfg.evses)} EVSE")
+                if self._notifier.watchdog_interval_s is not None:
+                    # pinged from the event loop: a loop that hangs gets the unit restarted
+                    self._tasks.supervise("systemd watchdog", self._notifier.run_watchdog)
                 event(
                     log,
                     logging.INFO,
@@ -92,6 +101,7 @@ class App:
                     evses=len(cfg.evses),
                 )
                 await self._stop.wait()
+                self._notifier.stopping()
                 event(log, logging.INFO, "stopping", exit_code=self._exit_code)
         except Exception as exc:
             self._exit_code = EXIT_FAILURE  # the CLI reports `exc` and exits with this
@@ -433,7 +443,7 @@ class _SimCar:
 
 
 async def main(config: Config, *, demo: bool = False) -> int:
-    app = App(config, demo=demo)
+    app = App(config, demo=demo, notifier=systemd.from_environ(os.environ, os.getpid()))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, app.request_stop)

@@ -137,7 +137,8 @@ def validate(
     if validator.is_valid(payload):
         return
     error = next(iter(validator.iter_errors(payload)))
-    code = _KIND_CODES.get(type(error.kind).__name__, "PropertyConstraintViolation")
+    violated = type(error.kind).__name__.removeprefix("ValidationErrorKind_")  # older names
+    code = _KIND_CODES.get(violated, "PropertyConstraintViolation")
     where = (
         action
         + kind
