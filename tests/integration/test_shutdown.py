@@ -9,9 +9,12 @@ import asyncio
 import base64
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from rig.csms import CsmsState, ocpp_csms
 from rig.net import free_port
@@ -114,7 +117,36 @@ async def test_a_broker_left_over_by_an_earlier_run_is_stopped_at_start(
 
 
 def _port_taken(port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_systemd_hears_ready_watchdog_pings_and_stopping(
+    start_charger: Callable[..., Charger], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit is Type=notify with WatchdogSec: the process says READY once started,
+    pings from its event loop, and says STOPPING on SIGTERM."""
+    address = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(address))
+        listener.setblocking(False)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(address))
+        monkeypatch.setenv("WATCHDOG_USEC", "400000")  # pings every 0.2 s
+        charger = start_charger(free_port(), broker="spawn")
+        loop = asyncio.get_running_loop()
+        heard: list[str] = []
+
+        async def until(line: str) -> None:
+            async with asyncio.timeout(10):
+                while line not in heard:
+                    datagram = await loop.sock_recv(listener, 4096)
+                    heard.extend(datagram.decode().splitlines())
+
+        await until("READY=1")
+        await until("WATCHDOG=1")
+        pings = heard.count("WATCHDOG=1")
+        while heard.count("WATCHDOG=1") < pings + 2:  # and it goes on pinging
+            heard.extend((await loop.sock_recv(listener, 4096)).decode().splitlines())
+        charger.process.send_signal(signal.SIGTERM)
+        await until("STOPPING=1")
+    assert heard.index("READY=1") < heard.index("WATCHDOG=1") < heard.index("STOPPING=1")
