@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Generic, Literal, TypeVar
 
-import jsonschema_rs
-
 from charger.runtime import jsonsafe
 from charger.runtime.assets import asset_path
 
@@ -131,6 +129,10 @@ def topics(name: str, type_: str) -> tuple[str, ...]:
 
 @cache
 def _validator(name: str, type_: str) -> Any:
+    # imported on first use: a station whose bus only carries its own messages (no
+    # MQTT clients, no debug validation) does not load the library at all
+    import jsonschema_rs
+
     return jsonschema_rs.validator_for(schema(name, type_), validate_formats=True)
 
 

@@ -218,7 +218,7 @@ class MosquittoSupervisor:
                     f"mosquitto did not start on {self.socket_path} and "
                     f"{self._host}:{self._port} (exit code {self._process.returncode})"
                 )
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
         # our pid file, not mosquitto's: run as root, mosquitto would write one only as
         # its own user (setpriv execs mosquitto, so the child's pid is the broker's)
         await asyncio.to_thread(self._pid_file.write_text, f"{self._process.pid}\n")

@@ -28,8 +28,6 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-import jsonschema_rs
-
 from charger.runtime import jsonsafe
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -126,6 +124,8 @@ def _validator(name: str) -> Any:
     path = resources.files("ocpp.v201").joinpath("schemas", f"{name}.json")
     schema = json.loads(path.read_text(encoding="utf-8"))
     schema.pop("$id", None)  # a URN the validator need not resolve
+    import jsonschema_rs  # on first use: a station without OCPP does not load it
+
     return jsonschema_rs.validator_for(schema, validate_formats=True)
 
 
