@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -129,7 +129,7 @@ class App:
         self._start_secc(stack)
         select_exi_codec(cfg.iso15118.exi_codec)
         if cfg.ocpp.enabled:
-            await self._start_ocpp(stack, state_dir)
+            await self._start_ocpp(stack, state_dir, store.moved_aside)
         if cfg.authorization.mode != "external":
             local = LocalAuthorization(
                 self.bus,
@@ -222,10 +222,13 @@ class App:
             stack.push_async_callback(service.close)
             self._tasks.supervise(f"secc {service.evse_id}", service.run)
 
-    async def _start_ocpp(self, stack: contextlib.AsyncExitStack, state_dir: Path) -> None:
+    async def _start_ocpp(
+        self, stack: contextlib.AsyncExitStack, state_dir: Path, moved: Path | None
+    ) -> None:
         cfg = self.config
         outbox = await _open(stack, Outbox, state_dir / "ocpp.db")
         dm_store = await _open(stack, Store, state_dir / "ocpp-dm.db")
+        recovered = [p for p in (moved, outbox.moved_aside, dm_store.moved_aside) if p]
         settings = ocpp_settings(cfg)
         model = await asyncio.to_thread(build_device_model, settings, dm_store)
         client = OcppClient(
@@ -239,6 +242,7 @@ class App:
                 dm_store, NetworkProfile(1, settings.csms_url, settings.security_profile)
             ),
             state_store=dm_store,
+            recovered_files=recovered,
         )
         client.start()
         stack.push_async_callback(client.close)
@@ -377,16 +381,42 @@ def build_secc_services(config: Config, bus: Bus) -> list[SeccService]:
 
 
 async def run_secc(config: Config, interface: str, *, loop: bool) -> int:
-    """`charger secc`: the first EVSE's SECC on `interface`, the simulated board and the
-    CS controller behind it on one bus, its car standing in for the EV (see
-    `protocols.iso15118.standalone`). The CS keeps its state in a temporary directory."""
+    """`charger secc`: the first EVSE's SECC on `interface` with the simulated power path
+    behind it (`secc_station`); see `protocols.iso15118.standalone`."""
+    from charger.protocols.iso15118 import standalone
+
+    async with secc_station(config, interface) as station:
+        return await standalone.serve(
+            station.bus,
+            secc_evse(station.evse, interface),
+            dataclasses.replace(secc_settings(config.iso15118), log_every_message=True),
+            station.car,
+            loop=loop,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SeccStation:
+    bus: Bus
+    evse: EvseConfig
+    board: Board
+    car: _SimCar
+
+
+@contextlib.asynccontextmanager
+async def secc_station(
+    config: Config, interface: str, *, validate: bool = False
+) -> AsyncIterator[SeccStation]:
+    """The power path `charger secc` puts behind the SECC: the simulated board and the CS
+    controller for the first EVSE (made HLC, on `interface`) on one bus, with the built-in
+    authorization (an allow-list, else free: no CSMS here) and the board's car standing
+    in for the EV. The CS keeps its state in a temporary directory."""
     import tempfile
 
-    from charger.protocols.iso15118 import standalone
     from charger.sim.board import create_board as create_sim_board
 
     evse_cfg = dataclasses.replace(config.evses[0], hlc=True, network_interface=interface)
-    bus = Bus(request_timeout_s=config.bus.request_timeout_s)
+    bus = Bus(request_timeout_s=config.bus.request_timeout_s, validate_outgoing=validate)
     board = create_sim_board((evse_cfg,), config.sim)
     with tempfile.TemporaryDirectory(prefix="charger-secc-") as state:
         store = await asyncio.to_thread(Store, Path(state) / "charger.db")
@@ -405,13 +435,7 @@ async def run_secc(config: Config, interface: str, *, loop: bool) -> int:
             controller.start()
             local.start()
             tasks.supervise("cs_controller", controller.run, on_crash=controller.drive_safe)
-            return await standalone.serve(
-                bus,
-                secc_evse(evse_cfg, interface),
-                dataclasses.replace(secc_settings(config.iso15118), log_every_message=True),
-                _SimCar(board.evse(evse_cfg.id)),
-                loop=loop,
-            )
+            yield SeccStation(bus, evse_cfg, board, _SimCar(board.evse(evse_cfg.id)))
         finally:
             controller.shut_down()
             await tasks.close()

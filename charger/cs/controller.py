@@ -23,7 +23,7 @@ from charger.cs.evse import EvseController, EvseSettings
 from charger.cs.settings import CsmsConnection, EvseConfig, StationConfig
 from charger.hal.interfaces import Board, MeterReading
 from charger.runtime.log import event
-from charger.runtime.store import Store
+from charger.runtime.store import Store, StoreError
 from charger.runtime.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ class CsController:
             messages.CS_PARAMETERS_REQUEST: self._parameters,
             messages.DEVICE_MODEL_REQUEST: self._device_model,
             messages.CP_PWM_REQUEST: self._per_evse(lambda e, m: e.cp_pwm(m.data)),
-            messages.CS_CONTACTOR_STATUS_REQUEST: self._per_evse(lambda e, m: e.contactor_status()),
+            messages.CS_CONTACTOR_STATUS_REQUEST: self._per_evse(
+                lambda e, m: e.contactor_request()
+            ),
             messages.CS_CONNECTOR_REQUEST: self._per_evse(
                 lambda e, m: e.connector(m.data["action"])
             ),
@@ -92,8 +94,9 @@ class CsController:
             messages.AUTHORIZATION_UPDATE: self._authorization_update,
             messages.PROCESS_AUTHORIZED_TOKEN_REQUEST: lambda m: {"status": "accepted"},
             messages.DATA_TRANSFER_REQUEST: lambda m: {"status": "unknown_vendor_id"},
+            messages.CABLE_CHECK_REQUEST: self._per_evse(lambda e, m: e.cable_check(m.data)),
             messages.POWER_ELECTRONICS_SETPOINT_REQUEST: self._per_evse(
-                lambda e, m: {"evse_id": e.evse_id, "status": "rejected"}
+                lambda e, m: e.power_electronics_setpoint(m.data)
             ),
         }
 
@@ -175,23 +178,20 @@ class CsController:
         params: list[messages.EvseParameters] = []
         for e in self.evses.values():
             cfg = e.config
-            mode = "AC_three_phase_core" if cfg.phases == 3 else "AC_single_phase_core"
+            services: messages.Services
+            if cfg.kind == "dc":  # CCS: ISO 15118-2 EnergyTransferMode DC_extended
+                services = {"dc": {"connector_type": "DC_extended"}}
+            else:
+                mode = "AC_three_phase_core" if cfg.phases == 3 else "AC_single_phase_core"
+                services = {
+                    "ac": {"connector_type": mode, "nominal_voltage": cfg.nominal_voltage_v}
+                }
             params.append(
                 {
                     "evse_id": cfg.evse_id,
                     "supports_eim": e.hw.id_reader is not None,
                     "network_interface": cfg.network_interface,
-                    "connectors": [
-                        {
-                            "id": cfg.connector_id,
-                            "services": {
-                                "ac": {
-                                    "connector_type": mode,
-                                    "nominal_voltage": cfg.nominal_voltage_v,
-                                }
-                            },
-                        }
-                    ],
+                    "connectors": [{"id": cfg.connector_id, "services": services}],
                 }
             )
         return {
@@ -207,10 +207,8 @@ class CsController:
             {
                 "ocpp_id": e.config.id,
                 "iso15118_id": e.config.evse_id,
-                "power_kw": round(
-                    e.config.max_current_a * e.config.nominal_voltage_v * e.config.phases / 1000, 1
-                ),
-                "supply_phases": e.config.phases,
+                "power_kw": _power_kw(e.config),
+                "supply_phases": 0 if e.config.kind == "dc" else e.config.phases,  # OCPP: 0 DC
                 "connectors": [
                     {"id": e.config.connector_id, "connector_type": e.config.connector_type}
                 ],
@@ -258,8 +256,12 @@ class CsController:
         if not targets:
             return {"status": "rejected"}
         available = message.data["operational_status"] == "operative"
-        for evse in targets:  # committed to disk before the answer: it survives a reset
-            await self._store.put(f"available/{evse.config.id}", available)
+        try:  # committed to disk before the answer: it survives a reset
+            for evse in targets:
+                await self._store.put(f"available/{evse.config.id}", available)
+        except StoreError as exc:  # a full disk: refused, as it could not be kept
+            event(log, logging.ERROR, "availability_not_stored", error=str(exc))
+            return {"status": "rejected"}
         for evse in targets:
             evse.set_available(available)
         event(log, logging.INFO, "availability", evse_id=evse_id or "station", available=available)
@@ -294,6 +296,12 @@ class CsController:
             evse.authorize(message.data.get("id_token"))
         else:
             evse.deauthorize(f"authorization {message.data['status']}")
+
+
+def _power_kw(cfg: EvseConfig) -> float:
+    if cfg.kind == "dc":
+        return round(cfg.dc_max_power_w / 1000, 1)
+    return round(cfg.max_current_a * cfg.nominal_voltage_v * cfg.phases / 1000, 1)
 
 
 def _sum_readings(readings: list[MeterReading]) -> MeterReading:

@@ -35,10 +35,12 @@ class StoreError(OSError):
     """The state database cannot be opened; str() names the file and the reason."""
 
 
-def open_database(path: Path, schema: str) -> sqlite3.Connection:
+def open_database(path: Path, schema: str) -> tuple[sqlite3.Connection, Path | None]:
     """A SQLite file for durable state: WAL, synchronous=FULL (a commit is on disk before
-    it returns), autocommit unless a transaction is begun explicitly. Blocking: call it
-    from a worker thread when the event loop is running."""
+    it returns), autocommit unless a transaction is begun explicitly; and where a corrupt
+    file was moved to, if it was. Blocking: call it from a worker thread when the event
+    loop is running."""
+    moved: Path | None = None
     try:
         private_directory(path.parent)
         db = _connect(path, schema)
@@ -60,7 +62,7 @@ def open_database(path: Path, schema: str) -> sqlite3.Connection:
             raise StoreError(f"{path}: cannot create the state database: {again}") from None
     except OSError as exc:
         raise StoreError(f"{path}: cannot open the state database: {exc.strerror}") from None
-    return db
+    return db, moved
 
 
 def private_directory(folder: Path) -> None:
@@ -111,7 +113,7 @@ def _move_aside(path: Path) -> Path:
 class Store:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = open_database(
+        self._db, self.moved_aside = open_database(
             path, "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
         )
 
@@ -123,7 +125,12 @@ class Store:
     def put_sync(self, key: str, value: Any) -> None:
         blob = cbor2.dumps(value)
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, blob))
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, blob)
+                )
+            except sqlite3.Error as exc:  # a full or failing disk: the caller decides
+                raise StoreError(f"{key}: not stored: {exc}") from None
 
     def items_sync(self, prefix: str) -> dict[str, Any]:
         """Every key starting with `prefix` (one query), with its value."""

@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import websockets
@@ -91,7 +92,10 @@ class OcppClient:
         auth_cache: AuthCache | None = None,
         network_profiles: NetworkProfiles | None = None,
         state_store: Store | None = None,
+        recovered_files: Sequence[Path] = (),
     ) -> None:
+        """`recovered_files`: state databases found corrupt at start and moved aside (to
+        these paths); the CSMS hears of each with the start's security events."""
         self._bus = bus
         self._s = settings
         self._outbox = outbox
@@ -143,6 +147,7 @@ class OcppClient:
         )
         self.event_ids = self.status.event_ids = EventIds(state_store)
         self._storage_error: str | None = None  # set while the outbox cannot write
+        self._recovered_files = tuple(recovered_files)
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._dm_listeners: list[asyncio.Event] = [self._dm_changed]  # set on each change
         self.variables = VariablesService(
@@ -419,11 +424,16 @@ class OcppClient:
     async def _startup_security_event(self) -> None:
         """A04: every start of the firmware is a security event the CSMS hears of."""
         kind = "StartupOfTheDevice" if self._boot_reason == "PowerUp" else "ResetOrReboot"
-        payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": self._boot_reason}
-        try:
-            await self._outbox.put("SecurityEventNotification", payload)
-        except StorageFull as exc:
-            self._storage_problem(str(exc))
+        events = [(kind, self._boot_reason)]
+        # not one of the spec's listed types (none fits): a corrupt state file was moved
+        # aside and the station started afresh with defaults, which the operator must know
+        events += [("StateDatabaseRecovered", f"moved aside: {p}") for p in self._recovered_files]
+        for kind, info in events:
+            payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": info[:255]}
+            try:
+                await self._outbox.put("SecurityEventNotification", payload)
+            except StorageFull as exc:
+                self._storage_problem(str(exc))
 
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(

@@ -67,7 +67,7 @@ class Entry:
 class Outbox:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = open_database(path, _SCHEMA)
+        self._db, self.moved_aside = open_database(path, _SCHEMA)
         self._reserve = path.with_name(path.name + ".reserve")
         self.reserve_space()
         self.changed = asyncio.Event()
