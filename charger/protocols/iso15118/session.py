@@ -95,7 +95,7 @@ class V2gSession:
         if not isinstance(request, app_protocol.SupportedAppProtocolReq):
             self._end(f"{type(request).__name__} instead of supportedAppProtocolReq")
             return
-        result = sap.negotiate(request, self._settings.protocols, self._settings.priority)
+        result = sap.negotiate(request, self._offered(), self._settings.priority)
         response = exi.encode(result.response)
         self._actions.append(
             Send(
@@ -115,6 +115,14 @@ class V2gSession:
             return
         self.protocol = result.protocol
         self.core = CORES[result.protocol](self.ctx, self._setup_deadline)
+
+    def _offered(self) -> tuple[V2gProtocol, ...]:
+        """The enabled protocols this EVSE can serve (DIN SPEC 70121 is DC only)."""
+        return tuple(
+            p
+            for p in self._settings.protocols
+            if p is not V2gProtocol.DIN_SPEC_70121 or self.ctx.setup.dc
+        )
 
     def _end(self, reason: str) -> None:
         self.ended = End(Outcome.FAILED, reason)

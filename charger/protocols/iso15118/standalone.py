@@ -12,8 +12,11 @@ after a completed session (or serving on with `loop`), 1 with the reason otherwi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import statistics
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from charger.bus import Bus, RequestTimeout, messages
@@ -63,9 +66,19 @@ def log_summary(service: SeccService) -> None:
         )
 
 
-async def serve(
-    bus: Bus, setup: EvseSetup, settings: SeccSettings, station: Station, *, loop: bool
-) -> int:
+@dataclass(slots=True)
+class Serving:
+    service: SeccService
+    ends: asyncio.Queue[End]
+    runner: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    bus: Bus, setup: EvseSetup, settings: SeccSettings, station: Station
+) -> AsyncIterator[Serving]:
+    """The SECC serving with `station` behind it: the car plugged in at 5 %, its pilot
+    following the session; each session's end goes into `ends`."""
     ends: asyncio.Queue[End] = asyncio.Queue()
 
     def on_message(send: Send) -> None:
@@ -83,34 +96,44 @@ async def serve(
     service.start()
     runner = asyncio.create_task(service.run())
     try:
-        await _plug_in(bus, setup, station)
-        while True:
-            waiter = asyncio.create_task(ends.get())
-            done, _ = await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
-            if runner in done:
-                waiter.cancel()
-                runner.result()  # raises why the SECC could not serve
-                return 1
-            end = waiter.result()
-            log_summary(service)
-            if not loop:
-                if end.outcome is Outcome.FAILED:
-                    event(log, logging.ERROR, "secc_failed", reason=end.reason)
-                    return 1
-                return 0
-            station.plug(False)  # the next car
-            await asyncio.sleep(REPLUG_S)
-            await _plug_in(bus, setup, station)
-    except OSError as exc:
-        event(log, logging.ERROR, "secc_cannot_serve", error=str(exc))
-        return 1
+        await plug_in(bus, setup, station)
+        yield Serving(service, ends, runner)
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         await service.close()
 
 
-async def _plug_in(bus: Bus, setup: EvseSetup, station: Station) -> None:
+async def serve(
+    bus: Bus, setup: EvseSetup, settings: SeccSettings, station: Station, *, loop: bool
+) -> int:
+    try:
+        async with serving(bus, setup, settings, station) as secc:
+            while True:
+                waiter = asyncio.create_task(secc.ends.get())
+                done, _ = await asyncio.wait(
+                    {waiter, secc.runner}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if secc.runner in done:
+                    waiter.cancel()
+                    secc.runner.result()  # raises why the SECC could not serve
+                    return 1
+                end = waiter.result()
+                log_summary(secc.service)
+                if not loop:
+                    if end.outcome is Outcome.FAILED:
+                        event(log, logging.ERROR, "secc_failed", reason=end.reason)
+                        return 1
+                    return 0
+                station.plug(False)  # the next car
+                await asyncio.sleep(REPLUG_S)
+                await plug_in(bus, setup, station)
+    except OSError as exc:
+        event(log, logging.ERROR, "secc_cannot_serve", error=str(exc))
+        return 1
+
+
+async def plug_in(bus: Bus, setup: EvseSetup, station: Station) -> None:
     """The car is plugged in and (as SLAC would have) the CP shows 5 %."""
     station.plug(True)
     data: messages.CpPwmRequest = {
