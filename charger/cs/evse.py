@@ -1,7 +1,10 @@
 """One EVSE: drives its hardware from the IEC 61851 machine and reports on the bus.
 
 The safety path is synchronous: a HAL callback runs the state machine and sets the
-outputs (contactor first when opening) before anything is published or awaited.
+outputs (contactor first when opening) before anything is published or awaited. A DC EVSE
+adds its DC power path (`dc.py`): a power-module or isolation reading runs it in the same
+way, and a fault it finds opens the contactor in that same call, before the module is
+switched off and before anything is reported.
 """
 
 from __future__ import annotations
@@ -17,10 +20,28 @@ from typing import Any
 from charger.bus import Bus, RequestTimeout, api, messages
 from charger.bus.messages import Topic
 from charger.cs import iec61851 as fsm_mod
+from charger.cs.dc import (
+    CableCheckFinished,
+    DcEvent,
+    DcLimits,
+    DcOutputs,
+    DcPowerPath,
+    FaultChanged,
+    Precharged,
+    SetpointClamped,
+    finite,
+)
 from charger.cs.iec61851 import Fault, Iec61851, Outputs, PilotMode
 from charger.cs.pwm import DutyError, duty_for_current
 from charger.cs.settings import EvseConfig
-from charger.hal.interfaces import EvseHardware, MeterReading, PilotReading, SteadyLevel
+from charger.hal.interfaces import (
+    DcReading,
+    EvseHardware,
+    IsolationReading,
+    MeterReading,
+    PilotReading,
+    SteadyLevel,
+)
 from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner
 
@@ -34,8 +55,24 @@ _STEADY = {
     PilotMode.MINUS_12: SteadyLevel.MINUS_12,
 }
 _MALFUNCTIONS = frozenset(
-    {Fault.DIODE, Fault.RCD, Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING, Fault.CP_SHORT}
+    {
+        Fault.DIODE,
+        Fault.RCD,
+        Fault.CONTACTOR_WELDED,
+        Fault.CONTACTOR_NOT_CLOSING,
+        Fault.CP_SHORT,
+        Fault.DC_WELDED,
+    }
 )
+# DC: cut-offs for safety (status evse_emergency_shutdown) and failed sessions (shutdown).
+_EMERGENCIES = frozenset({Fault.ISOLATION, Fault.DC_OVERVOLTAGE, Fault.DC_OVERCURRENT})
+_SHUTDOWNS = frozenset({Fault.PRECHARGE_TIMEOUT, Fault.CABLE_CHECK_FAILED})
+_CONTACTOR_FAULTS = frozenset(
+    {Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING, Fault.DC_WELDED}
+)
+# cs_status_and_limits updates follow the DC output in steps of this size, not every sample
+REPORT_STEP_V = 1.0
+REPORT_STEP_A = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +102,15 @@ class EvseController:
         self._tasks = tasks
         self._clock = clock
         self._next_event_id = next_event_id
+        if config.kind == "dc" and hw.power_module is None:
+            raise ValueError(
+                f"EVSE {config.id} ({config.evse_id}) is DC but the board has no power module "
+                "for it"
+            )
         self.fsm = self._new_fsm(available)
+        self.dc = self._new_dc()
+        self._dc_applied: DcOutputs | None = None
+        self._dc_events: list[DcEvent] = []
         self._applied: Outputs | None = None
         self._halted = False
         self._crash: BaseException | None = None
@@ -85,9 +130,24 @@ class EvseController:
             ventilation_available=self.config.ventilation_available,
             now=self._clock(),
             pwm_by_request=self.config.hlc,
+            closing_on_request=self.config.kind == "dc",
         )
         fsm.set_available(self._clock(), available)
         return fsm
+
+    def _new_dc(self) -> DcPowerPath | None:
+        cfg = self.config
+        if cfg.kind != "dc":
+            return None
+        limits = DcLimits(
+            max_voltage_v=cfg.dc_max_voltage_v,
+            min_voltage_v=cfg.dc_min_voltage_v,
+            max_current_a=cfg.dc_max_current_a,
+            min_current_a=cfg.dc_min_current_a,
+            max_power_w=cfg.dc_max_power_w,
+            current_tolerance_a=cfg.dc_current_regulation_tolerance_a,
+        )
+        return DcPowerPath(limits, has_imd=self.hw.isolation_monitor is not None, now=self._clock())
 
     # ------------------------------------------------------------------ wiring
 
@@ -96,6 +156,10 @@ class EvseController:
         self.hw.rcd.on_change(lambda tripped: self.step(lambda now: self.fsm.rcd(now, tripped)))
         if self.hw.id_reader is not None:
             self.hw.id_reader.on_token(self._on_token)
+        if self.hw.power_module is not None and self.dc is not None:
+            self.hw.power_module.on_reading(self._on_dc_reading)
+        if self.hw.isolation_monitor is not None and self.dc is not None:
+            self.hw.isolation_monitor.on_reading(self._on_isolation)
         self._sync_with_hardware()
 
     def _sync_with_hardware(self) -> None:
@@ -103,6 +167,8 @@ class EvseController:
         tripped = self.hw.rcd.tripped()
         self.step(lambda now: self.fsm.rcd(now, tripped))
         self._on_pilot(reading)
+        if self.hw.power_module is not None and self.dc is not None:
+            self._on_dc_reading(self.hw.power_module.read())
         self._publish_contactor()
         self._publish_limits_if_changed()
 
@@ -111,21 +177,24 @@ class EvseController:
         if self._halted:  # restarted after a crash: begin again from what the board says
             event(log, logging.WARNING, "evse_restart", evse=self.evse_id)
             self.fsm = self._new_fsm(self.fsm.available)
+            self.dc = self._new_dc()
+            self._dc_events = []
             self._halted, self._crash, self._plugged = False, None, False
             self._sync_with_hardware()
         loop = asyncio.get_running_loop()
         next_current = next_publish = loop.time()
         while True:
             await asyncio.sleep(TICK_S)
-            self.step(self.fsm.tick)
+            self.step(self._tick)
             if self._crash is not None:
                 raise RuntimeError(f"EVSE {self.evse_id} controller failed") from self._crash
             self._expire_authorization()
             now = loop.time()
             if now >= next_current or now >= next_publish:
                 reading = await self.hw.meter.read()
-                peak_a = max(reading.current_a)
-                self.step(functools.partial(self.fsm.measured_current, current_a=peak_a))
+                if self.dc is None:  # AC current supervision (IEC 61851-1 Annex A)
+                    peak_a = max(reading.current_a)
+                    self.step(functools.partial(self.fsm.measured_current, current_a=peak_a))
                 next_current = now + CURRENT_SUPERVISION_S
                 if now >= next_publish:
                     self._bus.publish(messages.METER_VALUES_UPDATE.make(self.meter_data(reading)))
@@ -135,8 +204,11 @@ class EvseController:
         """Contactor open, CP in state F, and no more reactions until `run` restarts."""
         self._halted = True
         self._applied = None
+        self._dc_applied = None
         self.hw.contactor.set_closed(False)
         self.hw.pilot.set_steady(SteadyLevel.MINUS_12)
+        if self.hw.power_module is not None:
+            self.hw.power_module.disable()
 
     def shut_down(self) -> None:
         """The station stops (SIGTERM): outputs safe, then logged and reported on the bus."""
@@ -156,6 +228,23 @@ class EvseController:
             )
         )
 
+    def _tick(self, now: float) -> None:
+        self.fsm.tick(now)
+        if self.dc is not None:
+            self.dc.tick(now)
+
+    def _on_dc_reading(self, reading: DcReading) -> None:
+        dc = self.dc
+        if dc is not None:
+            self.step(lambda now: dc.reading(now, reading.voltage_v, reading.current_a))
+            self._publish_limits_if_changed()
+
+    def _on_isolation(self, reading: IsolationReading) -> None:
+        dc = self.dc
+        if dc is not None:
+            self.step(lambda now: dc.isolation_reading(now, reading.resistance_ohm))
+            self._publish_limits_if_changed()
+
     def step(self, action: Callable[[float], None]) -> None:
         """Runs one input through the state machine, sets the hardware, then reports."""
         if self._halted:
@@ -163,12 +252,14 @@ class EvseController:
         try:
             action(self._clock())
             for _ in range(4):  # feedback may unlock the next step (lock -> contactor)
+                self._hand_over_dc_faults()
                 if not self._apply_outputs():
                     break
                 now = self._clock()
                 self.fsm.contactor_feedback(now, self.hw.contactor.feedback_closed())
                 if self.hw.lock is not None:
                     self.fsm.lock_feedback(now, self.hw.lock.feedback_locked())
+            self._settle_dc()
         except Exception as exc:
             # Safety first: outputs safe now; `run` raises so the supervisor restarts us.
             log.exception("evse_controller_failed", extra={"kv": {"evse": self.evse_id}})
@@ -176,6 +267,56 @@ class EvseController:
             self.halt()
             return
         self._emit(self.fsm.drain_events())
+
+    def _hand_over_dc_faults(self) -> None:
+        """Faults of the DC power path go to the control-pilot machine, which opens the
+        contactor (applied next, before the power module is touched)."""
+        if self.dc is None:
+            return
+        for ev in self.dc.drain_events():
+            if isinstance(ev, FaultChanged):
+                self.fsm.external_fault(self._clock(), ev.fault, ev.active, ev.info)
+            else:
+                self._dc_events.append(ev)
+
+    def _settle_dc(self) -> None:
+        """After the contactor: tells the DC power path what it did, then sets the power
+        module and the isolation monitor."""
+        dc = self.dc
+        if dc is None:
+            return
+        if not self.fsm.ev_connected:
+            dc.unplugged()
+        for _ in range(2):  # a fault handed over here opens the contactor first, too
+            out = self.fsm.outputs
+            dc.power_path(
+                self._clock(), closed=out.contactor_closed, allowed=out.pilot is PilotMode.PWM
+            )
+            self._hand_over_dc_faults()
+            if not self._apply_outputs():
+                break
+        new, old = dc.outputs, self._dc_applied
+        if new == old:
+            return
+        module = self.hw.power_module
+        assert module is not None  # checked in __init__
+        if not new.enabled and (old is None or old.enabled):
+            module.disable()
+        if new.enabled and (
+            old is None
+            or not old.enabled
+            or (new.voltage_v, new.current_a) != (old.voltage_v, old.current_a)
+        ):
+            module.set_limits(new.voltage_v, new.current_a)
+        if new.enabled and (old is None or not old.enabled):
+            module.enable()
+        imd = self.hw.isolation_monitor
+        if imd is not None and (old is None or new.imd_on != old.imd_on):
+            if new.imd_on:
+                imd.start()
+            else:
+                imd.stop()
+        self._dc_applied = new
 
     def _apply_outputs(self) -> bool:
         out, old = self.fsm.outputs, self._applied
@@ -242,7 +383,7 @@ class EvseController:
                         info=ev.info,
                     )
                     self._notify(ev.fault.value, ev.info)
-                    if ev.fault in (Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING):
+                    if ev.fault in _CONTACTOR_FAULTS:
                         self._publish_contactor(ev.info)
                 case fsm_mod.FaultCleared():
                     event(log, logging.INFO, "fault_cleared", evse=self.evse_id, fault=ev.fault)
@@ -255,7 +396,37 @@ class EvseController:
                     self._plugged = False
                     self._session_token = None
                     self._authorized_at = None
-        if events:  # status and limits follow faults and states, not every timer tick
+        dc_events, self._dc_events = self._dc_events, []
+        for dc_ev in dc_events:
+            match dc_ev:
+                case CableCheckFinished():
+                    event(
+                        log,
+                        logging.INFO,
+                        "cable_check",
+                        evse=self.evse_id,
+                        isolation=dc_ev.isolation.value,
+                        resistance_ohm=dc_ev.resistance_ohm,
+                        test_voltage_v=dc_ev.test_voltage_v,
+                    )
+                case SetpointClamped():
+                    event(
+                        log,
+                        logging.INFO,
+                        "dc_setpoint_clamped",
+                        evse=self.evse_id,
+                        requested=dc_ev.requested,
+                        applied=dc_ev.applied,
+                    )
+                case Precharged():
+                    event(
+                        log,
+                        logging.INFO,
+                        "precharged",
+                        evse=self.evse_id,
+                        voltage_v=dc_ev.voltage_v,
+                    )
+        if events or dc_events:  # status and limits follow faults and states, not every tick
             self._publish_limits_if_changed()
 
     def _notify(self, code: str, info: str) -> None:
@@ -268,8 +439,15 @@ class EvseController:
         }
         self._bus.publish(messages.NOTIFY_EVENT_UPDATE.make(data, Topic.CS_JOSEV))
 
+    def contactor_request(self) -> messages.CsContactorStatusResponse:
+        """A cs_contactor_status request. On a DC EVSE it is the SECC asking for the
+        contactors (CableCheck, PowerDelivery): they close now if IEC 61851 allows it."""
+        if self.dc is not None:
+            self.step(self.fsm.allow_closing)
+        return self.contactor_status()
+
     def contactor_status(self) -> messages.CsContactorStatusResponse:
-        faults = self.fsm.faults & {Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING}
+        faults = self.fsm.faults & _CONTACTOR_FAULTS
         if faults:
             return {
                 "evse_id": self.evse_id,
@@ -291,10 +469,18 @@ class EvseController:
         faults = self.fsm.faults
         if faults & _MALFUNCTIONS:
             status = "evse_malfunction"
+        elif faults & _EMERGENCIES:
+            status = "evse_emergency_shutdown"
+        elif faults & _SHUTDOWNS:
+            status = "evse_shutdown"
         elif not self.fsm.available:
             status = "evse_not_ready"
+        elif self.dc is not None and self.dc.checking:
+            status = "evse_isolation_monitoring_active"
         else:
             status = "evse_ready"
+        if self.dc is not None:
+            return {"evse_id": self.evse_id, "status_code": status, "dc": self._dc_limits()}
         phases = self.config.phases
         limit = self.config.max_current_a
         return {
@@ -311,16 +497,37 @@ class EvseController:
             },
         }
 
+    def _dc_limits(self) -> messages.EvseStatusAndLimitsDc:
+        cfg, dc = self.config, self.dc
+        assert dc is not None
+        voltage_v, current_a = dc.present
+        limits: messages.EvseStatusAndLimitsDc = {
+            "present_voltage": round(voltage_v, 1),
+            "present_current": round(current_a, 1),
+            "max_current": cfg.dc_max_current_a,
+            "min_current": cfg.dc_min_current_a,
+            "max_voltage": cfg.dc_max_voltage_v,
+            "min_voltage": cfg.dc_min_voltage_v,
+            "max_power": cfg.dc_max_power_w,
+            "peak_current_ripple": cfg.dc_peak_current_ripple_a,
+            "current_reg_tolerance": cfg.dc_current_regulation_tolerance_a,
+            "isolation_status": dc.isolation.value,
+        }
+        if cfg.dc_energy_to_be_delivered_wh > 0:
+            limits["energy_to_be_delivered"] = cfg.dc_energy_to_be_delivered_wh
+        return limits
+
     def _publish_limits_if_changed(self) -> None:
-        limits = dict(self.status_and_limits())
-        if limits != self._last_limits:
-            self._last_limits = limits
-            data: messages.CsStatusAndLimitsUpdate = {"evses": [self.status_and_limits()]}
-            self._bus.publish(messages.CS_STATUS_AND_LIMITS_UPDATE.make(data))
+        limits: dict[str, Any] = dict(self.status_and_limits())
+        if not _limits_differ(limits, self._last_limits):
+            return
+        self._last_limits = limits
+        data: messages.CsStatusAndLimitsUpdate = {"evses": [self.status_and_limits()]}
+        self._bus.publish(messages.CS_STATUS_AND_LIMITS_UPDATE.make(data))
 
     def meter_data(self, reading: MeterReading) -> messages.MeterValuesUpdate:
         v, i = reading.voltage_v, reading.current_a
-        return {
+        data: messages.MeterValuesUpdate = {
             "evse_id": self.evse_id,
             "timestamp": api.timestamp(),
             "voltage": {"l1": v[0], "l2": v[1], "l3": v[2]},
@@ -332,6 +539,12 @@ class EvseController:
             "total_reactive_energy_imported": reading.reactive_import_varh,
             "total_reactive_energy_exported": reading.reactive_export_varh,
         }
+        if self.dc is not None:
+            present_v, present_a = self.dc.present
+            dc_v, dc_a = reading.dc_voltage_v, reading.dc_current_a
+            data["dc_voltage"] = round(present_v if dc_v is None else dc_v, 1)
+            data["dc_current"] = round(present_a if dc_a is None else dc_a, 1)
+        return data
 
     # ------------------------------------------------------------------ authorization
 
@@ -391,6 +604,12 @@ class EvseController:
 
     def cp_pwm(self, req: messages.CpPwmRequest) -> messages.CpPwmResponse:
         current = req.get("current")
+        if self.dc is not None and not req["hlc"] and current:
+            return {
+                "evse_id": self.evse_id,
+                "status": "invalid",
+                "info": "a DC EVSE offers no basic (AC) charging: hlc or current 0 only",
+            }
         if not req["hlc"] and current:
             try:  # validated here: inside `step` an exception counts as a controller crash
                 duty_for_current(current)
@@ -436,6 +655,74 @@ class EvseController:
             response["info"] = "the lock did not move (feedback disagrees)"
         return response
 
+    def cable_check(self, req: messages.CableCheckRequest) -> messages.CableCheckResponse:
+        dc = self.dc
+        if dc is None:
+            event(log, logging.WARNING, "cable_check_refused", evse=self.evse_id, reason="AC EVSE")
+            return {
+                "evse_id": self.evse_id,
+                "cable_check_status": "finished",
+                "isolation_level": "invalid",
+            }
+        if req["cable_check_action"] == "start":
+
+            def start(now: float) -> None:
+                self.fsm.allow_closing(now)  # IEC 61851-23: closed for the insulation test
+                dc.start_cable_check(now)
+
+            self.step(start)
+        status, level = dc.cable_check_state()
+        response: messages.CableCheckResponse = {
+            "evse_id": self.evse_id,
+            "cable_check_status": status,
+        }
+        if level is not None:
+            response["isolation_level"] = level.value
+        return response
+
+    def power_electronics_setpoint(
+        self, req: messages.PowerElectronicsSetpointRequest
+    ) -> messages.PowerElectronicsSetpointResponse:
+        reason = self._setpoint(req)
+        if reason is None:
+            return {"evse_id": self.evse_id, "status": "accepted"}
+        event(log, logging.WARNING, "dc_setpoint_refused", evse=self.evse_id, reason=reason)
+        return {"evse_id": self.evse_id, "status": "rejected"}
+
+    def _setpoint(self, req: messages.PowerElectronicsSetpointRequest) -> str | None:
+        dc = self.dc
+        if dc is None:
+            return "an AC EVSE has no power electronics to set"
+        if "ac" in req:
+            return "AC setpoints on a DC EVSE"
+        limits, target = req["ev_limits"], req.get("dc")
+        ev_max, ev_min = limits["maximum_voltage"], limits.get("minimum_voltage")
+        voltage = current = power = None
+        if target is not None:
+            voltage, current = target["voltage"], target.get("charge_current")
+            power = target.get("charge_power")
+            if target.get("discharge_current") or target.get("discharge_power"):
+                return "discharging (bidirectional power transfer) is not supported"
+        numbers = (ev_max, ev_min, voltage, current, power)
+        if not finite(*numbers) or any(n is not None and n < 0 for n in numbers):
+            return f"values must be finite and not negative: {numbers}"
+        reasons: list[str | None] = []
+
+        def apply(now: float) -> None:
+            dc.ev_limits(now, ev_max, ev_min)
+            reasons.append(
+                dc.setpoint(
+                    now,
+                    precharge=req.get("is_precharge", False),
+                    voltage_v=voltage,
+                    current_a=current,
+                    power_w=power,
+                )
+            )
+
+        self.step(apply)
+        return reasons[0] if reasons else "the EVSE controller is halted"
+
     def stop(self, reason: str) -> None:
         self._session_token = None
         self.step(lambda now: self.fsm.stop(now, reason))
@@ -443,3 +730,22 @@ class EvseController:
     def set_available(self, available: bool) -> None:
         self.step(lambda now: self.fsm.set_available(now, available))
         self._publish_limits_if_changed()  # may change no CP state, but the status code
+
+
+def _limits_differ(new: dict[str, Any], old: dict[str, Any] | None) -> bool:
+    """Whether an update is due: any status or limit changed, or the DC output moved by a
+    reporting step (the SECC may ask at any time for the exact values)."""
+    if old is None:
+        return True
+    new_dc, old_dc = new.get("dc"), old.get("dc")
+    if new_dc is None or old_dc is None:
+        return new != old
+    present = ("present_voltage", "present_current")
+    if {**new, "dc": None} != {**old, "dc": None} or {
+        k: v for k, v in new_dc.items() if k not in present
+    } != {k: v for k, v in old_dc.items() if k not in present}:
+        return True
+    return bool(
+        abs(new_dc["present_voltage"] - old_dc["present_voltage"]) >= REPORT_STEP_V
+        or abs(new_dc["present_current"] - old_dc["present_current"]) >= REPORT_STEP_A
+    )

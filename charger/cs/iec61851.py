@@ -64,10 +64,27 @@ class Fault(enum.StrEnum):
     EV_IGNORED_REDUCTION = "ev_ignored_current_reduction"
     LOCK_FAILURE = "connector_lock_failure"
     VENTILATION_UNAVAILABLE = "ventilation_not_available"
+    # DC EVSEs (IEC 61851-23), raised by the DC power path (charger/cs/dc.py)
+    ISOLATION = "isolation_fault"
+    DC_OVERVOLTAGE = "dc_overvoltage"
+    DC_OVERCURRENT = "dc_overcurrent"
+    PRECHARGE_TIMEOUT = "precharge_timeout"
+    CABLE_CHECK_FAILED = "cable_check_failed"
+    DC_WELDED = "dc_contactor_welded"
 
 
 # Faults that take the whole EVSE out of service until they clear (state F).
-_HARD_FAULTS = frozenset({Fault.DIODE, Fault.RCD, Fault.CONTACTOR_WELDED})
+_HARD_FAULTS = frozenset({Fault.DIODE, Fault.RCD, Fault.CONTACTOR_WELDED, Fault.DC_WELDED})
+# Faults that keep the connector locked: the contactor may still be live.
+_WELDS = frozenset({Fault.CONTACTOR_WELDED, Fault.DC_WELDED})
+# DC faults that last until the EV leaves (the DC power path raises them).
+_DC_SESSION_FAULTS = (
+    Fault.ISOLATION,
+    Fault.DC_OVERVOLTAGE,
+    Fault.DC_OVERCURRENT,
+    Fault.PRECHARGE_TIMEOUT,
+    Fault.CABLE_CHECK_FAILED,
+)
 
 
 class Level(enum.Enum):
@@ -163,6 +180,7 @@ class Iec61851:
         ventilation_available: bool,
         now: float,
         pwm_by_request: bool = False,
+        closing_on_request: bool = False,
     ) -> None:
         duty_for_current(max_current_a)  # validates the hardware limit
         self._hw_max_a = max_current_a
@@ -182,6 +200,10 @@ class Iec61851:
         # until it asks for basic charging the CS offers no basic PWM on its own.
         self._pwm_by_request = pwm_by_request
         self._basic_requested = False
+        # DC: the contactors close only once the SECC has asked for them (cs_contactor_status
+        # or cable_check), and each opening withdraws that until it asks again.
+        self._closing_on_request = closing_on_request
+        self._closing_allowed = False
         self._forced: PilotMode | None = None  # E or F forced by cp_pwm
         self._requested_a = max_current_a  # what services ask for (cp_pwm current)
         self._lock_request: bool | None = None  # explicit cs_connector lock/unlock
@@ -335,13 +357,24 @@ class Iec61851:
         """A cs_connector lock/unlock; returns None when done, else why it is refused."""
         if not self._has_lock:
             return "this connector has no lock"
-        if not locked and (
-            self._outputs.contactor_closed or Fault.CONTACTOR_WELDED in self._faults
-        ):
+        if not locked and (self._outputs.contactor_closed or _WELDS & self._faults.keys()):
             return "the contactor is closed; the connector unlocks only with it open"
         self._lock_request = locked
         self._evaluate(now)
         return None
+
+    def allow_closing(self, now: float) -> None:
+        """DC: the SECC asks for the contactors (the other conditions still apply). It
+        counts while an EV is connected, until the contactors next open or the EV leaves."""
+        if self.ev_connected:
+            self._closing_allowed = True
+        self._evaluate(now)
+
+    def external_fault(self, now: float, fault: Fault, active: bool, info: str = "") -> None:
+        """A fault found outside the control pilot (the DC power path): raised, it opens
+        the contactor and keeps it open like any other fault."""
+        self._set_fault(fault, active, now, info)
+        self._evaluate(now)
 
     def clear_stop(self, now: float) -> None:
         """Lets a stopped session charge again (after a new authorization)."""
@@ -356,6 +389,7 @@ class Iec61851:
         self._hlc = False
         self._basic_requested = False
         self._lock_request = None
+        self._closing_allowed = False
         self._requested_a = self._hw_max_a
         self._over_since = None
         self._reduced_at = None
@@ -366,6 +400,7 @@ class Iec61851:
             Fault.EV_IGNORED_REDUCTION,
             Fault.DIODE,
             Fault.VENTILATION_UNAVAILABLE,
+            *_DC_SESSION_FAULTS,
         ):
             self._set_fault(fault, False, self._now, "")
         self._events.append(SessionEnded())
@@ -535,6 +570,7 @@ class Iec61851:
             and not self._faults.keys() - {Fault.LOCK_FAILURE}
             and (not self._has_lock or (lock_ok and self._outputs.lock_locked))
             and self._lock_request is not False
+            and (self._closing_allowed or not self._closing_on_request)
         )
         # x1 in C/D (PWM removed by a stop): an EV still in C/D gets EV_STOP_ON_X1_S to
         # stop drawing current and open S2 before the EVSE breaks the load; no fault pending.
@@ -551,9 +587,8 @@ class Iec61851:
             close = now - self._x1_since < EV_STOP_ON_X1_S
 
         # Lock: before closing, released only with the contactor open (and not welded).
-        contactor_may_be_live = (
-            close or self._contactor_feedback is True or (Fault.CONTACTOR_WELDED in self._faults)
-        )
+        welded = bool(_WELDS & self._faults.keys())
+        contactor_may_be_live = close or self._contactor_feedback is True or welded
         lock = (
             self._has_lock
             and connected
@@ -561,7 +596,7 @@ class Iec61851:
         )
         if self._has_lock and self._lock_request is not None:
             lock = self._lock_request or contactor_may_be_live
-        if self._has_lock and Fault.CONTACTOR_WELDED in self._faults:
+        if self._has_lock and welded:
             lock = True
 
         self._apply(now, Outputs(pilot, duty, close, lock))
@@ -571,6 +606,8 @@ class Iec61851:
         self._outputs = new
         if new.contactor_closed != old.contactor_closed:
             self._contactor_cmd_at = now
+            if not new.contactor_closed:
+                self._closing_allowed = False
             self._events.append(ContactorChanged(new.contactor_closed, self._reason(new)))
         if new.lock_locked != old.lock_locked:
             self._lock_cmd_at = now

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from charger.runtime.settings import required, setting
+from charger.runtime.settings import Report, required, setting
 
 CsMode = Literal["local", "remote"]
+EvseKind = Literal["ac", "dc"]
 
 # OCPP 2.0.1 ConnectorEnumType values accepted by the Josev device_model message.
 CONNECTOR_TYPES = (
@@ -111,3 +112,56 @@ class EvseConfig:
         "high-level communication: SLAC (and later ISO 15118) at 5 % on network_interface; "
         "else basic charging only",
     )
+    kind: EvseKind = setting(
+        "ac",
+        '"ac": IEC 61851-1 AC charging; "dc": a DC output (IEC 61851-23) with a power module '
+        "and an isolation monitor, driven by the SECC over the bus (needs hlc = true)",
+    )
+    dc_max_voltage_v: float = setting(
+        500.0,
+        "DC: highest output voltage (also the isolation thresholds' base)",
+        unit="V",
+        lo=50,
+        hi=1500,
+    )
+    dc_min_voltage_v: float = setting(
+        150.0, "DC: lowest output voltage the power module regulates", unit="V", lo=0, hi=1500
+    )
+    dc_max_current_a: float = setting(125.0, "DC: highest output current", unit="A", lo=1, hi=1000)
+    dc_min_current_a: float = setting(
+        0.0, "DC: lowest output current the power module regulates", unit="A", lo=0, hi=1000
+    )
+    dc_max_power_w: float = setting(
+        50000.0, "DC: highest output power", unit="W", lo=100, hi=1_000_000
+    )
+    dc_current_regulation_tolerance_a: float = setting(
+        1.0, "DC: current regulation tolerance of the power module", unit="A", lo=0, hi=50
+    )
+    dc_peak_current_ripple_a: float = setting(
+        0.5, "DC: peak-to-peak current ripple of the power module", unit="A", lo=0, hi=50
+    )
+    dc_energy_to_be_delivered_wh: float = setting(
+        0.0,
+        "DC: energy the EVSE can still deliver, reported to the EV (0: not reported)",
+        unit="Wh",
+        lo=0,
+        hi=10_000_000,
+    )
+
+    def check(self, report: Report) -> None:
+        if self.kind != "dc":
+            return
+        if not self.hlc:
+            report("hlc", "is false on a DC EVSE", "true: DC charging needs ISO 15118 / DIN 70121")
+        if self.dc_min_voltage_v >= self.dc_max_voltage_v:
+            report(
+                "dc_min_voltage_v",
+                f"is {self.dc_min_voltage_v:g}, not below dc_max_voltage_v",
+                f"less than {self.dc_max_voltage_v:g}",
+            )
+        if self.dc_min_current_a > self.dc_max_current_a:
+            report(
+                "dc_min_current_a",
+                f"is {self.dc_min_current_a:g}, above dc_max_current_a",
+                f"at most {self.dc_max_current_a:g}",
+            )

@@ -78,6 +78,8 @@ class MeterReading:
     energy_export_wh: float
     reactive_import_varh: float
     reactive_export_varh: float
+    dc_voltage_v: float | None = None  # a DC meter (DC EVSE): its voltage and current
+    dc_current_a: float | None = None
 
 
 class EnergyMeter(Protocol):
@@ -89,14 +91,57 @@ class IdReader(Protocol):
         """Calls back with (id_token, token_type) for each presented token."""
 
 
+@dataclass(frozen=True, slots=True)
+class DcReading:
+    """What a DC power module measures at its output terminals, before the DC contactors:
+    with them closed that is the cable and the EV's inlet too."""
+
+    voltage_v: float
+    current_a: float
+
+
 class PowerModule(Protocol):
-    """DC power stage (added by the DC issue); AC boards have none."""
+    """The power stage of a DC EVSE (IEC 61851-23): a converter that regulates its output
+    voltage to a target, limiting the current. AC EVSEs have none."""
 
-    async def set_output(self, voltage_v: float, current_a: float) -> None: ...
+    def set_limits(self, voltage_v: float, current_a: float) -> None:
+        """Target output voltage and current limit; applied at once when enabled."""
 
-    async def read_output(self) -> tuple[float, float]: ...
+    def enable(self) -> None: ...
 
-    async def disable(self) -> None: ...
+    def disable(self) -> None:
+        """Output off; the module's own discharge circuit then empties its output."""
+
+    def read(self) -> DcReading:
+        """The latest measurement (never waits)."""
+
+    def on_reading(self, callback: Callable[[DcReading], None]) -> None:
+        """Calls back from the event loop with each new measurement, never from inside
+        one of the setters above."""
+
+
+@dataclass(frozen=True, slots=True)
+class IsolationReading:
+    """An insulation monitoring device's result (IEC 61557-8) for the DC output:
+    resistance of DC+ / DC- to PE, the lower of the two. None: no measurement completed
+    since `start`."""
+
+    resistance_ohm: float | None
+
+
+class IsolationMonitor(Protocol):
+    """The insulation monitoring device (IMD) on the DC output of a DC EVSE."""
+
+    def start(self) -> None:
+        """Starts measuring afresh (a result taken before is dropped); the device keeps
+        measuring and reports every result until `stop`."""
+
+    def stop(self) -> None: ...
+
+    def read(self) -> IsolationReading: ...
+
+    def on_reading(self, callback: Callable[[IsolationReading], None]) -> None:
+        """Calls back from the event loop with each completed measurement."""
 
 
 class FrameTransport(Protocol):
@@ -139,7 +184,8 @@ class EvseHardware:
     meter: EnergyMeter
     lock: ConnectorLock | None = None
     id_reader: IdReader | None = None
-    power_module: PowerModule | None = None
+    power_module: PowerModule | None = None  # DC EVSEs: both of these
+    isolation_monitor: IsolationMonitor | None = None
     plc: PlcLink | None = None
 
 
