@@ -6,6 +6,11 @@ after a reaction delay, follows a lower duty after the same delay, and returns t
 the PWM goes away, at 5 % (it has no HLC stack), when it is asked to stop, or when its
 battery is full. The meter integrates energy from the current the EV draws through the
 closed contactor. Faults can be injected at run time, from Python or as JSON commands.
+
+On a DC EVSE (`kind = "dc"`) the EV is a CCS car: it closes S2 (state C) when it sees
+5 %, as it would at CableCheck, and draws what the simulated power module delivers into
+its battery (`charger/sim/dc.py`); its own DC contactor is driven by `ev_contactor`, as
+its ISO 15118 stack will do once it has one.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from charger.hal.interfaces import (
 )
 from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner
+from charger.sim.dc import DC_FAULTS, SimDcOutput, SimIsolationMonitor, SimPowerModule
 from charger.sim.plc import SimPlcLink, SimPowerline
 from charger.sim.settings import SimConfig
 
@@ -43,6 +49,7 @@ FAULTS = (
     "contactor_welded",  # the contactor stays closed whatever it is told
     "ev_ignore_reduction",  # the EV keeps drawing its old current after a duty decrease
     "lock_jam",  # the connector lock does not move
+    *DC_FAULTS,  # DC EVSEs only, see charger/sim/dc.py
 )
 
 
@@ -95,6 +102,13 @@ class SimEvse:
         self._pilot_callbacks: list[Callable[[PilotReading], None]] = []
         self._rcd_callbacks: list[Callable[[bool], None]] = []
         self._token_callbacks: list[Callable[[str, str], None]] = []
+        self.dc = (
+            SimDcOutput(
+                config, sim, contactor_closed=lambda: self.contactor_closed, faults=self.faults
+            )
+            if config.kind == "dc"
+            else None
+        )
         self._last_reading = self._reading()
         self._reaction: asyncio.TimerHandle | None = None
 
@@ -128,11 +142,16 @@ class SimEvse:
 
     def _ev_target(self) -> tuple[str, float]:
         ev = self.ev
+        wants = ev.plugged and ev.wants_charge and ev.soc_percent < 100.0
+        if self.dc is not None:  # a CCS car: S2 closed for HLC DC charging at 5 %
+            return ("C" if wants and self._at_5_percent() else "B"), 0.0
         offered = self._offered_current_a()
-        charge = ev.plugged and ev.wants_charge and ev.soc_percent < 100.0 and offered > 0
-        if not charge:
+        if not (wants and offered > 0):
             return "B", 0.0
         return ("D" if ev.ventilation else "C"), min(ev.max_current_a, offered)
+
+    def _at_5_percent(self) -> bool:
+        return self.out.pwm_duty is not None and abs(self.out.pwm_duty - 5.0) < 0.5
 
     def _ev_react(self) -> None:
         """Schedules the EV's response to what it now sees (IEC 61851-1 Table A.6)."""
@@ -167,7 +186,10 @@ class SimEvse:
             self._pilot_changed()
 
     def drawn_current_a(self) -> float:
+        """AC current the EV draws (a DC EVSE's is in `dc`)."""
         ev = self.ev
+        if self.dc is not None:
+            return 0.0
         powered = self.contactor_closed and not self.rcd_tripped
         if powered and ev.plugged and ev.s2_state in ("C", "D"):
             return ev.current_a
@@ -175,12 +197,20 @@ class SimEvse:
 
     def step(self, dt_s: float) -> None:
         """Advances energy and state of charge by `dt_s` of simulated time."""
+        ev = self.ev
+        if self.dc is not None:
+            stored_wh = self.dc.step(dt_s, plugged=ev.plugged, soc_percent=ev.soc_percent)
+            self.energy_import_wh = self.dc.energy_wh
+            if stored_wh > 0:
+                ev.soc_percent = min(100.0, ev.soc_percent + stored_wh / ev.capacity_wh * 100.0)
+                if ev.soc_percent >= 100.0:
+                    self._ev_react()
+            return
         current = self.drawn_current_a()
         if current <= 0.0:
             return
         energy_wh = self._power_w(current) * dt_s / 3600.0
         self.energy_import_wh += energy_wh
-        ev = self.ev
         ev.soc_percent = min(100.0, ev.soc_percent + energy_wh / ev.capacity_wh * 100.0)
         if ev.soc_percent >= 100.0:
             self._ev_react()
@@ -212,8 +242,7 @@ class SimEvse:
 
     def _ev_slac(self) -> None:
         pev = self.powerline.pev
-        at_5_percent = self.out.pwm_duty is not None and abs(self.out.pwm_duty - 5.0) < 0.5
-        if self.ev.hlc and at_5_percent:
+        if self.ev.hlc and self._at_5_percent():
             pev.start()
         elif pev.active or pev.matched:
             pev.stop()
@@ -255,6 +284,21 @@ class SimEvse:
     # ------------------------------------------------------------------ meter
 
     async def read_meter(self) -> MeterReading:
+        if self.dc is not None:  # a DC meter on the output
+            dc = self.dc
+            return MeterReading(
+                voltage_v=(0.0, 0.0, 0.0),
+                current_a=(0.0, 0.0, 0.0),
+                power_w=round(dc.voltage_v * dc.current_a, 1),
+                frequency_hz=0.0,
+                power_factor=1.0,
+                energy_import_wh=round(dc.energy_wh, 3),
+                energy_export_wh=0.0,
+                reactive_import_varh=0.0,
+                reactive_export_varh=0.0,
+                dc_voltage_v=round(dc.voltage_v, 2),
+                dc_current_a=round(dc.current_a, 2),
+            )
         current = self.drawn_current_a()
         phases = self._phases()
         currents = tuple(current if i < phases else 0.0 for i in range(3))
@@ -296,6 +340,8 @@ class SimEvse:
         self.ev.plugged = False
         self.ev.s2_state = "B"
         self.ev.current_a = 0.0
+        if self.dc is not None:
+            self.dc.unplugged()
         self.powerline.plug(False)
         self._pilot_changed()
 
@@ -307,6 +353,14 @@ class SimEvse:
         self.ev.ventilation = wanted
         self._ev_react()
 
+    def set_ev_contactor(self, closed: bool) -> None:
+        """DC: the car closes or opens its own contactor (PowerDelivery start / stop)."""
+        if self.dc is None:
+            raise ValueError(f"EVSE {self.config.id} is AC: the car has no DC contactor here")
+        if closed and not self.ev.plugged:
+            raise ValueError("the car is not plugged in")
+        self.dc.ev_contactor_closed = closed
+
     def present_token(self, token: str, token_type: str = "ISO14443") -> None:
         for callback in tuple(self._token_callbacks):
             callback(token, token_type)
@@ -314,6 +368,8 @@ class SimEvse:
     def set_fault(self, fault: str, active: bool) -> None:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (expected one of {', '.join(FAULTS)})")
+        if fault in DC_FAULTS and self.dc is None:
+            raise ValueError(f"fault {fault!r} needs a DC EVSE; EVSE {self.config.id} is AC")
         (self.faults.add if active else self.faults.discard)(fault)
         self.ev.diode_short = "diode_short" in self.faults
         self.ev.ignore_reduction = "ev_ignore_reduction" in self.faults
@@ -354,6 +410,7 @@ class SimEvse:
                 "matched": self.powerline.pev.matched,
                 "attenuation_db": self.powerline.pev.attenuation_db,
             },
+            **({"dc": self.dc.snapshot(ev.soc_percent)} if self.dc is not None else {}),
         }
 
 
@@ -422,6 +479,8 @@ class SimBoard:
                 meter=_MeterAdapter(sim),
                 lock=_LockAdapter(sim) if sim.config.has_lock else None,
                 id_reader=_IdReaderAdapter(sim),
+                power_module=SimPowerModule(sim.dc) if sim.dc is not None else None,
+                isolation_monitor=SimIsolationMonitor(sim.dc) if sim.dc is not None else None,
                 plc=SimPlcLink(sim.powerline),
             )
 
@@ -445,6 +504,8 @@ class SimBoard:
         for sim in self.sims.values():
             sim.set_closed(False)
             sim.set_steady(SteadyLevel.MINUS_12)
+            if sim.dc is not None:
+                sim.dc.disable()
 
     async def _physics(self) -> None:
         loop = asyncio.get_running_loop()
@@ -496,6 +557,22 @@ def _set_ev(sim: SimEvse, payload: Mapping[str, Any]) -> None:
             setattr(sim.ev, key, int(value) if key == "phases" else float(value))
     if "hlc" in payload:
         sim.ev.hlc = _arg(payload, "hlc", bool)
+    dc_limits: dict[str, tuple[float, float]] = {
+        "battery_voltage_v": (50, 1000),
+        "battery_resistance_ohm": (0.001, 10),
+        "dc_max_voltage_v": (50, 1500),
+        "dc_max_current_a": (1, 1000),
+    }
+    for key, (low, high) in dc_limits.items():
+        if key not in payload:
+            continue
+        if sim.dc is None:
+            raise ValueError(f"set_ev: '{key}' needs a DC EVSE; EVSE {sim.config.id} is AC")
+        value = _arg(payload, key, (int, float))
+        if not low <= value <= high:
+            raise ValueError(f"set_ev: '{key}' must be within {low:g}-{high:g}, got {value}")
+        attr = {"dc_max_voltage_v": "ev_max_voltage_v", "dc_max_current_a": "ev_max_current_a"}
+        setattr(sim.dc, attr.get(key, key), float(value))
     pev = sim.powerline.pev
     if "attenuation_db" in payload:
         pev.attenuation_db = _bounded_int(payload, "attenuation_db", 0, 255)
@@ -528,6 +605,7 @@ _COMMANDS: dict[str, Callable[[SimEvse, Mapping[str, Any]], None]] = {
     ),
     "fault": lambda sim, p: sim.set_fault(_arg(p, "fault", str), p.get("on", True) is not False),
     "rcd_reset": lambda sim, _: _rcd_reset(sim),
+    "ev_contactor": lambda sim, p: sim.set_ev_contactor(_arg(p, "on", bool)),
     "set_ev": _set_ev,
     "state": lambda sim, _: None,
 }

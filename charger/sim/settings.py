@@ -22,6 +22,43 @@ class SimConfig:
         0.5, "the car's reaction time to a PWM change", unit="s", lo=0, hi=5
     )
     ev_hlc: bool = setting(False, "the car does SLAC when it sees 5 %")
+    ev_battery_voltage_v: float = setting(
+        400.0,
+        "DC: the car's battery voltage at 50 % charge (open circuit; +-10 % from empty to full)",
+        unit="V",
+        lo=50,
+        hi=1000,
+    )
+    ev_battery_resistance_ohm: float = setting(
+        0.05, "DC: the battery's internal resistance", unit="ohm", lo=0.001, hi=10
+    )
+    ev_dc_max_voltage_v: float = setting(
+        450.0, "DC: the highest voltage the car accepts", unit="V", lo=50, hi=1500
+    )
+    ev_dc_max_current_a: float = setting(
+        200.0, "DC: the most current the car takes", unit="A", lo=1, hi=1000
+    )
+    dc_ramp_v_per_s: float = setting(
+        250.0,
+        "DC: how fast the power module moves its output voltage",
+        unit="V/s",
+        lo=1,
+        hi=100000,
+    )
+    dc_isolation_ohm: float = setting(
+        5_000_000.0,
+        "DC: isolation resistance of the healthy output to PE (faults inject lower ones)",
+        unit="ohm",
+        lo=1000,
+        hi=1e9,
+    )
+    dc_imd_measure_s: float = setting(
+        2.0,
+        "DC: how long the isolation monitor takes per measurement",
+        unit="s",
+        lo=0.01,
+        hi=60,
+    )
     physics_period_s: float = setting(0.1, "step of the physical model", unit="s", lo=0.01, hi=10)
     time_scale: float = setting(
         1.0, "simulated seconds per real second (battery and meter)", lo=0.1, hi=10000

@@ -43,6 +43,33 @@ time_scale = 100
     return config.parse(__import__("tomllib").loads(text), "test")
 
 
+# A DC EVSE (CCS) with SLAC, and a CCS car that does SLAC, on the simulated board.
+DC_EVSE = """
+kind = "dc"
+hlc = true
+connector_type = "cCCS2"
+dc_max_voltage_v = 500
+dc_min_voltage_v = 150
+dc_max_current_a = 125
+dc_max_power_w = 50000
+dc_current_regulation_tolerance_a = 1
+"""
+DC_EV = """
+ev_hlc = true
+ev_soc_percent = 40
+ev_battery_voltage_v = 400
+ev_battery_resistance_ohm = 0.05
+ev_dc_max_voltage_v = 450
+"""
+
+
+def dc_station_config(
+    tmp_path: Path, extra: str = "", evse: str = "", sim: str = ""
+) -> config.Config:
+    """station_config with the EVSE made DC and the car a CCS car (battery 392 V at 40 %)."""
+    return station_config(tmp_path, extra, evse=DC_EVSE + evse, sim=DC_EV + sim)
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.offset = 0.0
