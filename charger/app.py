@@ -47,6 +47,7 @@ from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
 from charger.runtime import systemd
+from charger.runtime.health import report_forever
 from charger.runtime.log import event
 from charger.runtime.store import Store, private_directory
 from charger.runtime.tasks import TaskOwner, wait_event
@@ -87,6 +88,9 @@ class App:
             async with contextlib.AsyncExitStack() as stack:
                 await self._start(stack)
                 self._notifier.ready(f"ready, {len(cfg.evses)} EVSE")
+                if cfg.log.health_interval_s > 0:
+                    state_dir, period_s = cfg.station.state_dir, cfg.log.health_interval_s
+                    self._tasks.supervise("health", lambda: report_forever(state_dir, period_s))
                 if self._notifier.watchdog_interval_s is not None:
                     # pinged from the event loop: a loop that hangs gets the unit restarted
                     self._tasks.supervise("systemd watchdog", self._notifier.run_watchdog)
@@ -364,10 +368,12 @@ def build_slac_services(config: Config, board: Board | None, bus: Bus) -> list[S
 
 def secc_evse(evse: EvseConfig, interface: str | None = None) -> EvseSetup:
     """The EVSE as the SECC offers it."""
+    dc = getattr(evse, "kind", "ac") == "dc"  # until the DC EVSE lands: kind
     return EvseSetup(
         evse.evse_id,
         interface or evse.network_interface,
-        ac_phases=evse.phases,
+        ac_phases=0 if dc else evse.phases,
+        dc=dc,
         nominal_voltage_v=evse.nominal_voltage_v,
     )
 
@@ -447,8 +453,9 @@ async def secc_station(
 
 class _SimCar:
     """The simulated board's car as the EV at the far end of `charger secc`'s link: it
-    is plugged in, and its pilot follows the V2G session (the simulated car has no EVCC
-    of its own yet, so its S2 is set here)."""
+    is plugged in and follows the V2G session — the pilot of an AC car (the simulated car
+    has no EVCC of its own yet, so its S2 is set here), the contactor of a DC one (which
+    closes S2 at 5 % by itself)."""
 
     def __init__(self, sim: Any) -> None:
         self._sim = sim
@@ -461,9 +468,13 @@ class _SimCar:
 
     def ev_state(self, state: str) -> None:
         ev = self._sim.ev
-        if ev.plugged and ev.s2_state != state:
+        if getattr(self._sim, "dc", None) is None and ev.plugged and ev.s2_state != state:
             ev.s2_state = state
             self._sim._pilot_changed()  # until the simulated car has an EVCC of its own
+
+    def ev_power(self, on: bool) -> None:
+        if getattr(self._sim, "dc", None) is not None and self._sim.ev.plugged:
+            self._sim.set_ev_contactor(on)
 
 
 async def main(config: Config, *, demo: bool = False) -> int:

@@ -15,3 +15,10 @@ class LogConfig:
     """Logging to stderr, one line per event."""
 
     level: LogLevel = setting("info", "the least severe level logged")
+    health_interval_s: float = setting(
+        600.0,
+        "period of the `health` line (tasks, memory, open files, stores' sizes); 0: none",
+        unit="s",
+        lo=0,
+        hi=86400,
+    )
