@@ -252,8 +252,11 @@ class DcPowerPath:
             self._mode = Mode.OFF
 
     def ev_limits(self, now: float, max_voltage_v: float, min_voltage_v: float | None) -> None:
-        self._ev_max_v = max_voltage_v
-        self._ev_min_v = min_voltage_v
+        """The EV's limits from a setpoint; a maximum of 0 (or less) says nothing and
+        leaves the one known before."""
+        if max_voltage_v > 0:
+            self._ev_max_v = max_voltage_v
+            self._ev_min_v = min_voltage_v
 
     def start_cable_check(self, now: float) -> None:
         """`cable_check start`: begins the check unless one ran or runs since the

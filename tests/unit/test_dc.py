@@ -297,6 +297,15 @@ def test_overvoltage_cuts_off_on_the_reading_itself() -> None:
     assert faults(dc) == []  # raised once
 
 
+def test_an_ev_maximum_of_0_says_nothing() -> None:
+    dc = checked_path(ev_max_v=450.0)
+    charge(dc, 4.0, 430.0, 100.0)
+    dc.ev_limits(5.0, 0.0, None)  # e.g. an "output off" setpoint without the EV's limits
+    assert charge(dc, 5.0, 0.0, 0.0) is None
+    dc.reading(5.1, 392.0, 0.0)  # the battery still on the output: no over-voltage
+    assert faults(dc) == [] and dc.ev_max_voltage_v == 450.0
+
+
 def test_overvoltage_without_a_session_uses_the_evse_maximum() -> None:
     dc = DcPowerPath(LIMITS, has_imd=True, now=0.0)
     dc.reading(1.0, 509.0, 0.0)
