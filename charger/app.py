@@ -18,7 +18,7 @@ import signal
 import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from charger import __version__
 from charger.bus import Bus
@@ -51,6 +51,9 @@ from charger.runtime.health import report_forever
 from charger.runtime.log import event
 from charger.runtime.store import Store, private_directory
 from charger.runtime.tasks import TaskOwner, wait_event
+
+if TYPE_CHECKING:  # the simulator is imported only when chosen
+    from charger.sim.board import SimEvse
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +371,7 @@ def build_slac_services(config: Config, board: Board | None, bus: Bus) -> list[S
 
 def secc_evse(evse: EvseConfig, interface: str | None = None) -> EvseSetup:
     """The EVSE as the SECC offers it."""
-    dc = getattr(evse, "kind", "ac") == "dc"  # until the DC EVSE lands: kind
+    dc = evse.kind == "dc"
     return EvseSetup(
         evse.evse_id,
         interface or evse.network_interface,
@@ -457,7 +460,7 @@ class _SimCar:
     has no EVCC of its own yet, so its S2 is set here), the contactor of a DC one (which
     closes S2 at 5 % by itself)."""
 
-    def __init__(self, sim: Any) -> None:
+    def __init__(self, sim: SimEvse) -> None:
         self._sim = sim
 
     def plug(self, plugged: bool) -> None:
@@ -468,12 +471,12 @@ class _SimCar:
 
     def ev_state(self, state: str) -> None:
         ev = self._sim.ev
-        if getattr(self._sim, "dc", None) is None and ev.plugged and ev.s2_state != state:
+        if self._sim.dc is None and ev.plugged and ev.s2_state != state:
             ev.s2_state = state
             self._sim._pilot_changed()  # until the simulated car has an EVCC of its own
 
     def ev_power(self, on: bool) -> None:
-        if getattr(self._sim, "dc", None) is not None and self._sim.ev.plugged:
+        if self._sim.dc is not None and self._sim.ev.plugged:
             self._sim.set_ev_contactor(on)
 
 

@@ -54,9 +54,11 @@ class Send:
     code: str  # the response code sent
     core_s: float  # decode + handling + encode, in this core
     payload_type: int = PayloadType.EXI
-    # the CP state the EV changes to after this response, as the standard has it (C to
-    # take energy, B when done): what a simulated car's pilot follows
+    # what the EV does after this response, as the standard has it: the CP state it
+    # changes to (C to take energy, B when done) and whether it now takes energy (its
+    # contactor, DC: PowerDelivery start/stop): what a simulated car follows
     ev_state: str | None = None
+    ev_power: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +218,7 @@ class Core:
         self._schema = self.protocol.schema
         self.header: Any = None  # of the request being handled
         self.ev_state: str | None = None  # set by a handler: see Send.ev_state
+        self.ev_power: bool | None = None  # set by a handler: see Send.ev_power
 
     # ------------------------------------------------------------------ outputs
 
@@ -326,6 +329,8 @@ class Core:
         payload = exi.encode(self.wrap(body), self._schema)
         code = str(getattr(body, "response_code", ""))
         ev_state, self.ev_state = self.ev_state, None
+        ev_power, self.ev_power = self.ev_power, None
+        ok = not code.startswith("FAILED")
         self._actions.append(
             Send(
                 payload,
@@ -333,7 +338,8 @@ class Core:
                 type(body).__name__,
                 code,
                 time.perf_counter() - started,
-                ev_state=ev_state if not code.startswith("FAILED") else None,
+                ev_state=ev_state if ok else None,
+                ev_power=ev_power if ok else None,
             )
         )
 

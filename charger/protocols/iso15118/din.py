@@ -83,6 +83,16 @@ PERFORMANCE_S = {
 _ISOLATION = {**dc.ISOLATION, "no_imd": "Valid"}
 
 
+def din_evse_id(evse_id: str) -> bytes:
+    """DIN SPEC 70121's EVSEID: a DIN SPEC 91286 ID (digits and "*") packed in nibbles,
+    "*" as 0xA ("49*89*6360" is 49 A8 9A 63 60); an ID that is no such ID (an eMI3 one
+    with letters) is sent as 00, as DIN SPEC 70121 says for an SECC without one."""
+    if not evse_id or any(c not in "0123456789*" for c in evse_id) or len(evse_id) > 64:
+        return b"\x00"
+    digits = evse_id.replace("*", "A")
+    return bytes.fromhex(digits if len(digits) % 2 == 0 else "0" + digits)
+
+
 def physical(value: float, unit: m.UnitSymbol) -> m.PhysicalValue:
     number, multiplier = to_physical(value)
     return m.PhysicalValue(value=number, multiplier=multiplier, unit=unit)
@@ -122,7 +132,7 @@ class DinCore(Core):
         self._stop_told_at: float | None = None
         self._setpoints = dc.Setpoints(ctx.setup.evse_id)
         self._display = dc.DisplayParams(ctx.setup.evse_id)
-        self._evse_id_bytes = ctx.setup.evse_id.encode("ascii", "replace")[:32] or b"\x00"
+        self._evse_id_bytes = din_evse_id(ctx.setup.evse_id)
 
     # ------------------------------------------------------------------ Core hooks
 
@@ -477,6 +487,7 @@ class DinCore(Core):
                     f"the EVSE is {view.status_code}, stop: {view.stop_reason}",
                 )
             self.state = S.CHARGING
+            self.ev_power = True
             self.request_bus(messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self.evse_id}))
             pwm: messages.CpPwmRequest = {
                 "evse_id": self.evse_id,
@@ -488,7 +499,7 @@ class DinCore(Core):
         else:
             self._stop_told_at = None
             self.state = S.STOPPED
-            self.ev_state = "B"
+            self.ev_state, self.ev_power = "B", False
             self._setpoint(self._setpoints.off())
         parameter = req.ev_power_delivery_parameter
         if isinstance(parameter, m.DC_EVPowerDeliveryParameter):

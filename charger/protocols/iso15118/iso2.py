@@ -468,10 +468,10 @@ class Iso2Core(Core):
             raise Fail("FAILED_WrongEnergyTransferMode", f"{mode} after {self.energy_mode}")
         self.energy_mode = mode
         view = self.ctx.view
-        ev_power: float | None = None
+        ev_power_w: float | None = None
         if isinstance(param, m.DC_EVChargeParameter):
             self._setpoints.ev_max_voltage_v = value_of(param.ev_maximum_voltage_limit) or 0.0
-            ev_power = value_of(param.ev_maximum_power_limit)
+            ev_power_w = value_of(param.ev_maximum_power_limit)
             self._display.set("present_soc", param.dc_ev_status.evresssoc)
             self._display.set("max_soc", param.full_soc)
             self._display.set("target_soc", param.bulk_soc)
@@ -479,7 +479,7 @@ class Iso2Core(Core):
         else:
             max_v, max_a = value_of(param.ev_max_voltage), value_of(param.ev_max_current)
             if max_v is not None and max_a is not None:
-                ev_power = max_v * max_a
+                ev_power_w = max_v * max_a
         schedules = None
         if view.limits is not None:
             schedules = self.ctx.schedules.schedules(
@@ -490,7 +490,7 @@ class Iso2Core(Core):
                     ac_phases=self.ctx.setup.ac_phases,
                     departure_time_s=param.departure_time,
                     max_schedules=req.max_entries_sa_schedule_tuple,
-                    ev_max_power_w=ev_power,
+                    ev_max_power_w=ev_power_w,
                 )
             )
         if view.limits is None:
@@ -605,7 +605,7 @@ class Iso2Core(Core):
             self._tuple_id = req.sa_schedule_tuple_id
             self._renegotiating = False
             self.state = S.DC_CHARGING if self._is_dc else S.AC_CHARGING
-            self.ev_state = "C"
+            self.ev_state, self.ev_power = "C", True
             self.request_bus(messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self.evse_id}))
             pwm: messages.CpPwmRequest = {
                 "evse_id": self.evse_id,
@@ -617,7 +617,7 @@ class Iso2Core(Core):
         elif progress is m.ChargeProgress.Stop:
             self._stop_told_at = None
             self.state = S.DC_STOPPED if self._is_dc else S.AC_STOPPED
-            self.ev_state = "B"
+            self.ev_state, self.ev_power = "B", False
             if self._is_dc:
                 self._setpoint(self._setpoints.off())
         else:  # Renegotiate

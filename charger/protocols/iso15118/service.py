@@ -8,7 +8,7 @@ Every bus message about the EVSE is folded into the `EvseView` the cores read.
 Each session owns a `TaskOwner` (its bus requests), closed when the session ends or the
 EV is unplugged. When a session ends:
 
-- completed: the CS is asked for the contactor; closed (the EV still in C) -> stop_charging;
+- completed: the charging session ends at the CS as well (stop_charging);
 - paused: nothing changes on the CP (5 % stays; the EV resumes with its session ID);
 - failed: the power path is opened first — the CP goes to state F (cp_pwm fault_state),
   which makes the CS open the contactor at once, and the SECC waits for the CS to report
@@ -498,7 +498,7 @@ class SeccService:
             if end.outcome is Outcome.FAILED:
                 await self._open_power_path(end.reason)
             elif end.outcome is Outcome.COMPLETED:
-                await self._power_path_opened_after_stop()
+                await self._terminated()
             if end.linger_s > 0 and not connection.closed.is_set():
                 try:
                     async with asyncio.timeout(end.linger_s):
@@ -549,15 +549,18 @@ class SeccService:
                 return False
             await asyncio.sleep(0.05)
 
-    async def _power_path_opened_after_stop(self) -> None:
-        """After SessionStop the EV is in B and the contactor open; if the CS still
-        reports it closed, charging is stopped through the CS."""
-        reply = await self.request(
-            messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self.evse_id})
+    async def _terminated(self) -> None:
+        """A terminated session ends the charging session at the CS too (stop_charging:
+        the PWM goes off and the contactor opens once the EV leaves C; DC: the output
+        stays on through WeldingDetection up to here)."""
+        reply = await self.request(messages.STOP_CHARGING_REQUEST.make({"evse_id": self.evse_id}))
+        event(
+            log,
+            logging.INFO,
+            "v2g_charging_stopped",
+            evse=self.evse_id,
+            status=None if reply is None else reply.data["status"],
         )
-        if reply is not None and reply.data["status"] == "closed":
-            event(log, logging.WARNING, "v2g_contactor_closed_after_stop", evse=self.evse_id)
-            await self.request(messages.STOP_CHARGING_REQUEST.make({"evse_id": self.evse_id}))
 
     async def _after_failure(self, end: End) -> None:
         """ISO 15118-3 after a failed session: state F for T_step_EF, then 5 % again

@@ -38,6 +38,9 @@ class Station(Protocol):
     def ev_state(self, state: str) -> None:
         """The car's pilot: "B" (connected) or "C" (asking for energy)."""
 
+    def ev_power(self, on: bool) -> None:
+        """The car takes energy (closes its contactor, DC) or stops taking it."""
+
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
@@ -84,6 +87,8 @@ async def serving(
     def on_message(send: Send) -> None:
         if send.ev_state is not None:
             station.ev_state(send.ev_state)
+        if send.ev_power is not None:
+            station.ev_power(send.ev_power)
 
     service = SeccService(
         bus,

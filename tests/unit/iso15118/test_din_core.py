@@ -7,7 +7,7 @@ from typing import Any
 
 from charger.protocols.exi import din
 from charger.protocols.iso15118.core import Outcome
-from charger.protocols.iso15118.din import ALLOWED, S
+from charger.protocols.iso15118.din import ALLOWED, S, din_evse_id
 from charger.protocols.iso15118.evse import Authorization, CableCheck
 from charger.protocols.iso15118.sap import V2gProtocol
 
@@ -27,7 +27,7 @@ def test_a_dc_session(make_ev: Callable[..., Any], din_req: Any) -> None:
     ev = make_ev(DIN, dc=True)
     ev.sap()
     setup = ev.send(din_req.session_setup())
-    assert setup.body.evseid == b"DE*TST*E0001"
+    assert setup.body.evseid == b"\x00"  # an eMI3 ID is no DIN SPEC 91286 ID
     discovery = ev.send(din_req.service_discovery()).body
     assert (
         discovery.charge_service.energy_transfer_type is din.EVSESupportedEnergyTransfer.DC_extended
@@ -108,3 +108,9 @@ def test_din_allowed_table_covers_every_state() -> None:
     # energy flows from PowerDelivery(ready) to PowerDelivery(not ready): no SessionStop
     for state in (S.CABLE_CHECK, S.CABLE_CHECKED, S.PRECHARGE, S.CHARGING):
         assert din.SessionStop not in ALLOWED[state]
+
+
+def test_din_evse_id_is_packed_in_nibbles() -> None:
+    assert din_evse_id("49*89*6360") == bytes.fromhex("49A89A6360")
+    assert din_evse_id("4*1") == bytes.fromhex("04A1")
+    assert din_evse_id("DE*ABC*E0001") == b"\x00"
