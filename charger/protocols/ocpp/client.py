@@ -196,8 +196,44 @@ class OcppClient:
         if connector is None or message.data["status"] == "error":
             return
         evse = connector.ocpp_evse_id
-        self._emit(evse, self.tx.power_path(evse, message.data["status"] == "closed"))
+        closed = message.data["status"] == "closed"
+        self._emit(evse, self.tx.power_path(evse, closed))
+        if not closed and self.tx.ending(evse):
+            self._tasks.spawn(self._finish_after_reading(connector), "end of a stopped transaction")
         self._settle_soon(evse)
+
+    async def _finish_after_reading(self, connector: Connector) -> None:
+        """A stopped transaction's Ended event, once the power path has opened: with a
+        meter reading asked for now, so all the energy of the session is in it."""
+        evse = connector.ocpp_evse_id
+        request = messages.METER_VALUES_REQUEST.make(
+            {"evse_id": connector.evse_id, "timestamp": self._timestamp()}
+        )
+        try:
+            reply = await self._bus.request(request, self._s.call_timeout_s)
+        except TimeoutError:
+            event(log, logging.WARNING, "ocpp_no_final_reading", evse=evse)
+        else:
+            if reply.data.get("total_active_energy_imported") is not None:
+                self.meter.reading(evse, dict(reply.data))
+        self._emit(evse, self.tx.finish(evse))
+
+    def _stopped(self, evse: int, events: list[dict[str, Any]]) -> None:
+        """Events of a stop; if it ended the transaction while the power path is closed,
+        the Ended event follows the opening (`_finish_after_reading`) or, at the latest,
+        the message timeout."""
+        self._emit(evse, events)
+        if self.tx.ending(evse):
+            loop = asyncio.get_running_loop()
+            tx_id = self.tx.transaction_id(evse)
+            loop.call_later(self._s.call_timeout_s, self._finish_if_still_ending, evse, tx_id)
+
+    def _finish_if_still_ending(self, evse: int, tx_id: str | None) -> None:
+        """The power path never reported open (a welded contactor, a silent CS): the
+        stopped transaction ends with what is known rather than never."""
+        if self.tx.ending(evse) and self.tx.transaction_id(evse) == tx_id:
+            event(log, logging.WARNING, "ocpp_end_without_open_power_path", evse=evse)
+            self._emit(evse, self.tx.finish(evse))
 
     def _on_meter_values(self, message: Message[messages.MeterValuesUpdate]) -> None:
         if (connector := self._connector(message.data.get("evse_id"))) is None:
@@ -515,7 +551,7 @@ class OcppClient:
             if self.tx.transaction_id(c.ocpp_evse_id) != tx_id:
                 continue
             if self.dm.value("TxCtrlr", "StopTxOnInvalidId") == "true":
-                self._emit(c.ocpp_evse_id, self.tx.deauthorized(c.ocpp_evse_id))
+                self._stopped(c.ocpp_evse_id, self.tx.deauthorized(c.ocpp_evse_id))
                 self._tasks.spawn(self._stop_charging(c.evse_id), "stop charging")
             else:
                 self._invalid_token.add(c.ocpp_evse_id)
@@ -650,7 +686,7 @@ class OcppClient:
         if ongoing and (same_token or same_group):
             # The same token (E07) or one of its group (C09.FR.03) ends the session, as
             # Josev does: stop_charging.
-            self._emit(evse, self.tx.stop_authorized(evse))
+            self._stopped(evse, self.tx.stop_authorized(evse))
             self._tasks.spawn(self._stop_charging(connector.evse_id), "stop charging")
         else:
             self._groups[evse] = group
@@ -680,7 +716,9 @@ class OcppClient:
     def _stop_all(self, reason: str) -> None:
         for c in self._s.connectors:
             if self.tx.transaction_id(c.ocpp_evse_id) is not None:
-                self._emit(c.ocpp_evse_id, self.tx.stop_authorized(c.ocpp_evse_id, reason=reason))
+                self._stopped(
+                    c.ocpp_evse_id, self.tx.stop_authorized(c.ocpp_evse_id, reason=reason)
+                )
                 self._tasks.spawn(self._stop_charging(c.evse_id), "stop charging")
 
     async def _decide(self, token_type: str, id_token: dict[str, Any]) -> dict[str, Any] | None:
@@ -755,7 +793,7 @@ class OcppClient:
         if connector is None:
             return {"status": "Rejected"}
         evse = connector.ocpp_evse_id
-        self._emit(evse, self.tx.stop_authorized(evse, remote=True))
+        self._stopped(evse, self.tx.stop_authorized(evse, remote=True))
         self._tasks.spawn(self._stop_charging(connector.evse_id), "stop charging")
         return {"status": "Accepted"}
 

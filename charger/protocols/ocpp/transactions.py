@@ -56,6 +56,9 @@ class _Evse:
     power_path_opened: bool = False  # in this step, not yet settled
     transferring: bool = False  # energy flowed at the last settle (EnergyTransfer edge)
     restored: bool = False  # reopened from disk after a power cut, to be ended
+    # a stop that ends the transaction while energy may still flow: (trigger, reason),
+    # the Ended event waits for the power path to open (`finish`)
+    pending_end: tuple[str, str] | None = None
     session_over: bool = False  # a transaction ended and the EV is still plugged in
 
 
@@ -95,6 +98,20 @@ class TransactionManager:
     def id_token(self, evse: int) -> dict[str, Any] | None:
         return self._evses[evse].id_token
 
+    def ending(self, evse: int) -> bool:
+        """A stop has ended the transaction; its Ended event waits for `finish`."""
+        return self._evses[evse].pending_end is not None
+
+    def finish(self, evse: int) -> list[dict[str, Any]]:
+        """The Ended event of a stopped transaction, once the power path has opened (and
+        the caller has fed the reading taken after it): its energy is all delivered and
+        its chargingState no longer Charging."""
+        e = self._evses[evse]
+        if e.pending_end is None:
+            return []
+        (trigger, reason), e.pending_end = e.pending_end, None
+        return self._end(e, trigger, reason)
+
     def awaiting_cable(self, evse: int) -> bool:
         """Authorized, and the EV not plugged in yet (EVConnectionTimeOut runs)."""
         e = self._evses[evse]
@@ -118,6 +135,8 @@ class TransactionManager:
             return self._maybe_start(e, "CablePluggedIn", "EVConnected")
         e.session_over = False
         e.power_path_closed = e.ev_drawing = e.pwm_offered = False
+        if e.pending_end is not None:  # stopped first, then unplugged: the stop's reason
+            return self.finish(evse)
         # StopTxOnEVSideDisconnect (default true): unplugging ends the transaction (E10).
         return self._end(e, "EVCommunicationLost", "EVDisconnected")
 
@@ -159,12 +178,16 @@ class TransactionManager:
             return []
         e.authorized, e.stop_reason = False, reason
         if "Authorized" in self.settings.stop_points:
+            if e.power_path_closed:  # defect 2: not before the energy has stopped
+                e.pending_end = (trigger, reason)
+                return []
             return self._end(e, trigger, reason)
         # the transaction ends with the power path or energy transfer the stop ends
         return self._update(e, trigger)
 
     def end_for_reset(self, evse: int) -> list[dict[str, Any]]:
         """B12: an Immediate reset ends the transaction first."""
+        self._evses[evse].pending_end = None
         return self._end(self._evses[evse], "ResetCommand", "ImmediateReset")
 
     def trigger(self, evse: int) -> list[dict[str, Any]]:
@@ -199,6 +222,8 @@ class TransactionManager:
         show as two changes."""
         e = self._evses[evse]
         opened, e.power_path_opened = e.power_path_opened, False
+        if e.pending_end is not None:
+            return []  # ended already; the Ended event comes with `finish`
         transferring = e.power_path_closed and e.ev_drawing
         started_transfer, e.transferring = transferring and not e.transferring, transferring
         if opened and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:

@@ -50,9 +50,15 @@ def test_cable_first_then_token_then_charge_then_stop_by_token() -> None:
     events = tx.power_path(1, True) + tx.cp_state(1, "C2") + tx.settle(1)
     assert check(events) == [("Updated", "ChargingStateChanged", 3, "Charging")]
     assert "idToken" not in events[0]  # sent once, with the authorization
-    ended = tx.stop_authorized(1)
-    assert check(ended) == [("Ended", "StopAuthorized", 4, "Charging")]
+    # energy still flows: the Ended event waits until the power path has opened, with
+    # the reading taken after it (OCPP issue, defect 2)
+    assert tx.stop_authorized(1) == [] and tx.ending(1)
+    assert tx.power_path(1, False) + tx.cp_state(1, "B1") + tx.settle(1) == []
+    tx.meter(1, 1234.5, periodic=False)  # the fresh reading
+    ended = tx.finish(1)
+    assert check(ended) == [("Ended", "StopAuthorized", 4, "EVConnected")]
     assert ended[0]["transactionInfo"]["stoppedReason"] == "Local"
+    assert ended[0]["meterValue"][0]["sampledValue"][0]["value"] == 1234.5
     assert tx.transaction_id(1) is None and check(tx.cp_state(1, "A1")) == []
 
 
@@ -192,9 +198,10 @@ def test_after_a_stop_the_plugged_in_ev_starts_nothing_until_unplug_or_authoriza
         tx.power_path(1, True)
         tx.cp_state(1, "C2")
         tx.settle(1)
-        assert [e["eventType"] for e in stop(tx)] == ["Ended"]
+        assert stop(tx) == [] and tx.ending(1)
         # the CS opens the contactor, the EV goes back to B, the PWM stops: no new start
         after = tx.power_path(1, False) + tx.cp_state(1, "B2") + tx.settle(1)
+        assert [e["eventType"] for e in tx.finish(1)] == ["Ended"]
         after += tx.cp_state(1, "B1") + tx.settle(1) + tx.meter(1, 1200.0, periodic=True)
         assert after == [] and tx.transaction_id(1) is None
         # a new authorization starts the next transaction, with its token
@@ -226,8 +233,10 @@ def test_after_a_stop_a_power_path_closing_again_starts_nothing() -> None:
     tx.cp_state(1, "B1")
     tx.authorized(1, TOKEN)
     assert [e["eventType"] for e in tx.power_path(1, True)] == ["Started"]
-    assert [e["eventType"] for e in tx.stop_authorized(1)] == ["Ended"]
-    assert tx.power_path(1, False) + tx.settle(1) + tx.power_path(1, True) + tx.settle(1) == []
+    assert tx.stop_authorized(1) == []
+    assert tx.power_path(1, False) + tx.settle(1) == []
+    assert [e["eventType"] for e in tx.finish(1)] == ["Ended"]
+    assert tx.power_path(1, True) + tx.settle(1) == []
     tx.power_path(1, False)
     assert tx.authorized(1, TOKEN) == []  # authorized again: the next closing starts
     assert [e["eventType"] for e in tx.power_path(1, True)] == ["Started"]
@@ -249,3 +258,20 @@ def test_the_power_loss_end_carries_the_last_persisted_reading() -> None:
     # a running transaction ends with what the sampler says, not the fallback
     tx.cp_state(1, "B1")
     assert "meterValue" not in tx.stop_authorized(1, remote=True)[0]
+
+
+def test_stopped_then_unplugged_before_the_contactor_reported_ends_with_the_stop() -> None:
+    tx = manager()
+    tx.cp_state(1, "B1")
+    tx.authorized(1, TOKEN)
+    tx.power_path(1, True)
+    tx.cp_state(1, "C2")
+    tx.settle(1)
+    assert tx.stop_authorized(1, remote=True) == []
+    [ended] = tx.cp_state(1, "A1")  # the unplug comes first: the stop's reason stands
+    assert (ended["triggerReason"], ended["transactionInfo"]["stoppedReason"]) == (
+        "RemoteStop",
+        "Remote",
+    )
+    assert ended["transactionInfo"]["chargingState"] != "Charging"
+    assert tx.finish(1) == [] and not tx.ending(1)
