@@ -144,6 +144,7 @@ class OcppClient:
             self._timestamp,
             self._registered_session,
             self._tasks,
+            in_transaction=lambda evse: self.tx.transaction_id(evse) is not None,
         )
         self.event_ids = self.status.event_ids = EventIds(state_store)
         self._storage_error: str | None = None  # set while the outbox cannot write
@@ -878,6 +879,12 @@ class OcppClient:
         """G03/G04: the connectors report Unavailable (or their real status again)."""
         self.status.set_available(ocpp_evse_id, available)
         self._tasks.spawn(self._save_station_state(), "save availability")
+
+    def schedule_unavailable(self, ocpp_evse_ids: list[int]) -> None:
+        self.status.scheduled_unavailable.update(ocpp_evse_ids)
+
+    def unschedule_unavailable(self, ocpp_evse_ids: list[int]) -> None:
+        self.status.scheduled_unavailable.difference_update(ocpp_evse_ids)
 
     def trigger(self, message: str, ocpp_evse_id: int | None) -> str:
         """F06: sends the requested message; returns the TriggerMessage answer."""

@@ -47,6 +47,11 @@ class Station(Protocol):
 
     def set_available(self, ocpp_evse_id: int, available: bool) -> None: ...
 
+    def schedule_unavailable(self, ocpp_evse_ids: list[int]) -> None:
+        """These EVSEs become inoperative when their transactions end."""
+
+    def unschedule_unavailable(self, ocpp_evse_ids: list[int]) -> None: ...
+
     def trigger(self, message: str, ocpp_evse_id: int | None) -> str: ...
 
 
@@ -144,13 +149,15 @@ class RemoteOperations:
 
         async def apply() -> None:
             reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
-            if reply is not None and reply["status"] == "accepted":
-                for e in targets:
-                    self.station.set_available(e, operative)
+            accepted = reply is not None and reply["status"] == "accepted"
+            self.station.unschedule_unavailable(targets)
+            for e in targets:
+                self.station.set_available(e, operative if accepted else True)
 
         busy = self._busy(targets)
         if busy and not operative:
             self._scheduled.append((busy, apply))
+            self.station.schedule_unavailable(targets)
             return {"status": "Scheduled"}
         reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
         if reply is None or reply["status"] != "accepted":

@@ -57,14 +57,20 @@ class StatusReporter:
         timestamp: Callable[[], str],
         online: Callable[[], Session | None],
         tasks: TaskOwner,
+        in_transaction: Callable[[int], bool] = lambda evse: False,
     ) -> None:
-        """`online`: the session to report over, None while not registered."""
+        """`online`: the session to report over, None while not registered;
+        `in_transaction`: whether an EVSE has a transaction now."""
         self._dm = dm
         self._tasks = tasks
         self._timestamp = timestamp
         self._online = online
         self.statuses: dict[ConnectorKey, str] = {key: "Available" for key in connectors}
         self.unavailable: set[int] = set()  # EVSEs made inoperative by the CSMS
+        # EVSEs to become inoperative once their transaction ends (ChangeAvailability
+        # Scheduled): the end shows Unavailable at once, not Available first (defect 6)
+        self.scheduled_unavailable: set[int] = set()
+        self._in_transaction = in_transaction
         self._cp_states: dict[int, str] = {}
         self._reported: dict[ConnectorKey, str] = {}  # statuses the CSMS acknowledged
         # AvailabilityStates the CSMS acknowledged in a NotifyEvent: a Delta goes out only
@@ -98,7 +104,9 @@ class StatusReporter:
 
     def _refresh(self, key: ConnectorKey) -> None:
         status = connector_status(self._cp_states.get(key[0], "A1"))
-        if key[0] in self.unavailable and status != "Faulted":
+        evse = key[0]
+        scheduled = evse in self.scheduled_unavailable and not self._in_transaction(evse)
+        if (evse in self.unavailable or scheduled) and status != "Faulted":
             status = "Unavailable"
         if self.statuses[key] == status:
             return

@@ -3,6 +3,7 @@ change is told to the CSMS (NotifyEvent ids unique across restarts)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,31 @@ async def test_event_ids_continue_after_a_restart(tmp_path: Path) -> None:
     later = [await second.next() for _ in range(3)]
     assert ids == [1, 2, 3] and later == [1001, 1002, 1003]
     assert not set(ids) & set(later)
+
+
+async def test_a_scheduled_inoperative_shows_unavailable_at_once_when_the_transaction_ends() -> (
+    None
+):
+    """OCPP issue, defect 6: Available and 12 ms later Unavailable; now straight there."""
+    session, busy = RecordingSession(), {1}
+    settings = OcppSettings("ws://x/ocpp", "CS1", "", "V", "M", "1", "1", (Connector("E", 1, 1),))
+    tasks = TaskOwner("t")
+    status = StatusReporter(
+        build_device_model(settings),
+        [(1, 1)],
+        lambda: "2026-12-01T10:00:00.000Z",
+        lambda: session,
+        tasks,
+        in_transaction=lambda evse: evse in busy,
+    )
+    status.cp_status(1, "C2")
+    status.scheduled_unavailable.add(1)  # ChangeAvailability Inoperative: Scheduled
+    status.cp_status(1, "B1")  # still in its transaction: Occupied
+    busy.clear()  # the transaction ended (unplugged)
+    status.cp_status(1, "A1")
+    status.set_available(1, False)  # the scheduled operation takes effect: no change left
+    for _ in range(10):
+        await asyncio.sleep(0)
+    reported = [p["connectorStatus"] for a, p in session.calls if a == "StatusNotification"]
+    assert reported == ["Occupied", "Unavailable"]
+    await tasks.close()
