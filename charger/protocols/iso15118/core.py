@@ -364,6 +364,11 @@ class Core:
         self._actions.extend(self._after)
         self._after.clear()
 
+    def negotiated(self) -> None:
+        """SupportedAppProtocol chose this core: say so on the bus."""
+        self._state_info("SupportedAppProtocol")
+        self._flush_after()
+
     def session_started(self) -> None:
         self.established = True
         self._setup_deadline = None

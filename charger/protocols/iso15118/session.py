@@ -115,6 +115,7 @@ class V2gSession:
             return
         self.protocol = result.protocol
         self.core = CORES[result.protocol](self.ctx, self._setup_deadline)
+        self.core.negotiated()
 
     def _offered(self) -> tuple[V2gProtocol, ...]:
         """The enabled protocols this EVSE can serve (DIN SPEC 70121 is DC only)."""

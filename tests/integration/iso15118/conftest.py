@@ -90,7 +90,7 @@ FAST = Timers(
 )
 
 
-def station_config(extra: str = "") -> config.Config:
+def station_config(evse: str = "", extra: str = "") -> config.Config:
     text = f"""
 [bus]
 request_timeout_s = 2
@@ -100,6 +100,7 @@ mode = "free"
 id = 1
 evse_id = "{EVSE_ID}"
 max_current_a = 32
+{evse}
 [sim]
 ev_reaction_s = 0
 ev_max_current_a = 16
@@ -162,9 +163,13 @@ async def start_secc(veth: Veth) -> AsyncIterator[Callable[..., Any]]:
     stack = contextlib.AsyncExitStack()
 
     async def start(
-        *, timers: Timers = FAST, core: dict[str, Any] | None = None, **overrides: Any
+        *,
+        timers: Timers = FAST,
+        core: dict[str, Any] | None = None,
+        evse: str = "",
+        **overrides: Any,
     ) -> Rig:
-        cfg = station_config()
+        cfg = station_config(evse)
         base = secc_settings(cfg.iso15118)
         settings = dataclasses.replace(
             base,
@@ -355,6 +360,55 @@ class Requests:
 
     def session_stop(self, how: str = "Terminate") -> Any:
         return iso2.SessionStopReq(charging_session=iso2.ChargingSession(how))
+
+    # DC (ISO 15118-2 DC_extended), as the harness's EVCC sends them
+
+    def dc_status(self, soc: int = 10) -> Any:
+        return iso2.DC_EVStatus(
+            ev_ready=True, ev_error_code=iso2.DC_EVErrorCode.NO_ERROR, evresssoc=soc
+        )
+
+    def cpd_dc(self) -> Any:
+        return iso2.ChargeParameterDiscoveryReq(
+            requested_energy_transfer_mode=iso2.EnergyTransferMode.DC_extended,
+            ev_charge_parameter=iso2.DC_EVChargeParameter(
+                dc_ev_status=self.dc_status(),
+                ev_maximum_current_limit=self.pv(100, "A"),
+                ev_maximum_voltage_limit=self.pv(450, "V"),
+                ev_maximum_power_limit=self.pv(4000, "W", 1),
+            ),
+        )
+
+    def cable_check(self) -> Any:
+        return iso2.CableCheckReq(dc_ev_status=self.dc_status())
+
+    def pre_charge(self, volts: int) -> Any:
+        return iso2.PreChargeReq(
+            dc_ev_status=self.dc_status(),
+            ev_target_voltage=self.pv(volts, "V"),
+            ev_target_current=self.pv(1, "A"),
+        )
+
+    def power_delivery_dc(self, progress: str) -> Any:
+        return iso2.PowerDeliveryReq(
+            charge_progress=iso2.ChargeProgress(progress),
+            sa_schedule_tuple_id=1,
+            ev_power_delivery_parameter=iso2.DC_EVPowerDeliveryParameter(
+                dc_ev_status=self.dc_status(), charging_complete=progress == "Stop"
+            ),
+        )
+
+    def current_demand(self, volts: int, amps: int) -> Any:
+        return iso2.CurrentDemandReq(
+            dc_ev_status=self.dc_status(30),
+            ev_target_current=self.pv(amps, "A"),
+            charging_complete=False,
+            ev_target_voltage=self.pv(volts, "V"),
+            ev_maximum_voltage_limit=self.pv(450, "V"),
+        )
+
+    def welding(self) -> Any:
+        return iso2.WeldingDetectionReq(dc_ev_status=self.dc_status(90))
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ async def test_an_ac_session_and_the_bus_sequence(
         if m.name == "iso15118_state_info" and m.topic == Topic.JOSEV_CS
     ]
     assert states == [
+        "SupportedAppProtocol",
         "SessionSetup",
         "ServiceDiscovery",
         "ServiceSelection",
