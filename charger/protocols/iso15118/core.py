@@ -84,7 +84,7 @@ Action = Send | Publish | Request | End
 
 @dataclass(frozen=True, slots=True)
 class Timers:
-    """The standards' timers (ISO 15118-2 Table 109/110, DIN SPEC 70121 Table 75-77)."""
+    """The SECC's timers of ISO 15118-2 and DIN SPEC 70121 (their timing tables)."""
 
     sequence_s: float = 60.0  # V2G_SECC_Sequence_Timeout: the EV's next request within
     communication_setup_s: float = 20.0  # V2G_EVCC_CommunicationSetup_Timeout: to SessionSetup

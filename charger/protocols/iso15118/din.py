@@ -1,6 +1,6 @@
 """DIN SPEC 70121:2014 session core: DC charging with external identification means.
 
-The sequence (DIN SPEC 70121 §9.6, Figure 83) as the table `ALLOWED`:
+The message sequence of DIN SPEC 70121 as the table `ALLOWED`:
 
     SessionSetup -> ServiceDiscovery -> ServicePaymentSelection
     -> ContractAuthentication (Ongoing while the driver authorizes)

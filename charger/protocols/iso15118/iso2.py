@@ -1,6 +1,6 @@
 """ISO 15118-2:2014 session core, AC and DC with external identification means (EIM).
 
-The sequence (ISO 15118-2 §8.8, Figures 104-107) as a table: `ALLOWED` names the
+The message sequence of ISO 15118-2 as a table: `ALLOWED` names the
 requests each state accepts. The EVSE's answers come from the `EvseView`; what the CS
 has to do goes out as bus messages after each response (see `core`).
 
@@ -85,7 +85,7 @@ ALLOWED: dict[S, frozenset[type]] = {
     S.STOPPED: frozenset[type](),
 }
 
-# V2G_SECC_Msg_Performance_Time (ISO 15118-2 Table 109), by response.
+# V2G_SECC_Msg_Performance_Time by response: the EVCC's message timeout less 0.5 s.
 PERFORMANCE_S = {
     "SupportedAppProtocolRes": 1.5,
     "SessionSetupRes": 1.5,
@@ -393,7 +393,7 @@ class Iso2Core(Core):
         )
 
     def _service_discovery(self, req: m.ServiceDiscoveryReq, now: float) -> m.ServiceDiscoveryRes:
-        if self._resumed is not None:  # [V2G2-...]: only the option chosen before the pause
+        if self._resumed is not None:  # a resumed session: the option chosen before
             self._offered_payment = (m.PaymentOption(self._resumed.payment_option),)
         else:
             self._offered_payment = (m.PaymentOption.ExternalPayment,)

@@ -1,4 +1,4 @@
-"""SupportedAppProtocol (ISO 15118-2 §8.2; DIN SPEC 70121 uses the same handshake): the
+"""SupportedAppProtocol (ISO 15118-2; DIN SPEC 70121 uses the same handshake): the
 EV lists the protocols it speaks with a priority each; the SECC answers with the one to
 use, and that choice picks the session core. Pure functions.
 """

@@ -3,7 +3,7 @@
 `ScheduleProvider` is the interface: a smart-charging service (OCPP charging profiles,
 a site's load management) will implement it and feed real schedules; until then
 `LimitsSchedules` turns the station's present limits (cs_status_and_limits) into one
-flat schedule over the next 24 hours, as ISO 15118-2 [V2G2-303] requires as the least.
+flat schedule over the next 24 hours.
 Schedules are neutral values here; each session core writes them in its own types.
 """
 

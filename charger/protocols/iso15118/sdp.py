@@ -1,4 +1,4 @@
-"""SECC Discovery Protocol (ISO 15118-2 §7.10.1, DIN SPEC 70121 §8.6.1): the EV asks on
+"""SECC Discovery Protocol (ISO 15118-2, DIN SPEC 70121): the EV asks on
 UDP port 15118 (multicast ff02::1) where the SECC listens; the SECC answers with its
 link-local address, its TCP port and whether that port speaks TLS.
 
@@ -28,7 +28,7 @@ SDP_PORT = 15118
 MULTICAST_ADDRESS = "ff02::1"
 REQUEST_PAYLOAD_BYTES = 2
 RESPONSE_PAYLOAD_BYTES = 20
-# ISO 15118-2 [V2G2-143] / DIN: the SECC's TCP port lies in the IANA dynamic range.
+# ISO 15118-2 / DIN: the SECC's TCP port lies in the IANA dynamic range.
 TCP_PORT_RANGE = range(49152, 65536)
 
 

@@ -1,4 +1,4 @@
-"""TLS for ISO 15118-2 (§7.7.3.1, [V2G2-600..]): a TLS 1.2 server with the two cipher
+"""TLS for ISO 15118-2: a TLS 1.2 server with the two cipher
 suites the standard names for ECDSA certificates, presenting the SECC certificate and
 its CPO sub-CA chain. No client certificate is asked for (-2 does not use one).
 
@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-# ISO 15118-2 Table 8: TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 (0xC023) and
+# ISO 15118-2's cipher suites: TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 (0xC023) and
 # TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (0xC02B), in OpenSSL's names.
 CIPHERS = ("ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256")
 HANDSHAKE_TIMEOUT_S = 5.0  # the EV's V2G_EVCC_CommunicationSetup_Timeout (20 s) covers more

@@ -1,4 +1,4 @@
-"""V2G Transfer Protocol (ISO 15118-2 §7.8.3; DIN SPEC 70121 uses the same header): the
+"""V2G Transfer Protocol (ISO 15118-2; DIN SPEC 70121 uses the same header): the
 8-byte header every SDP datagram and every EXI message over TCP/TLS carries, sans-IO.
 
     01 FE <payload type:2> <payload length:4> <payload>
@@ -23,7 +23,7 @@ _HEADER = struct.Struct("!BBHI")
 
 
 class PayloadType(enum.IntEnum):
-    """V2GTP payload types (ISO 15118-2 Table 10, ISO 15118-20 Table 15)."""
+    """V2GTP payload types (ISO 15118-2, ISO 15118-20)."""
 
     EXI = 0x8001  # SupportedAppProtocol, DIN SPEC 70121, ISO 15118-2
     EXI_20_COMMON = 0x8002  # ISO 15118-20 common messages
