@@ -219,6 +219,8 @@ class Core:
         self.header: Any = None  # of the request being handled
         self.ev_state: str | None = None  # set by a handler: see Send.ev_state
         self.ev_power: bool | None = None  # set by a handler: see Send.ev_power
+        self._ongoing_since: float | None = None
+        self._stop_told_at: float | None = None  # EVSENotification=StopCharging sent
 
     # ------------------------------------------------------------------ outputs
 
@@ -234,8 +236,9 @@ class Core:
         return min(deadlines, default=None)
 
     def _timers(self) -> list[float]:
-        """Further deadlines of a protocol core (its `_fire` acts on them)."""
-        return []
+        if self._stop_told_at is None:
+            return []
+        return [self._stop_told_at + self.ctx.settings.timers.stop_reaction_s]
 
     # ------------------------------------------------------------------ inputs
 
@@ -258,7 +261,13 @@ class Core:
             self._fire(now)
 
     def _fire(self, now: float) -> None:
-        """A protocol core's own timers."""
+        deadline = self._timers()
+        if deadline and now >= deadline[0]:
+            self._end(
+                Outcome.FAILED,
+                f"the EV did not stop within {self.ctx.settings.timers.stop_reaction_s:g} s "
+                f"of EVSENotification=StopCharging ({self.ctx.view.stop_reason})",
+            )
 
     def abort(self, now: float, reason: str) -> None:
         """The connection broke, the EV closed it or was unplugged."""
@@ -363,6 +372,39 @@ class Core:
     def _flush_after(self) -> None:
         self._actions.extend(self._after)
         self._after.clear()
+
+    def must_stop(self, now: float) -> bool:
+        """Whether the EV is to be told StopCharging (a stop was asked for, the EVSE is
+        not ready, its RCD tripped); the first time starts the EV's reaction timer."""
+        view = self.ctx.view
+        ac = view.ac
+        stop = (
+            view.stop_reason is not None
+            or view.status_code != "evse_ready"
+            or (ac is not None and ac["rcd_error"])
+        )
+        if stop and self._stop_told_at is None:
+            self._stop_told_at = now
+        return stop
+
+    def stopping(self) -> None:
+        """The EV stopped (PowerDelivery stop): no more waiting for it to."""
+        self._stop_told_at = None
+
+    def ongoing(self, now: float, what: str) -> None:
+        """An EVSEProcessing=Ongoing answer: FAILED once V2G_EVCC_Ongoing_Timeout is over."""
+        if self._ongoing_since is None:
+            self._ongoing_since = now
+        elif now - self._ongoing_since >= self.ctx.settings.timers.ongoing_s:
+            raise Fail(
+                "FAILED",
+                f"{what} still not done after {self.ctx.settings.timers.ongoing_s:g} s "
+                "(V2G_EVCC_Ongoing_Timeout)",
+            )
+
+    def finished(self) -> None:
+        """An EVSEProcessing=Finished answer: the next Ongoing starts afresh."""
+        self._ongoing_since = None
 
     def negotiated(self) -> None:
         """SupportedAppProtocol chose this core: say so on the bus."""

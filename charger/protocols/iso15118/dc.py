@@ -6,11 +6,13 @@ writes the results in its own message types.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from charger.bus import messages
 from charger.bus.api import Message
+from charger.protocols.iso15118.core import Fail, Timers
 from charger.protocols.iso15118.evse import EvseView
 
 PRECHARGE_CURRENT_MAX_A = 2.0  # ISO 15118-2 / DIN: the EV asks for at most 2 A in PreCharge
@@ -150,3 +152,124 @@ class DisplayParams:
 def cable_check_request(evse_id: str, action: str) -> Message[Any]:
     data: messages.CableCheckRequest = {"evse_id": evse_id, "cable_check_action": action}
     return messages.CABLE_CHECK_REQUEST.make(data)
+
+
+NO_LIMITS = DcLimits(0, 0, 0, 0, 0, 0, None, None)
+
+
+class DcSession:
+    """The DC part of one session, the same in DIN SPEC 70121 and ISO 15118-2: the cable
+    check and pre-charge with their time limits, the setpoints and display values. Its
+    bus messages go to `request` / `publish` (the core's, after its response)."""
+
+    def __init__(
+        self,
+        evse_id: str,
+        view: EvseView,
+        timers: Timers,
+        request: Callable[[Message[Any]], None],
+        publish: Callable[[Message[Any]], None],
+    ) -> None:
+        self._evse_id = evse_id
+        self._view = view
+        self._timers = timers
+        self._request = request
+        self._publish = publish
+        self.setpoints = Setpoints(evse_id)
+        self.display = DisplayParams(evse_id)
+        self._cable_check_started: float | None = None
+        self._precharge_started: float | None = None
+
+    def limits(self) -> DcLimits:
+        return limits(self._view) or NO_LIMITS
+
+    def parameters(
+        self,
+        *,
+        soc: int,
+        ev_max_voltage_v: float | None,
+        full_soc: int | None,
+        bulk_soc: int | None,
+        capacity_wh: float | None,
+    ) -> None:
+        """ChargeParameterDiscovery: what the EV said of itself."""
+        self.setpoints.ev_max_voltage_v = ev_max_voltage_v or 0.0
+        self.display.set("present_soc", soc)
+        self.display.set("max_soc", full_soc)
+        self.display.set("target_soc", bulk_soc)
+        self.display.set("battery_energy_capacity", capacity_wh)
+
+    def cable_check(self, now: float, soc: int) -> bool:
+        """True once the CS reports the cable check finished with a usable isolation;
+        the first request starts it (and asks for the contactors), later ones poll."""
+        self.display.set("present_soc", soc)
+        if self._cable_check_started is None:
+            self._cable_check_started = now
+            self._request(cable_check_request(self._evse_id, "start"))
+            self._request(messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self._evse_id}))
+        result = self._view.cable_check
+        fresh = result is not None and result.at >= self._cable_check_started
+        if fresh and result is not None and result.status == "finished":
+            if result.isolation not in ISOLATION_OK:
+                raise Fail("FAILED", f"cable check: isolation {result.isolation}")
+            return True
+        if now - self._cable_check_started >= self._timers.cable_check_s:
+            raise Fail(
+                "FAILED",
+                f"cable check not finished within {self._timers.cable_check_s:g} s "
+                "(V2G_SECC_CableCheck_Performance_Time)",
+            )
+        if fresh:
+            self._request(cable_check_request(self._evse_id, "status"))
+        return False
+
+    def pre_charge(self, now: float, target_v: float, target_a: float, soc: int) -> None:
+        """The output towards the EV's voltage at <= 2 A, within the pre-charge limit."""
+        if self._precharge_started is None:
+            self._precharge_started = now
+        elif now - self._precharge_started >= self._timers.precharge_s:
+            raise Fail(
+                "FAILED",
+                f"pre-charge took longer than {self._timers.precharge_s:g} s "
+                "(V2G_EVCC_PreCharge_Timeout)",
+            )
+        lim = limits(self._view)
+        voltage = target_v if lim is None else min(target_v, lim.max_voltage_v)
+        current = min(target_a, PRECHARGE_CURRENT_MAX_A)
+        self._setpoint(self.setpoints.make(voltage, current, precharge=True))
+        self.display.set("present_soc", soc)
+
+    def current_demand(
+        self,
+        *,
+        target_v: float,
+        target_a: float,
+        ev_max_voltage_v: float | None,
+        soc: int,
+        complete: bool,
+        to_full_s: float | None,
+        to_bulk_s: float | None,
+    ) -> tuple[DcLimits, Demand]:
+        lim = self.limits()
+        wanted = demand(lim, target_v, target_a)
+        if ev_max_voltage_v is not None:
+            self.setpoints.ev_max_voltage_v = ev_max_voltage_v
+        self._setpoint(self.setpoints.make(wanted.voltage_v, wanted.current_a, precharge=False))
+        self.display.set("present_soc", soc)
+        self.display.set("charging_complete", complete)
+        self.display.set("remaining_time_to_max_soc", to_full_s)
+        self.display.set("remaining_time_to_target_soc", to_bulk_s)
+        self.publish_display()
+        return lim, wanted
+
+    def power_off(self) -> None:
+        self._setpoint(self.setpoints.off())
+
+    def publish_display(self) -> None:
+        message = self.display.message()
+        if message is not None:
+            self._publish(message)
+
+    def _setpoint(self, message: Message[Any] | None) -> None:
+        if message is not None:
+            self._request(message)

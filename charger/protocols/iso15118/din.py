@@ -126,12 +126,9 @@ class DinCore(Core):
     def __init__(self, ctx: Context, setup_deadline: float | None) -> None:
         super().__init__(ctx, S.SETUP, setup_deadline)
         self.state: S = S.SETUP
-        self._ongoing_since: float | None = None
-        self._cable_check_started: float | None = None
-        self._precharge_started: float | None = None
-        self._stop_told_at: float | None = None
-        self._setpoints = dc.Setpoints(ctx.setup.evse_id)
-        self._display = dc.DisplayParams(ctx.setup.evse_id)
+        self._dc = dc.DcSession(
+            ctx.setup.evse_id, ctx.view, ctx.settings.timers, self.request_bus, self.publish_bus
+        )
         self._evse_id_bytes = din_evse_id(ctx.setup.evse_id)
 
     # ------------------------------------------------------------------ Core hooks
@@ -196,31 +193,15 @@ class DinCore(Core):
         }
         return builders[kind]()
 
-    # ------------------------------------------------------------------ timers, status
-
-    def _timers(self) -> list[float]:
-        if self._stop_told_at is None:
-            return []
-        return [self._stop_told_at + self.ctx.settings.timers.stop_reaction_s]
-
-    def _fire(self, now: float) -> None:
-        deadline = self._timers()
-        if deadline and now >= deadline[0]:
-            self._end(
-                Outcome.FAILED,
-                f"the EV did not stop within {self.ctx.settings.timers.stop_reaction_s:g} s "
-                f"of EVSENotification=StopCharging ({self.ctx.view.stop_reason})",
-            )
+    # ------------------------------------------------------------------ status
 
     def _status(
         self, now: float, *, charging: bool = False, code: str | None = None
     ) -> m.DC_EVSEStatus:
         view = self.ctx.view
         notification = m.EVSENotification.None_
-        if charging and (view.stop_reason is not None or view.status_code != "evse_ready"):
+        if charging and self.must_stop(now):
             notification = m.EVSENotification.StopCharging
-            if self._stop_told_at is None:
-                self._stop_told_at = now
         level = dc.isolation(view)
         return m.DC_EVSEStatus(
             evse_status_code=m.DC_EVSEStatusCode(code or dc.status_code(view)),
@@ -271,7 +252,7 @@ class DinCore(Core):
         return m.SAScheduleList(sa_schedule_tuple=tuples)
 
     def _evse_charge_parameter(self, status: m.DC_EVSEStatus) -> m.DC_EVSEChargeParameter:
-        lim = dc.limits(self.ctx.view) or dc.DcLimits(0, 0, 0, 0, 0, 0, None, None)
+        lim = self._dc.limits()
         return m.DC_EVSEChargeParameter(
             dc_evse_status=status,
             evse_maximum_current_limit=physical(lim.max_current_a, _A),
@@ -287,24 +268,6 @@ class DinCore(Core):
             if lim.energy_to_deliver_wh is None
             else physical(lim.energy_to_deliver_wh, _WH),
         )
-
-    def _setpoint(self, message: Any) -> None:
-        if message is not None:
-            self.request_bus(message)
-
-    def _publish_display(self) -> None:
-        message = self._display.message()
-        if message is not None:
-            self.publish_bus(message)
-
-    def _ongoing(self, now: float, what: str) -> None:
-        if self._ongoing_since is None:
-            self._ongoing_since = now
-        elif now - self._ongoing_since >= self.ctx.settings.timers.ongoing_s:
-            raise Fail(
-                "FAILED",
-                f"{what} still not done after {self.ctx.settings.timers.ongoing_s:g} s",
-            )
 
     # ------------------------------------------------------------------ handlers
 
@@ -353,13 +316,13 @@ class DinCore(Core):
     ) -> m.ContractAuthenticationRes:
         status = self.ctx.view.authorization
         if status is Authorization.ACCEPTED:
-            self._ongoing_since = None
+            self.finished()
             self.state = S.PARAMETERS
             processing = m.EVSEProcessing.Finished
         elif status is Authorization.REJECTED:
             raise Fail("FAILED", "the driver's authorization was rejected")
         else:
-            self._ongoing(now, "authorization")
+            self.ongoing(now, "authorization")
             self.state = S.AUTHORIZING
             processing = m.EVSEProcessing.Ongoing
         return m.ContractAuthenticationRes(response_code=RC.OK, evse_processing=processing)
@@ -374,12 +337,13 @@ class DinCore(Core):
         if not isinstance(param, m.DC_EVChargeParameter):
             raise Fail("FAILED_WrongChargeParameter", f"{type(param).__name__} for {mode}")
         self.energy_mode = mode
-        self._setpoints.ev_max_voltage_v = value_of(param.ev_maximum_voltage_limit) or 0.0
-        d = self._display
-        d.set("present_soc", param.dc_ev_status.evresssoc)
-        d.set("max_soc", param.full_soc)
-        d.set("target_soc", param.bulk_soc)
-        d.set("battery_energy_capacity", value_of(param.ev_energy_capacity))
+        self._dc.parameters(
+            soc=param.dc_ev_status.evresssoc,
+            ev_max_voltage_v=value_of(param.ev_maximum_voltage_limit),
+            full_soc=param.full_soc,
+            bulk_soc=param.bulk_soc,
+            capacity_wh=value_of(param.ev_energy_capacity),
+        )
         view = self.ctx.view
         schedules = None
         if view.limits is not None:
@@ -398,7 +362,7 @@ class DinCore(Core):
             self.request_bus(messages.CS_STATUS_AND_LIMITS_REQUEST.make({}))
         status = self._status(now)
         if schedules is None:
-            self._ongoing(now, "the station's limits")
+            self.ongoing(now, "the station's limits")
             self.state = S.PARAMETERS_ONGOING
             return m.ChargeParameterDiscoveryRes(
                 response_code=RC.OK,
@@ -406,10 +370,10 @@ class DinCore(Core):
                 sa_schedules=self._schedule_list([]),
                 evse_charge_parameter=self._evse_charge_parameter(status),
             )
-        self._ongoing_since = None
+        self.finished()
         self.state = S.DC_READY
         self.ev_state = "C"  # the EV closes S2 before CableCheckReq
-        self._publish_display()
+        self._dc.publish_display()
         return m.ChargeParameterDiscoveryRes(
             response_code=RC.OK,
             evse_processing=m.EVSEProcessing.Finished,
@@ -418,32 +382,14 @@ class DinCore(Core):
         )
 
     def _cable_check(self, req: m.CableCheckReq, now: float) -> m.CableCheckRes:
-        timers = self.ctx.settings.timers
-        self._display.set("present_soc", req.dc_ev_status.evresssoc)
-        if self._cable_check_started is None:
-            self._cable_check_started = now
-            self.request_bus(dc.cable_check_request(self.evse_id, "start"))
-            self.request_bus(messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self.evse_id}))
-            self.state = S.CABLE_CHECK
-        result = self.ctx.view.cable_check
-        fresh = result is not None and result.at >= self._cable_check_started
-        if fresh and result is not None and result.status == "finished":
-            if result.isolation not in dc.ISOLATION_OK:
-                raise Fail("FAILED", f"cable check: isolation {result.isolation}")
+        self.state = S.CABLE_CHECK
+        if self._dc.cable_check(now, req.dc_ev_status.evresssoc):
             self.state = S.CABLE_CHECKED
             return m.CableCheckRes(
                 response_code=RC.OK,
                 dc_evse_status=self._status(now),
                 evse_processing=m.EVSEProcessing.Finished,
             )
-        if now - self._cable_check_started >= timers.cable_check_s:
-            raise Fail(
-                "FAILED",
-                f"cable check not finished within {timers.cable_check_s:g} s "
-                "(V2G_SECC_CableCheck_Performance_Time)",
-            )
-        if fresh:
-            self.request_bus(dc.cable_check_request(self.evse_id, "status"))
         return m.CableCheckRes(
             response_code=RC.OK,
             dc_evse_status=self._status(now, code="EVSE_IsolationMonitoringActive"),
@@ -451,23 +397,13 @@ class DinCore(Core):
         )
 
     def _pre_charge(self, req: m.PreChargeReq, now: float) -> m.PreChargeRes:
-        timers = self.ctx.settings.timers
-        if self._precharge_started is None:
-            self._precharge_started = now
-            self.state = S.PRECHARGE
-        elif now - self._precharge_started >= timers.precharge_s:
-            raise Fail(
-                "FAILED",
-                f"pre-charge took longer than {timers.precharge_s:g} s "
-                "(V2G_EVCC_PreCharge_Timeout)",
-            )
-        lim = dc.limits(self.ctx.view)
-        target_v = value_of(req.ev_target_voltage) or 0.0
-        target_a = min(value_of(req.ev_target_current) or 0.0, dc.PRECHARGE_CURRENT_MAX_A)
-        if lim is not None:
-            target_v = min(target_v, lim.max_voltage_v)
-        self._setpoint(self._setpoints.make(target_v, target_a, precharge=True))
-        self._display.set("present_soc", req.dc_ev_status.evresssoc)
+        self.state = S.PRECHARGE
+        self._dc.pre_charge(
+            now,
+            value_of(req.ev_target_voltage) or 0.0,
+            value_of(req.ev_target_current) or 0.0,
+            req.dc_ev_status.evresssoc,
+        )
         return m.PreChargeRes(
             response_code=RC.OK,
             dc_evse_status=self._status(now),
@@ -497,33 +433,28 @@ class DinCore(Core):
             }
             self.request_bus(messages.CP_PWM_REQUEST.make(pwm))
         else:
-            self._stop_told_at = None
+            self.stopping()
             self.state = S.STOPPED
             self.ev_state, self.ev_power = "B", False
-            self._setpoint(self._setpoints.off())
+            self._dc.power_off()
         parameter = req.ev_power_delivery_parameter
         if isinstance(parameter, m.DC_EVPowerDeliveryParameter):
-            self._display.set("present_soc", parameter.dc_ev_status.evresssoc)
-            self._display.set("charging_complete", parameter.charging_complete)
-            self._publish_display()
+            self._dc.display.set("present_soc", parameter.dc_ev_status.evresssoc)
+            self._dc.display.set("charging_complete", parameter.charging_complete)
+            self._dc.publish_display()
         return m.PowerDeliveryRes(response_code=RC.OK, evse_status=self._status(now))
 
     def _current_demand(self, req: m.CurrentDemandReq, now: float) -> m.CurrentDemandRes:
         view = self.ctx.view
-        lim = dc.limits(view) or dc.DcLimits(0, 0, 0, 0, 0, 0, None, None)
-        demand = dc.demand(
-            lim, value_of(req.ev_target_voltage) or 0.0, value_of(req.ev_target_current) or 0.0
+        lim, demand = self._dc.current_demand(
+            target_v=value_of(req.ev_target_voltage) or 0.0,
+            target_a=value_of(req.ev_target_current) or 0.0,
+            ev_max_voltage_v=value_of(req.ev_maximum_voltage_limit),
+            soc=req.dc_ev_status.evresssoc,
+            complete=req.charging_complete,
+            to_full_s=value_of(req.remaining_time_to_full_soc),
+            to_bulk_s=value_of(req.remaining_time_to_bulk_soc),
         )
-        ev_max_v = value_of(req.ev_maximum_voltage_limit)
-        if ev_max_v is not None:
-            self._setpoints.ev_max_voltage_v = ev_max_v
-        self._setpoint(self._setpoints.make(demand.voltage_v, demand.current_a, precharge=False))
-        d = self._display
-        d.set("present_soc", req.dc_ev_status.evresssoc)
-        d.set("charging_complete", req.charging_complete)
-        d.set("remaining_time_to_max_soc", value_of(req.remaining_time_to_full_soc))
-        d.set("remaining_time_to_target_soc", value_of(req.remaining_time_to_bulk_soc))
-        self._publish_display()
         return m.CurrentDemandRes(
             response_code=RC.OK,
             dc_evse_status=self._status(now, charging=True),
@@ -538,7 +469,7 @@ class DinCore(Core):
         )
 
     def _welding_detection(self, req: m.WeldingDetectionReq, now: float) -> m.WeldingDetectionRes:
-        self._display.set("present_soc", req.dc_ev_status.evresssoc)
+        self._dc.display.set("present_soc", req.dc_ev_status.evresssoc)
         return m.WeldingDetectionRes(
             response_code=RC.OK,
             dc_evse_status=self._status(now),
@@ -547,6 +478,6 @@ class DinCore(Core):
 
     def _session_stop(self, req: m.SessionStop, now: float) -> m.SessionStopRes:
         self.state = S.FINISHED
-        self._setpoint(self._setpoints.off())
+        self._dc.power_off()
         self.end(Outcome.COMPLETED, "the EV stopped the session", self.ctx.settings.timers.linger_s)
         return m.SessionStopRes(response_code=RC.OK)

@@ -147,16 +147,13 @@ class Iso2Core(Core):
         self.state: S = S.SETUP
         self._offered_payment: tuple[m.PaymentOption, ...] = ()
         self._resumed: PausedSession | None = None
-        self._ongoing_since: float | None = None
         self._schedules: dict[int, Schedule] = {}
         self._tuple_id = 1
         self._receipt_pending = False
-        self._stop_told_at: float | None = None
-        self._cable_check_started: float | None = None
-        self._precharge_started: float | None = None
         self._renegotiating = False
-        self._setpoints = dc.Setpoints(ctx.setup.evse_id)
-        self._display = dc.DisplayParams(ctx.setup.evse_id)
+        self._dc = dc.DcSession(
+            ctx.setup.evse_id, ctx.view, ctx.settings.timers, self.request_bus, self.publish_bus
+        )
 
     # ------------------------------------------------------------------ Core hooks
 
@@ -279,33 +276,10 @@ class Iso2Core(Core):
         }
         return builders[kind]()
 
-    # ------------------------------------------------------------------ timers
-
-    def _timers(self) -> list[float]:
-        if self._stop_told_at is None:
-            return []
-        return [self._stop_told_at + self.ctx.settings.timers.stop_reaction_s]
-
-    def _fire(self, now: float) -> None:
-        deadline = self._timers()
-        if deadline and now >= deadline[0]:
-            self._end(
-                Outcome.FAILED,
-                f"the EV did not stop within {self.ctx.settings.timers.stop_reaction_s:g} s "
-                f"of EVSENotification=StopCharging ({self.ctx.view.stop_reason})",
-            )
-
     # ------------------------------------------------------------------ status
 
     def _notification(self, now: float) -> m.EVSENotification:
-        view = self.ctx.view
-        if (
-            view.stop_reason is not None
-            or view.status_code != "evse_ready"
-            or (view.ac is not None and view.ac["rcd_error"])
-        ):
-            if self._stop_told_at is None:
-                self._stop_told_at = now
+        if self.must_stop(now):
             return m.EVSENotification.StopCharging
         return m.EVSENotification.None_
 
@@ -426,26 +400,16 @@ class Iso2Core(Core):
         self.state = S.AUTHORIZATION
         return m.PaymentServiceSelectionRes(response_code=RC.OK)
 
-    def _ongoing(self, now: float, what: str) -> None:
-        if self._ongoing_since is None:
-            self._ongoing_since = now
-        elif now - self._ongoing_since >= self.ctx.settings.timers.ongoing_s:
-            raise Fail(
-                "FAILED",
-                f"{what} still not done after {self.ctx.settings.timers.ongoing_s:g} s "
-                "(V2G_EVCC_Ongoing_Timeout)",
-            )
-
     def _authorization(self, req: m.AuthorizationReq, now: float) -> m.AuthorizationRes:
         status = self.ctx.view.authorization
         if status is Authorization.ACCEPTED:
-            self._ongoing_since = None
+            self.finished()
             self.state = S.PARAMETERS
             processing = m.EVSEProcessing.Finished
         elif status is Authorization.REJECTED:
             raise Fail("FAILED", "the driver's authorization was rejected")
         else:
-            self._ongoing(now, "authorization")
+            self.ongoing(now, "authorization")
             self.state = S.AUTHORIZING
             processing = (
                 m.EVSEProcessing.Ongoing
@@ -470,12 +434,14 @@ class Iso2Core(Core):
         view = self.ctx.view
         ev_power_w: float | None = None
         if isinstance(param, m.DC_EVChargeParameter):
-            self._setpoints.ev_max_voltage_v = value_of(param.ev_maximum_voltage_limit) or 0.0
             ev_power_w = value_of(param.ev_maximum_power_limit)
-            self._display.set("present_soc", param.dc_ev_status.evresssoc)
-            self._display.set("max_soc", param.full_soc)
-            self._display.set("target_soc", param.bulk_soc)
-            self._display.set("battery_energy_capacity", value_of(param.ev_energy_capacity))
+            self._dc.parameters(
+                soc=param.dc_ev_status.evresssoc,
+                ev_max_voltage_v=value_of(param.ev_maximum_voltage_limit),
+                full_soc=param.full_soc,
+                bulk_soc=param.bulk_soc,
+                capacity_wh=value_of(param.ev_energy_capacity),
+            )
         else:
             max_v, max_a = value_of(param.ev_max_voltage), value_of(param.ev_max_current)
             if max_v is not None and max_a is not None:
@@ -496,14 +462,14 @@ class Iso2Core(Core):
         if view.limits is None:
             self.request_bus(messages.CS_STATUS_AND_LIMITS_REQUEST.make({}))
         if schedules is None:
-            self._ongoing(now, "the station's limits")
+            self.ongoing(now, "the station's limits")
             self.state = S.PARAMETERS_ONGOING
             return m.ChargeParameterDiscoveryRes(
                 response_code=RC.OK,
                 evse_processing=m.EVSEProcessing.Ongoing,
                 evse_charge_parameter=self._evse_charge_parameter(now),
             )
-        self._ongoing_since = None
+        self.finished()
         if req.max_entries_sa_schedule_tuple:
             schedules = schedules[: req.max_entries_sa_schedule_tuple]
         self._schedules = {s.tuple_id: s for s in schedules}
@@ -514,7 +480,7 @@ class Iso2Core(Core):
             if is_dc:
                 self.ev_state = "C"  # the EV closes S2 before CableCheckReq
         if is_dc:
-            self._publish_display()
+            self._dc.publish_display()
         return m.ChargeParameterDiscoveryRes(
             response_code=RC.OK,
             evse_processing=m.EVSEProcessing.Finished,
@@ -547,9 +513,7 @@ class Iso2Core(Core):
     ) -> m.AC_EVSEChargeParameter | m.DC_EVSEChargeParameter:
         view = self.ctx.view
         if self._is_dc:
-            lim = dc.limits(view)
-            if lim is None:
-                lim = dc.DcLimits(0, 0, 0, 0, 0, 0, None, None)
+            lim = self._dc.limits()
             return m.DC_EVSEChargeParameter(
                 dc_evse_status=self._dc_status(now),
                 evse_maximum_current_limit=physical(lim.max_current_a, _A),
@@ -615,11 +579,11 @@ class Iso2Core(Core):
             }
             self.request_bus(messages.CP_PWM_REQUEST.make(pwm))
         elif progress is m.ChargeProgress.Stop:
-            self._stop_told_at = None
+            self.stopping()
             self.state = S.DC_STOPPED if self._is_dc else S.AC_STOPPED
             self.ev_state, self.ev_power = "B", False
             if self._is_dc:
-                self._setpoint(self._setpoints.off())
+                self._dc.power_off()
         else:  # Renegotiate
             if self.state not in (S.AC_CHARGING, S.DC_CHARGING):
                 raise Fail(
@@ -629,9 +593,9 @@ class Iso2Core(Core):
             self.state = S.PARAMETERS
         if req.ev_power_delivery_parameter is not None:
             p = req.ev_power_delivery_parameter
-            self._display.set("present_soc", p.dc_ev_status.evresssoc)
-            self._display.set("charging_complete", p.charging_complete)
-            self._publish_display()
+            self._dc.display.set("present_soc", p.dc_ev_status.evresssoc)
+            self._dc.display.set("charging_complete", p.charging_complete)
+            self._dc.publish_display()
         return m.PowerDeliveryRes(response_code=RC.OK, evse_status=self._status(now))
 
     def _check_profile(self, profile: m.ChargingProfile | None, schedule: Schedule) -> None:
@@ -678,46 +642,15 @@ class Iso2Core(Core):
 
     # ------------------------------------------------------------------ DC
 
-    def _setpoint(self, message: Any) -> None:
-        if message is not None:
-            self.request_bus(message)
-
-    def _publish_display(self) -> None:
-        message = self._display.message()
-        if message is not None:
-            self.publish_bus(message)
-
     def _cable_check(self, req: m.CableCheckReq, now: float) -> m.CableCheckRes:
-        view = self.ctx.view
-        timers = self.ctx.settings.timers
-        self._display.set("present_soc", req.dc_ev_status.evresssoc)
-        if self._cable_check_started is None:
-            self._cable_check_started = now
-            self.request_bus(dc.cable_check_request(self.evse_id, "start"))
-            self.request_bus(messages.CS_CONTACTOR_STATUS_REQUEST.make({"evse_id": self.evse_id}))
-            self.state = S.CABLE_CHECK
-        result = view.cable_check
-        if (
-            result is not None
-            and result.at >= self._cable_check_started
-            and (result.status == "finished")
-        ):
-            if result.isolation not in dc.ISOLATION_OK:
-                raise Fail("FAILED", f"cable check: isolation {result.isolation}")
+        self.state = S.CABLE_CHECK
+        if self._dc.cable_check(now, req.dc_ev_status.evresssoc):
             self.state = S.CABLE_CHECKED
             return m.CableCheckRes(
                 response_code=RC.OK,
                 dc_evse_status=self._dc_status(now),
                 evse_processing=m.EVSEProcessing.Finished,
             )
-        if now - self._cable_check_started >= timers.cable_check_s:
-            raise Fail(
-                "FAILED",
-                f"cable check not finished within {timers.cable_check_s:g} s "
-                "(V2G_SECC_CableCheck_Performance_Time)",
-            )
-        if result is not None and result.at >= self._cable_check_started:
-            self.request_bus(dc.cable_check_request(self.evse_id, "status"))
         return m.CableCheckRes(
             response_code=RC.OK,
             dc_evse_status=self._dc_status(now, code="EVSE_IsolationMonitoringActive"),
@@ -725,23 +658,13 @@ class Iso2Core(Core):
         )
 
     def _pre_charge(self, req: m.PreChargeReq, now: float) -> m.PreChargeRes:
-        timers = self.ctx.settings.timers
-        if self._precharge_started is None:
-            self._precharge_started = now
-            self.state = S.PRECHARGE
-        elif now - self._precharge_started >= timers.precharge_s:
-            raise Fail(
-                "FAILED",
-                f"pre-charge took longer than {timers.precharge_s:g} s "
-                "(V2G_EVCC_PreCharge_Timeout)",
-            )
-        lim = dc.limits(self.ctx.view)
-        target_v = value_of(req.ev_target_voltage) or 0.0
-        target_a = min(value_of(req.ev_target_current) or 0.0, dc.PRECHARGE_CURRENT_MAX_A)
-        if lim is not None:
-            target_v = min(target_v, lim.max_voltage_v)
-        self._setpoint(self._setpoints.make(target_v, target_a, precharge=True))
-        self._display.set("present_soc", req.dc_ev_status.evresssoc)
+        self.state = S.PRECHARGE
+        self._dc.pre_charge(
+            now,
+            value_of(req.ev_target_voltage) or 0.0,
+            value_of(req.ev_target_current) or 0.0,
+            req.dc_ev_status.evresssoc,
+        )
         return m.PreChargeRes(
             response_code=RC.OK,
             dc_evse_status=self._dc_status(now),
@@ -750,20 +673,15 @@ class Iso2Core(Core):
 
     def _current_demand(self, req: m.CurrentDemandReq, now: float) -> m.CurrentDemandRes:
         view = self.ctx.view
-        lim = dc.limits(view) or dc.DcLimits(0, 0, 0, 0, 0, 0, None, None)
-        demand = dc.demand(
-            lim, value_of(req.ev_target_voltage) or 0.0, value_of(req.ev_target_current) or 0.0
+        lim, demand = self._dc.current_demand(
+            target_v=value_of(req.ev_target_voltage) or 0.0,
+            target_a=value_of(req.ev_target_current) or 0.0,
+            ev_max_voltage_v=value_of(req.ev_maximum_voltage_limit),
+            soc=req.dc_ev_status.evresssoc,
+            complete=req.charging_complete,
+            to_full_s=value_of(req.remaining_time_to_full_soc),
+            to_bulk_s=value_of(req.remaining_time_to_bulk_soc),
         )
-        ev_max_v = value_of(req.ev_maximum_voltage_limit)
-        if ev_max_v is not None:
-            self._setpoints.ev_max_voltage_v = ev_max_v
-        self._setpoint(self._setpoints.make(demand.voltage_v, demand.current_a, precharge=False))
-        d = self._display
-        d.set("present_soc", req.dc_ev_status.evresssoc)
-        d.set("charging_complete", req.charging_complete)
-        d.set("remaining_time_to_max_soc", value_of(req.remaining_time_to_full_soc))
-        d.set("remaining_time_to_target_soc", value_of(req.remaining_time_to_bulk_soc))
-        self._publish_display()
         receipt = self._receipt()
         return m.CurrentDemandRes(
             response_code=RC.OK,
@@ -783,7 +701,7 @@ class Iso2Core(Core):
         )
 
     def _welding_detection(self, req: m.WeldingDetectionReq, now: float) -> m.WeldingDetectionRes:
-        self._display.set("present_soc", req.dc_ev_status.evresssoc)
+        self._dc.display.set("present_soc", req.dc_ev_status.evresssoc)
         return m.WeldingDetectionRes(
             response_code=RC.OK,
             dc_evse_status=self._dc_status(now),
@@ -793,7 +711,7 @@ class Iso2Core(Core):
     def _session_stop(self, req: m.SessionStopReq, now: float) -> m.SessionStopRes:
         self.state = S.STOPPED
         if self._is_dc:
-            self._setpoint(self._setpoints.off())
+            self._dc.power_off()
         linger = self.ctx.settings.timers.linger_s
         if req.charging_session is m.ChargingSession.Pause:
             self.ctx.paused = PausedSession(
