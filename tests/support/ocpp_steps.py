@@ -106,10 +106,10 @@ def configure(st: Station, **values: str) -> None:
 
 # ---------------------------------------------------------------- authorization
 
-ALICE = {"idToken": "ALICE", "type": "ISO14443"}
+ALICE = {"idToken": "A11CE0A1", "type": "ISO14443"}
 
 
-async def authorize(st: Station, token: str = "ALICE") -> str:
+async def authorize(st: Station, token: str = "A11CE0A1") -> str:
     reply = await st.bus.request(
         api.request(
             "authorization",

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,6 +73,23 @@ TOKEN_TYPES = {
     "central": "Central",
     "no_authorization": "NoAuthorization",
 }
+
+
+# RFID UIDs as OCPP 2.0.1 expects them (IdTokenEnumType): hexadecimal, 4 or 7 bytes for
+# ISO 14443 (single- or double-size UID), 8 bytes for ISO 15693
+_UID_FORMATS = {
+    "ISO14443": (re.compile(r"[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}"), "8 or 14 hexadecimal digits"),
+    "ISO15693": (re.compile(r"[0-9A-Fa-f]{16}"), "16 hexadecimal digits"),
+}
+
+
+def malformed_token(id_token: dict[str, Any]) -> str | None:
+    """What is wrong with an RFID token's format, or None."""
+    rule = _UID_FORMATS.get(id_token["type"])
+    if rule is None or rule[0].fullmatch(id_token["idToken"]):
+        return None
+    got = id_token["idToken"]
+    return f"an {id_token['type']} token is {rule[1]}, not {len(got)} characters ({got[:3]}...)"
 
 
 _STATION_STATE = "ocpp_station_state"
@@ -663,6 +681,11 @@ class OcppClient:
             "idToken": str(message.data.get("id_token", "")),
             "type": TOKEN_TYPES.get(token_type, "Local"),
         }
+        if (problem := malformed_token(id_token)) is not None:
+            # refused here: a CSMS answers a malformed token with a CALLERROR, no verdict
+            event(log, logging.WARNING, "token_refused", token_type=token_type, reason=problem)
+            self._bus.publish(message.reply({"status": "rejected"}))
+            return
         await wait_event(self._loaded, self._s.call_timeout_s)  # decisions need what is on disk
         info = await self._decide(token_type, id_token)
         accepted = info is not None and info.get("status") == "Accepted"

@@ -20,11 +20,12 @@ async def test_TC_C_33_CS_authorize_response_fills_the_cache() -> None:
         configure(st, AuthCtrlr__LocalPreAuthorize="true")
         assert await authorize(st) == "accepted"
         assert await state.wait_for("Authorize") == {
-            "id_token": {"id_token": "ALICE", "type": "ISO14443"}
+            "id_token": {"id_token": "A11CE0A1", "type": "ISO14443"}
         }
         started = await state.wait_for("TransactionEvent")
         assert (
-            started["trigger_reason"] == "Authorized" and started["id_token"]["id_token"] == "ALICE"
+            started["trigger_reason"] == "Authorized"
+            and started["id_token"]["id_token"] == "A11CE0A1"
         )
         assert st.client.auth_cache.lookup(ALICE, 0) == {"status": "Accepted"}  # type: ignore[attr-defined]
 
@@ -37,7 +38,8 @@ async def test_TC_C_32_CS_a_cached_token_starts_at_once_after_a_restart() -> Non
         assert await authorize(st) == "accepted"
         started = await state.wait_for("TransactionEvent")
         assert (
-            started["trigger_reason"] == "Authorized" and started["id_token"]["id_token"] == "ALICE"
+            started["trigger_reason"] == "Authorized"
+            and started["id_token"]["id_token"] == "A11CE0A1"
         )
         assert "Authorize" not in state.actions()  # C12.FR.02: no round trip first
 
@@ -112,15 +114,15 @@ async def test_offline_the_cache_decides_and_unknown_tokens_follow_offline_tx_fo
 ):
     url = f"ws://127.0.0.1:{free_port()}/ocpp"  # nobody there: offline
     cache = await cached("Accepted")
-    await cache.update({"idToken": "BOB", "type": "ISO14443"}, {"status": "Blocked"})
+    await cache.update({"idToken": "B0B0B0B0", "type": "ISO14443"}, {"status": "Blocked"})
     async with station(url, auth_cache=cache) as st:
-        assert await authorize(st, "ALICE") == "accepted"  # C12 offline, LocalAuthorizeOffline
-        assert await authorize(st, "ALICE") == "accepted"  # and the same card ends it again
-        assert await authorize(st, "BOB") == "rejected"
-        assert await authorize(st, "MALLORY") == "rejected"
+        assert await authorize(st, "A11CE0A1") == "accepted"  # C12 offline, LocalAuthorizeOffline
+        assert await authorize(st, "A11CE0A1") == "accepted"  # and the same card ends it again
+        assert await authorize(st, "B0B0B0B0") == "rejected"
+        assert await authorize(st, "BAD0BAD0") == "rejected"
         configure(st, AuthCtrlr__OfflineTxForUnknownId="true")
-        assert await authorize(st, "MALLORY") == "accepted"  # C15
-        assert await authorize(st, "BOB") == "rejected"  # known and blocked stays refused
+        assert await authorize(st, "BAD0BAD0") == "accepted"  # C15
+        assert await authorize(st, "B0B0B0B0") == "rejected"  # known and blocked stays refused
 
 
 async def test_TC_C_08_CS_a_cached_accepted_token_authorizes_locally() -> None:
@@ -130,7 +132,7 @@ async def test_TC_C_08_CS_a_cached_accepted_token_authorizes_locally() -> None:
         configure(st, AuthCtrlr__LocalPreAuthorize="true")
         assert await authorize(st) == "accepted"
         started = await state.wait_for("TransactionEvent")
-        assert started["id_token"] == {"id_token": "ALICE", "type": "ISO14443"}
+        assert started["id_token"] == {"id_token": "A11CE0A1", "type": "ISO14443"}
         assert "Authorize" not in state.actions()
 
 

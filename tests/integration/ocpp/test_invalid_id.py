@@ -29,7 +29,7 @@ def stops(st: Station) -> int:
     return sum(1 for m in st.messages if m.name == "stop_charging" and m.type == "request")
 
 
-async def offline_session(st: Station, token: str = "ALICE") -> None:
+async def offline_session(st: Station, token: str = "A11CE0A1") -> None:
     """StartOfflineTransaction: the token, the cable and energy while the CSMS is away."""
     meter(st, 1000.0)
     assert await authorize(st, token) == "accepted"
@@ -54,7 +54,7 @@ async def test_TC_C_16_C_18_E_16_CS_stop_tx_on_invalid_id_ends_it(max_energy: st
             ended = await state.wait_for("TransactionEvent", count=5)
             events = [p for a, p in state.received if a == "TransactionEvent"]
             assert all(p["offline"] for p in events[:4])  # what happened while away
-            assert events[0]["id_token"]["id_token"] == "ALICE"
+            assert events[0]["id_token"]["id_token"] == "A11CE0A1"
             assert (ended["event_type"], ended["trigger_reason"]) == ("Ended", "Deauthorized")
             assert ended["transaction_info"]["stopped_reason"] == "DeAuthorized"
 
@@ -101,7 +101,7 @@ async def test_TC_C_26_CS_an_unknown_token_offline_is_suspended_once_found_inval
             TxCtrlr__StopTxOnInvalidId="false",
             TxCtrlr__MaxEnergyOnInvalidId="0",
         )
-        await offline_session(st, "STRANGER")
+        await offline_session(st, "57A26E20")
         state = CsmsState(interval=300, transaction_token_status="Invalid")
         async with ocpp_csms(state, port):
             await st.wait_for("stop_charging", evse_id=EVSE_ID)

@@ -16,10 +16,13 @@ from rig.ocpp_station import station
 from tests.support.ocpp_steps import authorize, booted
 
 ALICE = {
-    "id_token": {"id_token": "ALICE", "type": "ISO14443"},
+    "id_token": {"id_token": "A11CE0A1", "type": "ISO14443"},
     "id_token_info": {"status": "Accepted"},
 }
-BOB = {"id_token": {"id_token": "BOB", "type": "ISO14443"}, "id_token_info": {"status": "Blocked"}}
+BOB = {
+    "id_token": {"id_token": "B0B0B0B0", "type": "ISO14443"},
+    "id_token_info": {"status": "Blocked"},
+}
 
 
 async def send(csms: Any, version: int, kind: str, entries: list[dict[str, Any]]) -> str:
@@ -42,8 +45,8 @@ async def test_TC_D_01_D_02_CS_full_and_differential_updates() -> None:
         bob_removed = {"id_token": BOB["id_token"]}
         assert await send(csms, 6, "Differential", [bob_removed]) == "Accepted"
         client = st.client  # type: ignore[attr-defined]
-        assert client.local_list.lookup({"idToken": "BOB", "type": "ISO14443"}) is None
-        assert client.local_list.lookup({"idToken": "ALICE", "type": "ISO14443"}) == {
+        assert client.local_list.lookup({"idToken": "B0B0B0B0", "type": "ISO14443"}) is None
+        assert client.local_list.lookup({"idToken": "A11CE0A1", "type": "ISO14443"}) == {
             "status": "Accepted"
         }
         assert client.dm.value("LocalAuthListCtrlr", "Entries") == "1"
@@ -61,7 +64,7 @@ async def test_TC_C_13_CS_offline_authorization_through_the_local_list() -> None
                 "updateType": "Full",
                 "localAuthorizationList": [
                     {
-                        "idToken": {"idToken": "ALICE", "type": "ISO14443"},
+                        "idToken": {"idToken": "A11CE0A1", "type": "ISO14443"},
                         "idTokenInfo": {"status": "Accepted"},
                     }
                 ],
@@ -70,8 +73,8 @@ async def test_TC_C_13_CS_offline_authorization_through_the_local_list() -> None
         == "Accepted"
     )
     async with station(url, local_list=LocalList(store)) as st:
-        assert await authorize(st, "ALICE") == "accepted"  # listed, and loaded from disk
-        assert await authorize(st, "MALLORY") == "rejected"
+        assert await authorize(st, "A11CE0A1") == "accepted"  # listed, and loaded from disk
+        assert await authorize(st, "BAD0BAD0") == "rejected"
         assert st.client.local_list.version == 3  # type: ignore[attr-defined]
 
 
@@ -87,11 +90,11 @@ async def test_TC_E_52_CS_with_remote_authorization_disabled_the_csms_is_not_ask
         }
         reply = await csms.call(call.SetVariables(set_variable_data=[disable]))
         assert reply.set_variable_result[0]["attribute_status"] == "Accepted"
-        assert await authorize(st, "MALLORY") == "rejected"  # in neither list nor cache
-        assert await authorize(st, "ALICE") == "accepted"  # the local list's word
+        assert await authorize(st, "BAD0BAD0") == "rejected"  # in neither list nor cache
+        assert await authorize(st, "A11CE0A1") == "accepted"  # the local list's word
         assert "Authorize" not in state.actions()
         reply = await csms.call(
             call.SetVariables(set_variable_data=[{**disable, "attribute_value": "false"}])
         )
-        await authorize(st, "MALLORY")  # (refused: ALICE's transaction holds the EVSE)
+        await authorize(st, "BAD0BAD0")  # (refused: ALICE's transaction holds the EVSE)
         assert state.actions().count("Authorize") == 1  # the CSMS is asked again

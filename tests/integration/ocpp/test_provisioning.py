@@ -151,7 +151,7 @@ async def test_C01_authorization_through_the_csms() -> None:
             api.request(
                 "authorization",
                 "cs/josev",
-                {"evse_id": EVSE_ID, "id_token": "DEAD", "token_type": "ISO14443"},
+                {"evse_id": EVSE_ID, "id_token": "DEAD0000", "token_type": "ISO14443"},
             ),
             5,
         )

@@ -57,13 +57,13 @@ async def test_TC_E_10_CS_start_option_authorized_local() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await booted(state, st, TxCtrlr__TxStartPoint="Authorized")
-        assert await authorize(st, "ALICE") == "accepted"
+        assert await authorize(st, "A11CE0A1") == "accepted"
         assert await state.wait_for("Authorize") == {
-            "id_token": {"id_token": "ALICE", "type": "ISO14443"}
+            "id_token": {"id_token": "A11CE0A1", "type": "ISO14443"}
         }
         started = await state.wait_for("TransactionEvent")
         assert (started["event_type"], started["trigger_reason"]) == ("Started", "Authorized")
-        assert started["id_token"] == {"id_token": "ALICE", "type": "ISO14443"}
+        assert started["id_token"] == {"id_token": "A11CE0A1", "type": "ISO14443"}
 
 
 async def test_TC_E_13_CS_start_option_authorized_remote() -> None:
@@ -89,7 +89,7 @@ async def test_TC_E_01_E_02_CS_start_options_power_path_closed_and_energy_transf
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await booted(state, st, TxCtrlr__TxStartPoint=start_point)
-        assert await authorize(st, "ALICE") == "accepted"
+        assert await authorize(st, "A11CE0A1") == "accepted"
         await step(st, PLUG + OFFER)
         await step(st, [("cs_contactor_status", "closed")])  # the EV not drawing yet
         if start_point == "EnergyTransfer":
@@ -100,7 +100,7 @@ async def test_TC_E_01_E_02_CS_start_options_power_path_closed_and_energy_transf
             "Started",
             "ChargingStateChanged",
         ), starts_at
-        assert started["id_token"] == {"id_token": "ALICE", "type": "ISO14443"}
+        assert started["id_token"] == {"id_token": "A11CE0A1", "type": "ISO14443"}
         expected = "Charging" if start_point == "EnergyTransfer" else "SuspendedEV"
         assert started["transaction_info"]["charging_state"] == expected
 
@@ -110,7 +110,7 @@ async def test_TC_E_01_E_02_CS_start_options_power_path_closed_and_energy_transf
 
 async def charging_by_alice(state: CsmsState, st: Station, **variables: str) -> Any:
     csms = await booted(state, st, **variables)
-    assert await authorize(st, "ALICE") == "accepted"
+    assert await authorize(st, "A11CE0A1") == "accepted"
     for facts in (PLUG, OFFER, CHARGE):
         await step(st, facts)
     await state.wait_for("TransactionEvent", count=4)  # Started, Updated: EVConnected,
@@ -121,7 +121,7 @@ async def test_TC_E_06_E_15_CS_stop_option_stop_authorized_local() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await charging_by_alice(state, st, TxCtrlr__TxStopPoint="Authorized")
-        assert await authorize(st, "ALICE") == "accepted"  # the same card again
+        assert await authorize(st, "A11CE0A1") == "accepted"  # the same card again
         ended = await wait_ended(state)
         assert (ended["trigger_reason"], ended["transaction_info"]["stopped_reason"]) == (
             "StopAuthorized",
@@ -160,7 +160,7 @@ async def test_TC_E_07_E_35_E_08_CS_stop_options_power_path_and_energy_transfer(
                 "Accepted"
             )
         else:
-            assert await authorize(st, "ALICE") == "accepted"
+            assert await authorize(st, "A11CE0A1") == "accepted"
         told = await state.wait_for("TransactionEvent", count=5)
         assert (told["event_type"], told["trigger_reason"]) == (
             "Updated",
@@ -223,7 +223,7 @@ async def test_TC_E_39_E_05_F_04_CS_no_cable_within_the_connection_timeout(remot
         if remote:
             await remote_start(csms)
         else:
-            assert await authorize(st, "ALICE") == "accepted"
+            assert await authorize(st, "A11CE0A1") == "accepted"
         started = await state.wait_for("TransactionEvent")  # TxStartPoint has Authorized
         assert started["event_type"] == "Started"
         ended = await wait_ended(state)
@@ -236,7 +236,7 @@ async def test_TC_E_39_E_05_F_04_CS_no_cable_within_the_connection_timeout(remot
         late = await state.wait_for("TransactionEvent", count=3)
         assert (late["event_type"], late["trigger_reason"]) == ("Started", "CablePluggedIn")
         assert "id_token" not in late
-        assert await authorize(st, "ALICE") == "accepted"  # E05: and now it goes on
+        assert await authorize(st, "A11CE0A1") == "accepted"  # E05: and now it goes on
         assert (await state.wait_for("TransactionEvent", count=4))["trigger_reason"] == (
             "Authorized"
         )
@@ -264,7 +264,7 @@ async def test_TC_E_38_CS_an_ev_not_ready_is_suspended_ev() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         await booted(state, st)
-        assert await authorize(st, "ALICE") == "accepted"
+        assert await authorize(st, "A11CE0A1") == "accepted"
         await step(st, PLUG)
         await step(st, OFFER)  # and the EV stays in B
         suspended = await state.wait_for("TransactionEvent", count=3)

@@ -7,9 +7,9 @@ from pathlib import Path
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.runtime.store import Store
 
-ALICE = {"idToken": "ALICE", "type": "ISO14443"}
-BOB = {"idToken": "BOB", "type": "ISO14443"}
-CAROL = {"idToken": "CAROL", "type": "ISO14443"}
+ALICE = {"idToken": "A11CE0A1", "type": "ISO14443"}
+BOB = {"idToken": "B0B0B0B0", "type": "ISO14443"}
+CAROL = {"idToken": "CA201000", "type": "ISO14443"}
 
 
 class Clock:

@@ -275,3 +275,17 @@ def test_stopped_then_unplugged_before_the_contactor_reported_ends_with_the_stop
     )
     assert ended["transactionInfo"]["chargingState"] != "Charging"
     assert tx.finish(1) == [] and not tx.ending(1)
+
+
+def test_rfid_token_formats() -> None:
+    """OCPP issue, defect 8: an ISO 14443 UID is 4 or 7 bytes in hex; a CSMS rejects any
+    other as malformed, so the station refuses it itself."""
+    from charger.protocols.ocpp.client import malformed_token
+
+    ok = ["04A1B2C3", "04a1b2c3d4e5f6", "E004010012345678"]
+    for token, kind in zip(ok, ["ISO14443", "ISO14443", "ISO15693"], strict=True):
+        assert malformed_token({"idToken": token, "type": kind}) is None
+    for token in ["04A1B2", "ALICE", "04A1B2C3D", "G4A1B2C3", ""]:
+        problem = malformed_token({"idToken": token, "type": "ISO14443"})
+        assert problem is not None and "8 or 14 hexadecimal digits" in problem
+    assert malformed_token({"idToken": "anything goes", "type": "Local"}) is None
