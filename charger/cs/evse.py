@@ -38,17 +38,21 @@ from charger.hal.interfaces import (
     DcReading,
     EvseHardware,
     IsolationReading,
+    MeterError,
     MeterReading,
     PilotReading,
+    ProximityReading,
     SteadyLevel,
 )
 from charger.runtime.log import event
-from charger.runtime.tasks import TaskOwner
+from charger.runtime.tasks import OwnerClosed, TaskOwner
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1  # timer resolution of the state machine (feedback, grace periods)
 CURRENT_SUPERVISION_S = 1.0  # how often the meter current feeds overcurrent supervision
+RCD_TEST_TIMEOUT_S = 2.0  # a self-test that has not answered by then failed
+RCD_RETEST_S = 30.0  # after a failed self-test, the next try (with an EV connected)
 _STEADY = {
     PilotMode.PLUS_12: SteadyLevel.PLUS_12,
     PilotMode.ZERO: SteadyLevel.ZERO,
@@ -62,13 +66,16 @@ _MALFUNCTIONS = frozenset(
         Fault.CONTACTOR_NOT_CLOSING,
         Fault.CP_SHORT,
         Fault.DC_WELDED,
+        Fault.CONTACTOR_DROPPED,
+        Fault.RCD_SELF_TEST,
+        Fault.METER,
     }
 )
 # DC: cut-offs for safety (status evse_emergency_shutdown) and failed sessions (shutdown).
 _EMERGENCIES = frozenset({Fault.ISOLATION, Fault.DC_OVERVOLTAGE, Fault.DC_OVERCURRENT})
 _SHUTDOWNS = frozenset({Fault.PRECHARGE_TIMEOUT, Fault.CABLE_CHECK_FAILED})
 _CONTACTOR_FAULTS = frozenset(
-    {Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING, Fault.DC_WELDED}
+    {Fault.CONTACTOR_WELDED, Fault.CONTACTOR_NOT_CLOSING, Fault.DC_WELDED, Fault.CONTACTOR_DROPPED}
 )
 # cs_status_and_limits updates follow the DC output in steps of this size, not every sample
 REPORT_STEP_V = 1.0
@@ -107,7 +114,14 @@ class EvseController:
                 f"EVSE {config.id} ({config.evse_id}) is DC but the board has no power module "
                 "for it"
             )
+        if config.socket_outlet and hw.proximity is None:
+            raise ValueError(
+                f"EVSE {config.id} ({config.evse_id}) is a socket outlet but the board has no "
+                "proximity (PP) input for it"
+            )
         self.fsm = self._new_fsm(available)
+        self._rcd_test: asyncio.Task[None] | None = None
+        self._rcd_failed_at: float | None = None
         self.dc = self._new_dc()
         self._dc_applied: DcOutputs | None = None
         self._dc_events: list[DcEvent] = []
@@ -131,6 +145,9 @@ class EvseController:
             now=self._clock(),
             pwm_by_request=self.config.hlc,
             closing_on_request=self.config.kind == "dc",
+            socket_outlet=self.config.socket_outlet,
+            rcd_self_test=self.config.rcd_self_test,
+            contactor_min_off_s=self.config.contactor_min_off_s,
         )
         fsm.set_available(self._clock(), available)
         return fsm
@@ -156,6 +173,8 @@ class EvseController:
         self.hw.rcd.on_change(lambda tripped: self.step(lambda now: self.fsm.rcd(now, tripped)))
         if self.hw.id_reader is not None:
             self.hw.id_reader.on_token(self._on_token)
+        if self.hw.proximity is not None and self.config.socket_outlet:
+            self.hw.proximity.on_change(self._on_proximity)
         if self.hw.power_module is not None and self.dc is not None:
             self.hw.power_module.on_reading(self._on_dc_reading)
         if self.hw.isolation_monitor is not None and self.dc is not None:
@@ -166,6 +185,8 @@ class EvseController:
         reading = self.hw.pilot.read()
         tripped = self.hw.rcd.tripped()
         self.step(lambda now: self.fsm.rcd(now, tripped))
+        if self.hw.proximity is not None and self.config.socket_outlet:
+            self._on_proximity(self.hw.proximity.read())
         self._on_pilot(reading)
         if self.hw.power_module is not None and self.dc is not None:
             self._on_dc_reading(self.hw.power_module.read())
@@ -189,9 +210,13 @@ class EvseController:
             if self._crash is not None:
                 raise RuntimeError(f"EVSE {self.evse_id} controller failed") from self._crash
             self._expire_authorization()
+            self._retry_rcd_test()
             now = loop.time()
             if now >= next_current or now >= next_publish:
-                reading = await self.hw.meter.read()
+                reading = await self._read_meter()
+                if reading is None:
+                    next_current = now + CURRENT_SUPERVISION_S
+                    continue
                 if self.dc is None:  # AC current supervision (IEC 61851-1 Annex A)
                     peak_a = max(reading.current_a)
                     self.step(functools.partial(self.fsm.measured_current, current_a=peak_a))
@@ -199,6 +224,20 @@ class EvseController:
                 if now >= next_publish:
                     self._bus.publish(messages.METER_VALUES_UPDATE.make(self.meter_data(reading)))
                     next_publish = now + self._settings.meter_interval_s
+
+    async def _read_meter(self) -> MeterReading | None:
+        """A reading, or None with the meter fault raised (cleared by the next answer):
+        without the meter the current is not supervised, so nothing closes."""
+        try:
+            reading = await self.hw.meter.read()
+        except MeterError as exc:
+            info = str(exc)
+            if Fault.METER not in self.fsm.faults:
+                self.step(lambda now: self.fsm.external_fault(now, Fault.METER, True, info))
+            return None
+        if Fault.METER in self.fsm.faults:
+            self.step(lambda now: self.fsm.external_fault(now, Fault.METER, False))
+        return reading
 
     def halt(self) -> None:
         """Contactor open, CP in state F, and no more reactions until `run` restarts."""
@@ -228,7 +267,16 @@ class EvseController:
             )
         )
 
+    def _on_proximity(self, reading: ProximityReading) -> None:
+        self.step(lambda now: self.fsm.proximity(now, reading.resistance_ohm))
+        self._publish_limits_if_changed()  # the cable's capacity is the offer's ceiling
+
     def _tick(self, now: float) -> None:
+        # Feedback inputs are re-read every tick: a contactor opens some ms after its
+        # command, a motor lock later still, and welds or drop-outs come at any time.
+        self.fsm.contactor_feedback(now, self.hw.contactor.feedback_closed())
+        if self.hw.lock is not None:
+            self.fsm.lock_feedback(now, self.hw.lock.feedback_locked())
         self.fsm.tick(now)
         if self.dc is not None:
             self.dc.tick(now)
@@ -267,6 +315,8 @@ class EvseController:
             self.halt()
             return
         self._emit(self.fsm.drain_events())
+        if self.fsm.rcd_test_due and self._rcd_test is None:
+            self._start_rcd_test()
 
     def _hand_over_dc_faults(self) -> None:
         """Faults of the DC power path go to the control-pilot machine, which opens the
@@ -336,6 +386,39 @@ class EvseController:
         self._applied = out
         return True
 
+    async def _rcd_self_test(self) -> None:
+        """The RCD's self-test before a session (IEC 62955 RDC-DD: test current in, trip
+        and re-arm seen); the contactor closes only once it passed."""
+        try:
+            try:
+                passed = await asyncio.wait_for(self.hw.rcd.self_test(), RCD_TEST_TIMEOUT_S)
+            except (TimeoutError, OSError) as exc:
+                event(log, logging.ERROR, "rcd_self_test_error", evse=self.evse_id, error=str(exc))
+                passed = False
+            event(log, logging.INFO, "rcd_self_test", evse=self.evse_id, passed=passed)
+            self._rcd_failed_at = None if passed else self._clock()
+        finally:
+            self._rcd_test = None
+        self.step(lambda now: self.fsm.rcd_self_test_result(now, passed))
+
+    def _start_rcd_test(self) -> None:
+        try:
+            asyncio.get_running_loop()
+            self._rcd_test = self._tasks.spawn(self._rcd_self_test(), "RCD self-test")
+        except (RuntimeError, OwnerClosed):  # no loop (a test), or shutting down
+            return
+
+    def _retry_rcd_test(self) -> None:
+        failed = self._rcd_failed_at
+        if (
+            failed is not None
+            and self._rcd_test is None
+            and self.fsm.ev_connected
+            and self._clock() - failed >= RCD_RETEST_S
+        ):
+            self._rcd_failed_at = None
+            self._start_rcd_test()
+
     # ------------------------------------------------------------------ reporting
 
     def _emit(self, events: list[fsm_mod.Event]) -> None:
@@ -393,6 +476,13 @@ class EvseController:
                         log, logging.INFO, "charging_stopped", evse=self.evse_id, reason=ev.reason
                     )
                 case fsm_mod.SessionEnded():
+                    event(
+                        log,
+                        logging.INFO,
+                        "unplugged",
+                        evse=self.evse_id,
+                        at=ev.unplugged_at,
+                    )
                     self._plugged = False
                     self._session_token = None
                     self._authorized_at = None
@@ -482,7 +572,7 @@ class EvseController:
         if self.dc is not None:
             return {"evse_id": self.evse_id, "status_code": status, "dc": self._dc_limits()}
         phases = self.config.phases
-        limit = self.config.max_current_a
+        limit = self.fsm.max_offer_a  # a socket outlet's cable may allow less
         return {
             "evse_id": self.evse_id,
             "status_code": status,

@@ -13,6 +13,11 @@ midpoint so every voltage maps to exactly one state):
     E  -1.5-1.5 V (0 V)   anything below -1.5 V while we drive +12 V: invalid -> F
     negative plateau with PWM on must be below -10.5 V (-12 V ±1 V, Table A.4); a higher
     one means the EV's diode is missing or shorted -> diode fault, state F.
+
+Proximity pilot of a socket outlet (Annex B, Table B.2): the cable's coding resistor Rc
+between PP and PE gives its current capacity; the EVSE never offers more, refuses a
+reading outside the table, and opens the contactor at once when the plug leaves the
+socket (PP breaks first, before CP). See `cable_capacity_a`.
 """
 
 from __future__ import annotations
@@ -33,8 +38,19 @@ OVERCURRENT_MARGIN_A = 0.5
 OVERCURRENT_FACTOR = 1.1
 OVERCURRENT_SUSTAIN_S = 7.0
 # --- implementation choices (not fixed by the standard) -------------------------------
-FEEDBACK_TIMEOUT_S = 0.5  # contactor/lock must report the commanded position by then
+FEEDBACK_TIMEOUT_S = 0.5  # the lock must report the commanded position by then
+CONTACTOR_FEEDBACK_S = 0.25  # the contactor's auxiliary contact must follow by then
 FAULT_RETRY_S = 3.0  # how long a pilot fault (diode) holds state F before a retry
+PP_OPEN_FAULT_S = 1.0  # PP open with the EV still on CP this long: a fault, not an unplug
+
+# Proximity pilot, IEC 61851-1 Table B.2: nominal Rc 100 / 220 / 680 / 1500 ohm for
+# 63 / 32 / 20 / 13 A cables, interpreted over these ranges (lower bound inclusive; a
+# value on a boundary takes the lower current). Below 75 ohm: a short, invalid; above
+# 2.2 kohm: no plug (the open contact). Ranges as IEC 61851-1 controllers apply them
+# (e.g. Phoenix Contact's EV Charge Control manual, table 5-1).
+PP_SHORT_OHM = 75.0
+PP_OPEN_OHM = 2200.0
+PP_BANDS = ((75.0, 63.0), (150.0, 32.0), (330.0, 20.0), (1000.0, 13.0))
 
 # Positive plateau band edges (V), see module docstring.
 _BAND_A, _BAND_B, _BAND_C, _BAND_D, _BAND_E = 10.5, 7.5, 4.5, 1.5, -1.5
@@ -64,6 +80,10 @@ class Fault(enum.StrEnum):
     EV_IGNORED_REDUCTION = "ev_ignored_current_reduction"
     LOCK_FAILURE = "connector_lock_failure"
     VENTILATION_UNAVAILABLE = "ventilation_not_available"
+    CONTACTOR_DROPPED = "contactor_dropped"
+    RCD_SELF_TEST = "rcd_self_test_failed"
+    PP_INVALID = "proximity_invalid"
+    METER = "meter_not_responding"
     # DC EVSEs (IEC 61851-23), raised by the DC power path (charger/cs/dc.py)
     ISOLATION = "isolation_fault"
     DC_OVERVOLTAGE = "dc_overvoltage"
@@ -74,7 +94,9 @@ class Fault(enum.StrEnum):
 
 
 # Faults that take the whole EVSE out of service until they clear (state F).
-_HARD_FAULTS = frozenset({Fault.DIODE, Fault.RCD, Fault.CONTACTOR_WELDED, Fault.DC_WELDED})
+_HARD_FAULTS = frozenset(
+    {Fault.DIODE, Fault.RCD, Fault.CONTACTOR_WELDED, Fault.DC_WELDED, Fault.RCD_SELF_TEST}
+)
 # Faults that keep the connector locked: the contactor may still be live.
 _WELDS = frozenset({Fault.CONTACTOR_WELDED, Fault.DC_WELDED})
 # DC faults that last until the EV leaves (the DC power path raises them).
@@ -96,6 +118,18 @@ class Level(enum.Enum):
     D = "D"
     E = "E"
     INVALID = "invalid"
+
+
+def cable_capacity_a(resistance_ohm: float) -> float | None:
+    """The current capacity of the cable whose PP-PE resistance this is (Table B.2), or
+    None for a short (< 75 ohm) or no plug (> 2.2 kohm)."""
+    if not PP_SHORT_OHM <= resistance_ohm <= PP_OPEN_OHM:
+        return None
+    capacity = PP_BANDS[0][1]
+    for lower_ohm, current_a in PP_BANDS:
+        if resistance_ohm >= lower_ohm:
+            capacity = current_a
+    return capacity
 
 
 def classify(positive_v: float) -> Level:
@@ -161,7 +195,11 @@ class ChargingStopped:
 
 @dataclass(frozen=True, slots=True)
 class SessionEnded:
-    """The EV was unplugged (state A)."""
+    """The EV was unplugged (state A). With a socket outlet's PP the EVSE knows where:
+    "ev" (the cable stays in the socket), "station" (the plug left the socket first);
+    "unknown" without PP."""
+
+    unplugged_at: str = "unknown"
 
 
 Event = (
@@ -181,11 +219,26 @@ class Iec61851:
         now: float,
         pwm_by_request: bool = False,
         closing_on_request: bool = False,
+        socket_outlet: bool = False,
+        rcd_self_test: bool = False,
+        contactor_min_off_s: float = 0.0,
     ) -> None:
         duty_for_current(max_current_a)  # validates the hardware limit
         self._hw_max_a = max_current_a
         self._has_lock = has_lock
         self._ventilation = ventilation_available
+        # socket outlet: the cable's PP resistor limits the current (Annex B)
+        self._socket = socket_outlet
+        self._pp_ohm = float("inf")
+        self._pp_open_since: float | None = None
+        self._pp_left_first = False  # the plug left the socket while the EV was on CP
+        # RCD self-test before each session; passed for the session in progress
+        self._rcd_test_required = rcd_self_test
+        self._rcd_tested = False
+        # contactor: no closing sooner than this after the last opening (wear, inrush)
+        self._min_off_s = contactor_min_off_s
+        self._opened_at: float | None = None
+        self._contactor_confirmed = False  # the auxiliary contact reported this closing
         # measured
         self._level = Level.A
         self._positive_v = 12.0
@@ -257,6 +310,28 @@ class Iec61851:
     @property
     def ev_connected(self) -> bool:
         return self._level in (Level.B, Level.C, Level.D)
+
+    @property
+    def cable_current_a(self) -> float | None:
+        """A socket outlet's cable capacity from PP (None: no valid plug, or no socket)."""
+        return cable_capacity_a(self._pp_ohm) if self._socket else None
+
+    @property
+    def rcd_test_due(self) -> bool:
+        """The session needs an RCD self-test before the contactor may close."""
+        return (
+            self._rcd_test_required
+            and not self._rcd_tested
+            and self.ev_connected
+            and Fault.RCD_SELF_TEST not in self._faults
+        )
+
+    @property
+    def max_offer_a(self) -> float:
+        """The most this EVSE can offer now: its hardware limit, and a socket outlet's
+        cable capacity while a plug is in."""
+        cable = self.cable_current_a
+        return self._hw_max_a if cable is None else min(self._hw_max_a, cable)
 
     def drain_events(self) -> list[Event]:
         events, self._events = self._events, []
@@ -353,12 +428,39 @@ class Iec61851:
         self._set_fault(Fault.RCD, tripped, now, "residual current device tripped")
         self._evaluate(now)
 
+    def proximity(self, now: float, resistance_ohm: float) -> None:
+        """The socket outlet's PP-PE resistance (inf: open, no plug in the socket)."""
+        was_valid = cable_capacity_a(self._pp_ohm) is not None
+        self._pp_ohm = resistance_ohm
+        valid = cable_capacity_a(resistance_ohm) is not None
+        if was_valid and not valid and resistance_ohm > PP_OPEN_OHM and self.ev_connected:
+            self._pp_left_first = True  # PP breaks before CP: pulled out at the station
+        if valid:
+            self._pp_left_first = False
+        self._evaluate(now, safety=True)
+
+    def rcd_self_test_result(self, now: float, passed: bool) -> None:
+        """The result of an RCD self-test (the controller runs one before each session)."""
+        self._set_fault(
+            Fault.RCD_SELF_TEST,
+            not passed,
+            now,
+            "the RCD did not trip and re-arm on its test current",
+        )
+        self._rcd_tested = passed
+        self._evaluate(now)
+
     def request_lock(self, now: float, locked: bool) -> str | None:
         """A cs_connector lock/unlock; returns None when done, else why it is refused."""
         if not self._has_lock:
             return "this connector has no lock"
         if not locked and (self._outputs.contactor_closed or _WELDS & self._faults.keys()):
             return "the contactor is closed; the connector unlocks only with it open"
+        if not locked and self._socket and self.ev_connected and (self._authorized or self._hlc):
+            return (
+                "a session is in progress; the socket outlet unlocks in state A or once "
+                "the session has ended"
+            )
         self._lock_request = locked
         self._evaluate(now)
         return None
@@ -384,6 +486,13 @@ class Iec61851:
     # ------------------------------------------------------------------ internals
 
     def _end_session(self) -> None:
+        unplugged_at = "unknown"
+        if self._socket:
+            station = self._pp_left_first or cable_capacity_a(self._pp_ohm) is None
+            unplugged_at = "station" if station else "ev"
+        self._pp_left_first = False
+        self._pp_open_since = None
+        self._rcd_tested = False
         self._authorized = False
         self._stopped = False
         self._hlc = False
@@ -400,10 +509,12 @@ class Iec61851:
             Fault.EV_IGNORED_REDUCTION,
             Fault.DIODE,
             Fault.VENTILATION_UNAVAILABLE,
+            Fault.CONTACTOR_DROPPED,
+            Fault.PP_INVALID,
             *_DC_SESSION_FAULTS,
         ):
             self._set_fault(fault, False, self._now, "")
-        self._events.append(SessionEnded())
+        self._events.append(SessionEnded(unplugged_at))
 
     def _set_fault(self, fault: Fault, active: bool, now: float, info: str) -> None:
         if active and fault not in self._faults:
@@ -414,7 +525,7 @@ class Iec61851:
             self._events.append(FaultCleared(fault))
 
     def _target_current_a(self) -> float:
-        return min(self._requested_a, self._hw_max_a)
+        return min(self._requested_a, self.max_offer_a)
 
     def _charging(self) -> bool:
         return self._outputs.contactor_closed
@@ -483,7 +594,16 @@ class Iec61851:
     def _supervise_feedback(self, now: float) -> None:
         out = self._outputs
         fb = self._contactor_feedback
-        if fb is not None and now - self._contactor_cmd_at >= FEEDBACK_TIMEOUT_S:
+        if out.contactor_closed and fb is True:
+            self._contactor_confirmed = True
+        elif out.contactor_closed and fb is False and self._contactor_confirmed:
+            # It had closed and opened without being told: coil supply lost, a bad
+            # contact. The command is withdrawn, the session stops.
+            self._contactor_confirmed = False
+            self._stop_by_evse(
+                now, Fault.CONTACTOR_DROPPED, "contactor opened without the open command"
+            )
+        if fb is not None and now - self._contactor_cmd_at >= CONTACTOR_FEEDBACK_S:
             if not out.contactor_closed and fb:
                 self._set_fault(
                     Fault.CONTACTOR_WELDED,
@@ -520,8 +640,36 @@ class Iec61851:
             # Leave F so the EV can be read again; a persisting short trips it again.
             self._set_fault(Fault.DIODE, False, now, "")
 
+    def _supervise_proximity(self, now: float) -> bool:
+        """A socket outlet's PP; True when it allows energy transfer now."""
+        if not self._socket:
+            return True
+        ohm = self._pp_ohm
+        valid = cable_capacity_a(ohm) is not None
+        if valid or not self.ev_connected:
+            self._pp_open_since = None
+            self._set_fault(Fault.PP_INVALID, False, now, "")
+            return valid or not self.ev_connected
+        if ohm < PP_SHORT_OHM:
+            self._set_fault(Fault.PP_INVALID, True, now, f"PP-PE reads {ohm:.0f} ohm: a short")
+            return False
+        # Open with the EV on CP: the plug is leaving the socket (PP breaks first), or the
+        # PP contact is broken. No energy either way; a fault only if it lasts.
+        if self._pp_open_since is None:
+            self._pp_open_since = now
+        if now - self._pp_open_since >= PP_OPEN_FAULT_S:
+            reading = "open" if ohm == float("inf") else f"{ohm:.0f} ohm"
+            self._set_fault(
+                Fault.PP_INVALID,
+                True,
+                now,
+                f"PP-PE reads {reading} while the EV is connected: no valid cable coding",
+            )
+        return False
+
     def _evaluate(self, now: float, *, safety: bool = False) -> None:
         self._now = now
+        pp_ok = self._supervise_proximity(now)
         self._retry_pilot_faults(now)
         self._supervise_feedback(now)
         self._supervise_current(now)
@@ -539,6 +687,7 @@ class Iec61851:
             connected
             and self._available
             and not self._stopped
+            and pp_ok
             and Fault.CP_SHORT not in (self._faults)
         ):
             if self._hlc:
@@ -571,11 +720,15 @@ class Iec61851:
             and (not self._has_lock or (lock_ok and self._outputs.lock_locked))
             and self._lock_request is not False
             and (self._closing_allowed or not self._closing_on_request)
+            and (self._rcd_tested or not self._rcd_test_required)
         )
+        if close and not self._outputs.contactor_closed and self._opened_at is not None:
+            close = now - self._opened_at >= self._min_off_s  # a tick closes it later
         # x1 in C/D (PWM removed by a stop): an EV still in C/D gets EV_STOP_ON_X1_S to
         # stop drawing current and open S2 before the EVSE breaks the load; no fault pending.
         in_x1_under_load = (
             self._outputs.contactor_closed
+            and pp_ok  # the plug leaving the socket opens the contactor at once
             and wants_energy
             and pilot is PilotMode.PLUS_12
             and not self._faults.keys() - {Fault.LOCK_FAILURE}
@@ -606,8 +759,10 @@ class Iec61851:
         self._outputs = new
         if new.contactor_closed != old.contactor_closed:
             self._contactor_cmd_at = now
+            self._contactor_confirmed = False
             if not new.contactor_closed:
                 self._closing_allowed = False
+                self._opened_at = now
             self._events.append(ContactorChanged(new.contactor_closed, self._reason(new)))
         if new.lock_locked != old.lock_locked:
             self._lock_cmd_at = now
@@ -642,4 +797,13 @@ class Iec61851:
         return "conditions for closing no longer met"
 
 
-__all__ = ["CpState", "DutyError", "Event", "Fault", "Iec61851", "Outputs", "PilotMode"]
+__all__ = [
+    "CpState",
+    "DutyError",
+    "Event",
+    "Fault",
+    "Iec61851",
+    "Outputs",
+    "PilotMode",
+    "cable_capacity_a",
+]

@@ -103,6 +103,21 @@ class EvseConfig:
         230.0, "nominal phase-to-neutral voltage", unit="V", lo=100, hi=480
     )
     has_lock: bool = setting(True, "a connector lock is fitted")
+    socket_outlet: bool = setting(
+        False,
+        "a socket outlet (no fixed cable): the plug's PP resistor limits the current to the "
+        "cable's capacity (IEC 61851-1 Annex B); the board needs a PP input",
+    )
+    rcd_self_test: bool = setting(
+        True, "test the RCD (its test current) before each session; no closing until it passed"
+    )
+    contactor_min_off_s: float = setting(
+        1.0,
+        "the contactor closes again no sooner than this after it opened",
+        unit="s",
+        lo=0,
+        hi=3,
+    )
     ventilation_available: bool = setting(
         False, "ventilation is fitted: the EV may charge in state D"
     )

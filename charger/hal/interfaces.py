@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class SteadyLevel(enum.Enum):
@@ -46,11 +46,14 @@ class Contactor(Protocol):
     def set_closed(self, closed: bool) -> None: ...
 
     def feedback_closed(self) -> bool | None:
-        """Auxiliary-contact state, or None when the board has no feedback input."""
+        """Auxiliary-contact state, or None when the board has no feedback input. Never
+        waits: a board with edge events returns the debounced state of the last edge."""
 
 
 class ConnectorLock(Protocol):
-    def set_locked(self, locked: bool) -> None: ...
+    def set_locked(self, locked: bool) -> None:
+        """Starts moving the lock (a motor pulse returns at once); `feedback_locked`
+        reports when it got there."""
 
     def feedback_locked(self) -> bool | None: ...
 
@@ -59,9 +62,11 @@ class Rcd(Protocol):
     def tripped(self) -> bool: ...
 
     def on_change(self, callback: Callable[[bool], None]) -> None:
-        """Calls back with the new tripped state."""
+        """Calls back with the new tripped state (never for the trip a self-test causes)."""
 
-    async def self_test(self) -> bool: ...
+    async def self_test(self) -> bool:
+        """Injects the test current (an RDC-DD's test input) and checks that the device
+        trips and re-arms; True when it did both. Trips it causes are not reported."""
 
     def reset(self) -> bool:
         """Tries to re-arm after a trip; True when the RCD is no longer tripped."""
@@ -82,8 +87,57 @@ class MeterReading:
     dc_current_a: float | None = None
 
 
+class MeterError(Exception):
+    """The meter did not answer (or answered garbage): no reading this time."""
+
+
 class EnergyMeter(Protocol):
+    async def read(self) -> MeterReading:
+        """The meter's values now; raises MeterError when the meter does not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedMeterValue:
+    """A signed reading (OCMF and the like), as OCPP's SignedMeterValueType carries it."""
+
+    signed_meter_data: str
+    signing_method: str
+    encoding_method: str  # "OCMF", "EDL", ...
+    public_key: str
+
+
+@runtime_checkable
+class SigningMeter(Protocol):
+    """An energy meter that signs a transaction's start and end readings itself
+    (German Eichrecht meters: OCMF). No driver yet; the controller checks for it with
+    isinstance, so a meter driver only has to add these two methods."""
+
     async def read(self) -> MeterReading: ...
+
+    async def start_transaction(self, transaction_id: str) -> SignedMeterValue: ...
+
+    async def stop_transaction(self, transaction_id: str) -> SignedMeterValue: ...
+
+
+PP_OPEN_OHM = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class ProximityReading:
+    """The resistance between PP and PE of a socket outlet (IEC 61851-1 Annex B): the
+    plug's coding resistor Rc, or PP_OPEN_OHM (inf) with no plug in the socket."""
+
+    resistance_ohm: float
+
+
+class ProximityPilot(Protocol):
+    """The proximity (PP) contact of a socket outlet: a board that has one measures the
+    cable's coding resistor. Fixed-cable stations have none."""
+
+    def read(self) -> ProximityReading: ...
+
+    def on_change(self, callback: Callable[[ProximityReading], None]) -> None:
+        """Calls back from the event loop when the (debounced) resistance changes."""
 
 
 class IdReader(Protocol):
@@ -184,6 +238,7 @@ class EvseHardware:
     meter: EnergyMeter
     lock: ConnectorLock | None = None
     id_reader: IdReader | None = None
+    proximity: ProximityPilot | None = None  # socket outlets: the PP contact
     power_module: PowerModule | None = None  # DC EVSEs: both of these
     isolation_monitor: IsolationMonitor | None = None
     plc: PlcLink | None = None

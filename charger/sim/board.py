@@ -7,6 +7,10 @@ the PWM goes away, at 5 % (it has no HLC stack), when it is asked to stop, or wh
 battery is full. The meter integrates energy from the current the EV draws through the
 closed contactor. Faults can be injected at run time, from Python or as JSON commands.
 
+On a socket outlet (`socket_outlet = true`) the car comes with a cable whose coding
+resistor (IEC 61851-1 Table B.2) the board's PP input reads; `unplug` pulls it at the car
+(it stays in the socket) or at the station (PP breaks first, then CP).
+
 On a DC EVSE (`kind = "dc"`) the EV is a CCS car: it closes S2 (state C) when it sees
 5 %, as it would at CableCheck, and draws what the simulated power module delivers into
 its battery (`charger/sim/dc.py`); its own DC contactor is driven by `ev_contactor`, as
@@ -24,9 +28,11 @@ from typing import Any
 from charger.cs.pwm import current_for_duty
 from charger.cs.settings import EvseConfig
 from charger.hal.interfaces import (
+    PP_OPEN_OHM,
     EvseHardware,
     MeterReading,
     PilotReading,
+    ProximityReading,
     SteadyLevel,
 )
 from charger.runtime.log import event
@@ -39,6 +45,8 @@ log = logging.getLogger(__name__)
 
 # CP plateau voltages set by the EV's resistors, IEC 61851-1 Table A.3 (nominal values).
 _EV_LEVEL_V = {"A": 12.0, "B": 9.0, "C": 6.0, "D": 3.0}
+# A cable's coding resistor Rc per current capacity, IEC 61851-1 Table B.2 (nominal).
+CABLE_RC_OHM = {13: 1500.0, 20: 680.0, 32: 220.0, 63: 100.0}
 _NOMINAL_FREQUENCY_HZ = 50.0
 _POWER_FACTOR = 0.99
 
@@ -49,6 +57,8 @@ FAULTS = (
     "contactor_welded",  # the contactor stays closed whatever it is told
     "ev_ignore_reduction",  # the EV keeps drawing its old current after a duty decrease
     "lock_jam",  # the connector lock does not move
+    "pp_fault",  # the PP contact is shorted to PE: 0 ohm, no valid cable coding
+    "rcd_self_test_fail",  # the RCD does not trip on its test current
     *DC_FAULTS,  # DC EVSEs only, see charger/sim/dc.py
 )
 
@@ -68,6 +78,8 @@ class SimEv:
     ignore_reduction: bool = False
     diode_short: bool = False
     hlc: bool = False  # does SLAC (and, later, ISO 15118) at 5 %
+    cable_a: int = 32  # a socket outlet: the rating of the car's cable (Table B.2)
+    cable_in_socket: bool = False  # a socket outlet: the cable's plug is in the station
 
 
 @dataclass(slots=True)
@@ -90,6 +102,7 @@ class SimEvse:
             phases=sim.ev_phases,
             reaction_s=sim.ev_reaction_s,
             hlc=sim.ev_hlc,
+            cable_a=int(sim.ev_cable_a),
         )
         self.powerline = SimPowerline(config.id)
         self._time_scale = sim.time_scale
@@ -102,6 +115,8 @@ class SimEvse:
         self._pilot_callbacks: list[Callable[[PilotReading], None]] = []
         self._rcd_callbacks: list[Callable[[bool], None]] = []
         self._token_callbacks: list[Callable[[str, str], None]] = []
+        self._pp_callbacks: list[Callable[[ProximityReading], None]] = []
+        self._last_pp = self.pp_reading()
         self.dc = (
             SimDcOutput(
                 config, sim, contactor_closed=lambda: self.contactor_closed, faults=self.faults
@@ -126,6 +141,22 @@ class SimEvse:
         # The EV's diode blocks the negative half-wave; shorted, the EV load pulls it in.
         negative = -level if (ev.plugged and ev.diode_short) else -12.0
         return PilotReading(level, negative, out.pwm_duty)
+
+    def pp_reading(self) -> ProximityReading:
+        """What the board's PP input reads: the cable's Rc with its plug in the socket."""
+        if not self.ev.cable_in_socket:
+            return ProximityReading(PP_OPEN_OHM)
+        if "pp_fault" in self.faults:
+            return ProximityReading(0.0)
+        return ProximityReading(CABLE_RC_OHM[self.ev.cable_a])
+
+    def _pp_changed(self) -> None:
+        reading = self.pp_reading()
+        if reading != self._last_pp:
+            self._last_pp = reading
+            loop = asyncio.get_running_loop()
+            for callback in tuple(self._pp_callbacks):
+                loop.call_soon(callback, reading)
 
     def _pilot_changed(self) -> None:
         reading = self._reading()
@@ -269,7 +300,7 @@ class SimEvse:
         return self.rcd_tripped
 
     async def self_test(self) -> bool:
-        return not self.rcd_tripped
+        return not self.rcd_tripped and "rcd_self_test_fail" not in self.faults
 
     def reset(self) -> bool:
         if "rcd_trip" not in self.faults and self.rcd_tripped:
@@ -321,9 +352,14 @@ class SimEvse:
 
     # ------------------------------------------------------------------ driving the EV
 
-    def plug_in(self) -> None:
+    def plug_in(self, cable_a: int | None = None) -> None:
+        if cable_a is not None:
+            self.set_cable(cable_a)
         if self.ev.plugged:
             return
+        if self.config.socket_outlet:  # the cable goes into the socket first
+            self.ev.cable_in_socket = True
+            self._pp_changed()
         self.ev.plugged = True
         self.ev.s2_state = "B"
         self.ev.current_a = 0.0
@@ -332,8 +368,25 @@ class SimEvse:
         self._ev_react()
         self._ev_slac()
 
-    def unplug(self) -> None:
-        """Pulls the plug: no reaction delay, even under load."""
+    def set_cable(self, cable_a: int) -> None:
+        """The car's cable for a socket outlet: 13, 20, 32 or 63 A (its Rc, Table B.2)."""
+        if cable_a not in CABLE_RC_OHM:
+            raise ValueError(
+                f"a cable of {cable_a} A has no coding in IEC 61851-1 Table B.2 "
+                f"(expected one of {', '.join(map(str, CABLE_RC_OHM))})"
+            )
+        self.ev.cable_a = cable_a
+        self._pp_changed()
+
+    def unplug(self, at: str = "ev") -> None:
+        """Pulls the plug: no reaction delay, even under load. `at` "ev": at the car (a
+        socket outlet's cable stays in the socket); "station": the cable leaves the
+        socket, PP breaking before CP as with a real plug."""
+        if at not in ("ev", "station"):
+            raise ValueError(f'unplug \'at\' must be "ev" or "station", got {at!r}')
+        if at == "station" and self.ev.cable_in_socket:
+            self.ev.cable_in_socket = False
+            self._pp_changed()
         if self._reaction is not None:
             self._reaction.cancel()
             self._reaction = None
@@ -380,6 +433,7 @@ class SimEvse:
         if fault == "lock_jam" and not active:
             self.lock_locked = self.out.lock_cmd
         self._pilot_changed()
+        self._pp_changed()
 
     def snapshot(self) -> dict[str, Any]:
         ev, reading = self.ev, self._last_reading
@@ -400,6 +454,19 @@ class SimEvse:
                 "negative_v": reading.negative_v,
                 "duty_percent": reading.duty_percent,
             },
+            **(
+                {
+                    "cable": {
+                        "current_a": ev.cable_a,
+                        "in_socket": ev.cable_in_socket,
+                        "pp_ohm": self._last_pp.resistance_ohm
+                        if self._last_pp.resistance_ohm != PP_OPEN_OHM
+                        else None,
+                    }
+                }
+                if self.config.socket_outlet
+                else {}
+            ),
             "contactor_closed": self.contactor_closed,
             "lock_locked": self.lock_locked,
             "rcd_tripped": self.rcd_tripped,
@@ -444,6 +511,17 @@ class _RcdAdapter:
         return self._evse.reset()
 
 
+class _PpAdapter:
+    def __init__(self, evse: SimEvse) -> None:
+        self._evse = evse
+
+    def read(self) -> ProximityReading:
+        return self._evse._last_pp
+
+    def on_change(self, callback: Callable[[ProximityReading], None]) -> None:
+        self._evse._pp_callbacks.append(callback)
+
+
 class _MeterAdapter:
     def __init__(self, evse: SimEvse) -> None:
         self._evse = evse
@@ -479,6 +557,7 @@ class SimBoard:
                 meter=_MeterAdapter(sim),
                 lock=_LockAdapter(sim) if sim.config.has_lock else None,
                 id_reader=_IdReaderAdapter(sim),
+                proximity=_PpAdapter(sim) if sim.config.socket_outlet else None,
                 power_module=SimPowerModule(sim.dc) if sim.dc is not None else None,
                 isolation_monitor=SimIsolationMonitor(sim.dc) if sim.dc is not None else None,
                 plc=SimPlcLink(sim.powerline),
@@ -595,8 +674,9 @@ def _rcd_reset(sim: SimEvse) -> None:
 
 
 _COMMANDS: dict[str, Callable[[SimEvse, Mapping[str, Any]], None]] = {
-    "plug_in": lambda sim, _: sim.plug_in(),
-    "unplug": lambda sim, _: sim.unplug(),
+    "plug_in": lambda sim, p: sim.plug_in(_arg(p, "cable_a", int) if "cable_a" in p else None),
+    "unplug": lambda sim, p: sim.unplug(_arg(p, "at", str) if "at" in p else "ev"),
+    "set_cable": lambda sim, p: sim.set_cable(_arg(p, "cable_a", int)),
     "start_charging": lambda sim, _: sim.request_charging(True),
     "stop_charging": lambda sim, _: sim.request_charging(False),
     "ventilation": lambda sim, p: sim.request_ventilation(_arg(p, "on", bool)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from charger.runtime.settings import setting
+from charger.runtime.settings import Report, setting
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,13 @@ class SimConfig:
         0.5, "the car's reaction time to a PWM change", unit="s", lo=0, hi=5
     )
     ev_hlc: bool = setting(False, "the car does SLAC when it sees 5 %")
+    ev_cable_a: int = setting(
+        32,
+        "socket outlets: the rating of the car's cable, its PP coding (13, 20, 32 or 63)",
+        unit="A",
+        lo=13,
+        hi=63,
+    )
     ev_battery_voltage_v: float = setting(
         400.0,
         "DC: the car's battery voltage at 50 % charge (open circuit; +-10 % from empty to full)",
@@ -63,3 +70,7 @@ class SimConfig:
     time_scale: float = setting(
         1.0, "simulated seconds per real second (battery and meter)", lo=0.1, hi=10000
     )
+
+    def check(self, report: Report) -> None:
+        if self.ev_cable_a not in (13, 20, 32, 63):
+            report("ev_cable_a", f"is {self.ev_cable_a}", "13, 20, 32 or 63 (Table B.2)")
