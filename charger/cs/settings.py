@@ -112,8 +112,9 @@ class EvseConfig:
         True, "test the RCD (its test current) before each session; no closing until it passed"
     )
     contactor_min_off_s: float = setting(
-        1.0,
-        "the contactor closes again no sooner than this after it opened",
+        0.0,
+        "the contactor closes again no sooner than this after it opened (its wear and "
+        "inrush; the board's drop-in sets it)",
         unit="s",
         lo=0,
         hi=3,
