@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -65,9 +66,18 @@ EXIT_RESTART = 75  # asks the CLI to re-exec the process (station reset)
 
 class App:
     def __init__(
-        self, config: Config, *, demo: bool = False, notifier: systemd.Notifier | None = None
+        self,
+        config: Config,
+        *,
+        demo: bool = False,
+        notifier: systemd.Notifier | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """`monotonic`, `wall_clock`: the clocks of the CS controller's and the OCPP
+        client's intervals and timestamps (a test rig passes its own)."""
         self.config = config
+        self._monotonic, self._wall_clock = monotonic, wall_clock
         self.demo = demo
         self.bus = Bus(
             request_timeout_s=config.bus.request_timeout_s,
@@ -211,6 +221,7 @@ class App:
             store,
             availability=availability,
             on_reset=lambda: self.request_stop(EXIT_RESTART),
+            clock=self._monotonic,
         )
         controller.start()
         stack.push_async_callback(controller.close)
@@ -244,12 +255,14 @@ class App:
             outbox,
             device_model=model,
             local_list=LocalList(dm_store),
-            auth_cache=AuthCache(dm_store),
+            auth_cache=AuthCache(dm_store, clock=self._wall_clock),
             network_profiles=NetworkProfiles(
                 dm_store, NetworkProfile(1, settings.csms_url, settings.security_profile)
             ),
             state_store=dm_store,
             recovered_files=recovered,
+            monotonic=self._monotonic,
+            wall_clock=self._wall_clock,
         )
         client.start()
         stack.push_async_callback(client.close)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,11 @@ class CsmsState:
     connections: list[ServerConnection] = field(default_factory=list)
     stations: list[Any] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # the CSMS's clock, for currentTime in Boot and Heartbeat answers (a rig moves it)
+    wall_clock: Callable[[], float] = time.time
+
+    def now(self) -> str:
+        return now(datetime.fromtimestamp(self.wall_clock(), UTC))
 
     def note(self, action: str, payload: dict[str, Any]) -> None:
         self.received.append((action, payload))
@@ -59,8 +65,9 @@ class CsmsState:
                 await self.changed.wait()
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def now(moment: datetime | None = None) -> str:
+    moment = moment or datetime.now(UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class _StationHandler(ChargePoint):
@@ -84,13 +91,15 @@ class _StationHandler(ChargePoint):
     async def on_boot(self, **payload: Any) -> Any:
         self.state.note("BootNotification", payload)
         return call_result.BootNotification(
-            current_time=now(), interval=self.state.interval, status=self.state.boot_status
+            current_time=self.state.now(),
+            interval=self.state.interval,
+            status=self.state.boot_status,
         )
 
     @on("Heartbeat")
     async def on_heartbeat(self, **payload: Any) -> Any:
         self.state.note("Heartbeat", payload)
-        return call_result.Heartbeat(current_time=now())
+        return call_result.Heartbeat(current_time=self.state.now())
 
     @on("StatusNotification")
     async def on_status(self, **payload: Any) -> Any:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,9 +112,14 @@ class OcppClient:
         network_profiles: NetworkProfiles | None = None,
         state_store: Store | None = None,
         recovered_files: Sequence[Path] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """`recovered_files`: state databases found corrupt at start and moved aside (to
-        these paths); the CSMS hears of each with the start's security events."""
+        these paths); the CSMS hears of each with the start's security events.
+        `monotonic`, `wall_clock`: the clocks of intervals and of timestamps (the event
+        loop's clock and the system time; a test rig passes its own)."""
+        self._wall_clock = wall_clock
         self._bus = bus
         self._s = settings
         self._outbox = outbox
@@ -176,6 +182,8 @@ class OcppClient:
             self.dm, self.tx, self._emit, self._timestamp, self._registered_session, self._tasks
         )
         self._dm_listeners.append(self.meter.dm_changed)
+        self.meter.monotonic, self.meter.wall_clock = monotonic, wall_clock
+        self.status.monotonic = monotonic
 
     # ------------------------------------------------------------------ bus
 
@@ -665,11 +673,13 @@ class OcppClient:
 
     def _timestamp(self) -> str:
         """Now, on the CSMS's clock (G02: Heartbeat and BootNotification set it)."""
-        return api.timestamp(datetime.now(UTC) + timedelta(seconds=self.clock_offset_s))
+        now = datetime.fromtimestamp(self._wall_clock(), UTC)
+        return api.timestamp(now + timedelta(seconds=self.clock_offset_s))
 
     def _sync_clock(self, csms_time: str) -> None:
         theirs = datetime.fromisoformat(csms_time.replace("Z", "+00:00"))
-        self.clock_offset_s = (theirs - datetime.now(UTC)).total_seconds()
+        ours = datetime.fromtimestamp(self._wall_clock(), UTC)
+        self.clock_offset_s = (theirs - ours).total_seconds()
 
     # ------------------------------------------------------------------ availability
 

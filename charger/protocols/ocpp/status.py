@@ -78,6 +78,7 @@ class StatusReporter:
         self._notified: dict[ConnectorKey, str] = {}
         self.event_ids = EventIds(None)  # the client gives the persisted one
         self._offline_since: float | None = None  # monotonic time the connection was lost
+        self.monotonic: Callable[[], float] = time.monotonic  # the offline period's clock
         self._reported_to: object | None = None  # the CSMS _reported refers to
         self._update_availability_states()
 
@@ -130,7 +131,7 @@ class StatusReporter:
     def went_offline(self) -> None:
         """The registered connection is gone: the offline period (B04) starts now."""
         if self._offline_since is None:
-            self._offline_since = time.monotonic()
+            self._offline_since = self.monotonic()
 
     async def catch_up(self, session: Session, csms: object) -> None:
         """B04: after an offline period longer than OfflineThreshold (and at boot) every
@@ -138,7 +139,7 @@ class StatusReporter:
         reached over another network profile (`csms`) has heard nothing yet: it gets all."""
         offline_s = None
         if self._offline_since is not None:
-            offline_s = time.monotonic() - self._offline_since
+            offline_s = self.monotonic() - self._offline_since
         self._offline_since = None
         everything = (
             offline_s is None
