@@ -1,4 +1,4 @@
-"""Build script: metadata lives in setup.cfg; this file declares the C extension."""
+"""Build script: metadata lives in setup.cfg; this file declares the C extensions."""
 
 from setuptools import Extension, setup
 
@@ -9,6 +9,11 @@ setup(
             sources=["charger/protocols/exi/_exi.c"],
             depends=["charger/protocols/exi/_generated/_exi_tables.h"],
             extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra"],
-        )
+        ),
+        Extension(
+            "charger.hal.rpi._cpsample",
+            sources=["charger/hal/rpi/_cpsample.c"],
+            extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra"],
+        ),
     ]
 )

@@ -62,6 +62,11 @@ exi=charger/protocols/exi
 if ! ls $exi/_exi.*.so >/dev/null 2>&1 || [ -n "$(find $exi/_exi.c $exi/_generated/_exi_tables.h -newer "$(ls $exi/_exi.*.so | head -1)")" ]; then
     .venv/bin/python setup.py -q build_ext --inplace >/dev/null
 fi
+# The CP sampler's C extension (SPI ADC bursts): likewise.
+cps=charger/hal/rpi
+if ! ls $cps/_cpsample.*.so >/dev/null 2>&1 || [ -n "$(find $cps/_cpsample.c -newer "$(ls $cps/_cpsample.*.so | head -1)")" ]; then
+    .venv/bin/python setup.py -q build_ext --inplace >/dev/null
+fi
 
 # The strictly validating test CSMS (ocpp-rpc), pinned by its package-lock.json.
 if [ "$want_test" = 1 ]; then

@@ -51,11 +51,14 @@ MODULE_DISTRIBUTION = {
     "aiomqtt": "aiomqtt",
     "cbor2": "cbor2",
     "cryptography": "cryptography",
+    "gpiod": "gpiod",
     "jsonschema_rs": "jsonschema-rs",
     "ocpp": "ocpp",
     "paho": "paho-mqtt",
+    "pymodbus": "pymodbus",
     "pyroute2": "pyroute2",
     "RPi": "RPi.GPIO",
+    "serial": "pyserial",
     "spidev": "spidev",
     "websockets": "websockets",
 }
@@ -63,9 +66,12 @@ YOCTO_PACKAGE = {
     "aiomqtt": "python3-aiomqtt",  # meta-charger
     "cbor2": "python3-cbor2",  # meta-python
     "cryptography": "python3-cryptography",  # oe-core
+    "gpiod": "python3-gpiod",  # meta-python: libgpiod v2's binding
     "jsonschema-rs": "python3-jsonschema-rs",  # meta-charger
     "ocpp": "python3-ocpp",  # meta-charger
     "paho-mqtt": "python3-paho-mqtt",  # meta-python
+    "pymodbus": "python3-pymodbus",  # meta-python
+    "pyserial": "python3-pyserial",  # meta-python
     "pyroute2": "python3-pyroute2",  # meta-python
     "rpi-gpio": "rpi-gpio",  # meta-raspberrypi
     "spidev": "python3-spidev",  # meta-python

@@ -49,6 +49,10 @@ do_install:append() {
     if ! ls ${D}${PYTHON_SITEPACKAGES_DIR}/charger/protocols/exi/_exi*.so >/dev/null 2>&1; then
         bbfatal "the EXI codec's C extension (charger.protocols.exi._exi) was not built"
     fi
+    # Likewise the CP sampler's: without it the board cannot measure the control pilot.
+    if ! ls ${D}${PYTHON_SITEPACKAGES_DIR}/charger/hal/rpi/_cpsample*.so >/dev/null 2>&1; then
+        bbfatal "the CP sampler's C extension (charger.hal.rpi._cpsample) was not built"
+    fi
 
     install -d ${D}${systemd_system_unitdir}
     install -m 0644 ${WORKDIR}/charger.service ${D}${systemd_system_unitdir}/
@@ -94,7 +98,10 @@ CONFFILES:${PN} = "${sysconfdir}/charger/charger.toml ${sysconfdir}/charger/conf
 # - python3-modules: the whole standard library. How python3 splits it into python3-*
 #   packages is that recipe's business, and a missing stdlib module would only show on
 #   a station.
-# - rpi-gpio (meta-raspberrypi), python3-spidev: setup.cfg's rpi extra.
+# - python3-gpiod, python3-pymodbus, python3-pyserial, python3-spidev (meta-python),
+#   rpi-gpio (meta-raspberrypi): setup.cfg's rpi extra (libgpiod v2's Python binding,
+#   the Modbus meter, the meter's and the card reader's serial ports, the CP ADC; RPi.GPIO
+#   for gpio_backend = "rpi-gpio" on a Pi 4).
 # - mosquitto: the broker (mqtt.broker = "external"), and mosquitto_passwd for the
 #   accounts (charger-mqtt-credentials).
 # - util-linux-setpriv: a broker the charger spawns itself runs under setpriv --pdeathsig.
@@ -103,11 +110,14 @@ RDEPENDS:${PN} += "\
     python3-aiomqtt \
     python3-cbor2 \
     python3-cryptography \
+    python3-gpiod \
     python3-jsonschema-rs \
     python3-modules \
     python3-ocpp \
     python3-paho-mqtt \
+    python3-pymodbus \
     python3-pyroute2 \
+    python3-pyserial \
     python3-spidev \
     python3-websockets \
     rpi-gpio \
