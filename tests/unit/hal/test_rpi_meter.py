@@ -87,7 +87,9 @@ async def test_sdm630_reading(sdm630: tuple[ModbusTcpServer, int]) -> None:
 async def test_every_measurand_the_device_model_offers(
     sdm630: tuple[ModbusTcpServer, int],
 ) -> None:
-    reading = await meter(sdm630[1]).read()
+    m = meter(sdm630[1])
+    reading = await m.read()
+    m.close()
     v, i = reading.voltage_v, reading.current_a
     data = {
         "voltage": {"l1": v[0], "l2": v[1], "l3": v[2]},
@@ -103,7 +105,9 @@ async def test_every_measurand_the_device_model_offers(
 async def test_sdm72dm_v2_map() -> None:
     server, port = await start_server("sdm72dm-v2", unit=3)
     try:
-        reading = await meter(port, "sdm72dm-v2", address=3).read()
+        m = meter(port, "sdm72dm-v2", address=3)
+        reading = await m.read()
+        m.close()
         assert reading.current_a == (16.0, 15.5, 16.25)
         assert reading.energy_import_wh == 1234500.0
         assert reading.reactive_import_varh == 0.0  # not in this meter's map
@@ -126,8 +130,10 @@ async def test_a_meter_that_stops_answering_raises_meter_error() -> None:
 
 
 async def test_a_wrong_address_gets_no_answer(sdm630: tuple[ModbusTcpServer, int]) -> None:
+    m = meter(sdm630[1], address=7)
     with pytest.raises(MeterError, match="address 7"):
-        await meter(sdm630[1], address=7).read()
+        await m.read()
+    m.close()
 
 
 def test_decode_is_big_endian_float32() -> None:
