@@ -128,12 +128,27 @@ class Msg:
     answer: dict[str, Any] | None = None
 
 
+class _Connections(list[Any]):
+    """The TS's connections; runs what waits for the next one as it is accepted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[Callable[[], None]] = []
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        waiting, self.waiting = self.waiting, []
+        for callback in waiting:
+            callback()
+
+
 @dataclass
 class TestSystem(CsmsState):
     """The CSMS state of `rig.csms`, plus a timed log of both directions."""
 
     __test__ = False  # not a pytest class
     log: list[Msg] = field(default_factory=list)
+    connections: list[Any] = field(default_factory=_Connections)
 
     def note(self, action: str, payload: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
@@ -161,10 +176,17 @@ class CaseFailed(AssertionError):
 
 
 def firmware_config(
-    tmp: Path, csms_url: str, broker_port: int, *, evses: int = 1, extra: str = ""
+    tmp: Path,
+    csms_url: str,
+    broker_port: int,
+    *,
+    evses: int = 1,
+    extra: str = "",
+    evse: str = "",
 ) -> charger_config.Config:
+    """`evse`: more keys for every [[evse]] table (socket_outlet = true, ...)."""
     evse_tables = "".join(
-        f'[[evse]]\nid = {i + 1}\nevse_id = "{EVSE_IDS[i]}"\nmax_current_a = 32\n'
+        f'[[evse]]\nid = {i + 1}\nevse_id = "{EVSE_IDS[i]}"\nmax_current_a = 32\n{evse}\n'
         for i in range(evses)
     )
     text = f"""
@@ -248,11 +270,14 @@ class Octt:
     check sits after the action that must cause it.
     """
 
-    def __init__(self, tmp: Path, broker_port: int, *, evses: int = 1, config: str = "") -> None:
+    def __init__(
+        self, tmp: Path, broker_port: int, *, evses: int = 1, config: str = "", evse: str = ""
+    ) -> None:
         self.tmp = tmp
         self.broker_port = broker_port
         self.evses = evses
         self.extra_config = config
+        self.evse_config = evse
         self.ts = TestSystem(interval=300)
         self.url = ""
         self.app: _RigApp | None = None
@@ -261,6 +286,7 @@ class Octt:
         self.step_mark = 0
         self._runner: asyncio.Task[None] | None = None
         self._stack = contextlib.AsyncExitStack()
+        self._background: set[asyncio.Task[None]] = set()
         self._restart = True
         # what the TS configured (the station's defaults until it sets them)
         self.tx_start_points = ["EVConnected", "Authorized"]
@@ -279,7 +305,12 @@ class Octt:
         self.ts.wall_clock = self.loop.wall
         self.url = await self._stack.enter_async_context(ocpp_csms(self.ts))
         self.config = firmware_config(
-            self.tmp, self.url, self.broker_port, evses=self.evses, extra=self.extra_config
+            self.tmp,
+            self.url,
+            self.broker_port,
+            evses=self.evses,
+            extra=self.extra_config,
+            evse=self.evse_config,
         )
         self._start_firmware()
         return self
@@ -462,11 +493,13 @@ class Octt:
             raise CaseFailed("the station never connected")
         return self.ts.stations[-1]
 
-    async def call(self, action: str, **payload: Any) -> dict[str, Any]:
+    async def call(self, action: str, *, settle: bool = True, **payload: Any) -> dict[str, Any]:
         """The TS sends `action` (camelCase payload); returns the station's answer in
-        camelCase. A CALLERROR raises the `ocpp` package's exception for its code."""
+        camelCase. A CALLERROR raises the `ocpp` package's exception for its code.
+        `settle` False: at once, without first letting the station finish what it does."""
         self.mark()
-        await self.settle()
+        if settle:
+            await self.settle()
         request = getattr(call, action)(**camel_to_snake_case(payload))
         msg = Msg("ts", action, payload, self.now())
         self.ts.log.append(msg)
@@ -511,6 +544,35 @@ class Octt:
     def accept_connections(self) -> None:
         self.ts.refuse_connections = 0
 
+    async def reconnected(self, within_s: float) -> float:
+        """Lets time pass until the station's next accepted connection; returns when."""
+        before = len(self.ts.connections)
+        deadline = self.now() + within_s
+        while len(self.ts.connections) == before:
+            if self.now() >= deadline:
+                raise CaseFailed(f"no reconnection within {within_s} s")
+            await self.advance(min(0.5, deadline - self.now()))
+        return self.now()
+
+    def at_next_connection(self, action: str, **payload: Any) -> asyncio.Future[dict[str, Any]]:
+        """The TS sends `action` the moment it accepts the station's next connection
+        ("executed the moment the WebSocket connection is restored"); the answer."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+        async def send() -> None:
+            try:
+                answer.set_result(await self.call(action, settle=False, **payload))
+            except Exception as exc:  # handed to whoever awaits the answer
+                answer.set_exception(exc)
+
+        def accepted() -> None:
+            self._background.add(loop.create_task(send()))
+
+        assert isinstance(self.ts.connections, _Connections)
+        self.ts.connections.waiting.append(accepted)
+        return answer
+
     def connections(self) -> int:
         return len(self.ts.connections)
 
@@ -528,10 +590,11 @@ class Octt:
         self.sim(evse).plug_in()
         await self.settle()
 
-    async def unplug(self, evse: int = 1) -> None:
-        """Manual Action: Disconnect the EV and EVSE."""
+    async def unplug(self, evse: int = 1, *, at: str = "ev") -> None:
+        """Manual Action: Disconnect the EV and EVSE; `at` "ev": on the EV side (a socket
+        outlet's cable stays in the socket), "station": on the Charging Station side."""
         self.mark()
-        self.sim(evse).unplug()
+        self.sim(evse).unplug(at=at)
         await self.settle()
 
     async def present(
@@ -706,6 +769,37 @@ class Octt:
         ended = await self.expect("TransactionEvent", within_s=10, eventType="Ended")
         return stop, ended
 
+    async def stop_authorized_post_session(
+        self, evse: int = 1, *, token: str = VALID_TOKEN
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """StopAuthorized then EVConnectedPostSession while the transaction goes on
+        (TxStopPoint without Authorized): the StopAuthorized event, then
+        ChargingStateChanged with chargingState EVConnected."""
+        await self.present(token, evse)
+        stop = await self.expect("TransactionEvent", within_s=5, triggerReason="StopAuthorized")
+        after = await self.expect(
+            "TransactionEvent",
+            within_s=10,
+            triggerReason="ChargingStateChanged",
+            transactionInfo={"chargingState": "EVConnected"},
+        )
+        return stop, after
+
+    async def energy_transfer_suspended(self, evse: int = 1) -> dict[str, Any]:
+        """Reusable State EnergyTransferSuspended: the EV suspends; TransactionEvent
+        ChargingStateChanged SuspendedEV (Updated), or Ended StoppedByEV."""
+        await self.ev_suspends(evse)
+        event = await self.expect(
+            "TransactionEvent",
+            within_s=10,
+            transactionInfo={"chargingState": lambda s: s in ("SuspendedEV", "EVConnected")},
+        )
+        if event["eventType"] == "Ended":
+            assert event["transactionInfo"]["stoppedReason"] == "StoppedByEV", event
+        else:
+            assert event["triggerReason"] == "ChargingStateChanged", event
+        return event
+
     async def ev_disconnected(self, evse: int = 1, *, tx_ends: bool = False) -> dict[str, Any]:
         """Reusable State EVDisconnected: unplug; StatusNotification Available with its
         Delta; the Ended TransactionEvent (EVCommunicationLost, Idle) when the
@@ -738,10 +832,16 @@ class Octt:
 
 @contextlib.asynccontextmanager
 async def octt(
-    tmp: Path, broker_port: int, *, evses: int = 1, config: str = "", boot: bool = True
+    tmp: Path,
+    broker_port: int,
+    *,
+    evses: int = 1,
+    config: str = "",
+    evse: str = "",
+    boot: bool = True,
 ) -> AsyncIterator[Octt]:
     """The rig, started; with `boot`, the station has reached the Booted state."""
-    async with Octt(tmp, broker_port, evses=evses, config=config) as rig:
+    async with Octt(tmp, broker_port, evses=evses, config=config, evse=evse) as rig:
         if boot:
             await rig.booted()
         yield rig

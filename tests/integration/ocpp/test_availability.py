@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from ocpp.v201 import call
 
-from charger.bus import api
 from charger.protocols.ocpp.settings import Connector
 from charger.runtime.store import Store
 from rig.csms import CsmsState, ocpp_csms
@@ -75,73 +74,6 @@ async def test_TC_G_18_G_19_G_21_CS_inoperative_persists_across_a_reboot(target:
         )
         startup = await second.wait_for("SecurityEventNotification")
         assert startup["type"] == "StartupOfTheDevice"
-
-
-@pytest.mark.parametrize("evse", [None, 1], ids=["station", "evse"])
-async def test_TC_B_22_B_27_CS_immediate_reset_ends_the_transaction(evse: int | None) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        play_cs(st, {"reset": {"status": "accepted"}})
-        await step(st, PLUG)
-        await state.wait_for("TransactionEvent")
-        assert (await csms.call(call.Reset(type="Immediate", evse_id=evse))).status == "Accepted"
-        ended = await state.wait_for("TransactionEvent", count=2)
-        assert (ended["event_type"], ended["trigger_reason"]) == ("Ended", "ResetCommand")
-        assert ended["transaction_info"]["stopped_reason"] == "ImmediateReset"
-        request = await st.wait_for("reset")
-        assert request.data == ({} if evse is None else {"evse_id": EVSE_ID})
-
-
-async def test_TC_B_25_B_26_CS_evse_reset_without_and_with_a_transaction() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        asked = play_cs(st, {"reset": {"status": "accepted"}})
-        assert (await csms.call(call.Reset(type="OnIdle", evse_id=1))).status == "Accepted"
-        await st.wait_for("reset")
-        assert asked[0].data == {"evse_id": EVSE_ID}
-        await step(st, PLUG)
-        await state.wait_for("TransactionEvent")
-        reply: Any = await csms.call(call.Reset(type="OnIdle", evse_id=1))
-        assert reply.status == "Scheduled" and len(asked) == 1
-        await step(st, UNPLUG)
-        second = await st.wait_for_count("reset", 2)  # once the transaction has ended
-        assert second.data == {"evse_id": EVSE_ID}
-        ended = [p for a, p in state.received if a == "TransactionEvent"][-1]
-        assert ended["transaction_info"]["stopped_reason"] == "EVDisconnected"  # not a reset
-
-
-async def test_TC_B_41_CS_on_idle_reset_waits_for_every_transaction() -> None:
-    second_evse = "DE*OCP*E0002"
-    store = Store(Path(tempfile.mkdtemp()) / "state.db")
-    connectors = (Connector(EVSE_ID, 1, 1), Connector(second_evse, 2, 1))
-    state = CsmsState(interval=300)
-    async with (
-        ocpp_csms(state) as url,
-        station(url, state_store=store, connectors=connectors) as st,
-    ):
-        csms = await booted(state, st)
-        asked = play_cs(st, {"reset": {"status": "accepted"}})
-
-        def cp(evse_id: str, cp_state: str) -> None:
-            data = {"evse_id": evse_id, "connector_id": 1, "state": cp_state}
-            st.bus.publish(api.update("cp_status", "cs/josev", data))
-
-        for evse_id in (EVSE_ID, second_evse):
-            cp(evse_id, "B1")
-        await state.wait_for("TransactionEvent", count=2)
-        assert (await csms.call(call.Reset(type="OnIdle"))).status == "Scheduled"
-        cp(EVSE_ID, "A1")
-        await state.wait_for("TransactionEvent", count=3)
-        assert asked == []  # the other transaction still runs
-        cp(second_evse, "A1")
-        await st.wait_for("reset")
-        assert asked[0].data == {}  # the whole station
-    again = CsmsState(interval=300)
-    async with ocpp_csms(again) as url, station(url, state_store=store, connectors=connectors):
-        assert (await again.wait_for("BootNotification"))["reason"] == "ScheduledReset"
-        assert (await again.wait_for("SecurityEventNotification"))["type"] == "ResetOrReboot"
 
 
 async def availability_states(csms: Any) -> dict[str, str]:

@@ -18,8 +18,6 @@ from rig.ocpp_station import settings, station
 from tests.support.ocpp_steps import booted
 from tests.support.polling import eventually
 
-HEARTBEAT = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
-
 
 def item(component: str, variable: str, **extra: Any) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}, **extra}
@@ -35,66 +33,6 @@ async def set_(csms: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
     return list(reply.set_variable_result)
 
 
-async def test_TC_B_06_B_07_B_32_B_33_B_34_CS_get_variables() -> None:
-    state = CsmsState(interval=120)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        results = await get(
-            csms,
-            item("OCPPCommCtrlr", "HeartbeatInterval"),
-            item("FluxCapacitor", "Power"),
-            item("OCPPCommCtrlr", "Espresso"),
-            item("OCPPCommCtrlr", "HeartbeatInterval", attribute_type="Target"),
-            item("SecurityCtrlr", "BasicAuthPassword"),
-            {
-                "component": {"name": "Connector", "evse": {"id": 1, "connector_id": 1}},
-                "variable": {"name": "ConnectorType"},
-            },
-        )
-        assert [(r["attribute_status"], r.get("attribute_value")) for r in results] == [
-            ("Accepted", "120"),  # the interval from the BootNotification answer
-            ("UnknownComponent", None),
-            ("UnknownVariable", None),
-            ("NotSupportedAttributeType", None),
-            ("Rejected", None),  # WriteOnly
-            ("Accepted", "cType2"),
-        ]
-
-
-async def test_TC_B_09_B_10_B_11_B_35_B_36_B_37_B_39_CS_set_variables() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        results = await set_(
-            csms,
-            item("OCPPCommCtrlr", "HeartbeatInterval", attribute_value="1"),
-            item("OCPPCommCtrlr", "HeartbeatInterval", attribute_value="often"),
-            item("SecurityCtrlr", "SecurityProfile", attribute_value="3"),
-            item("FluxCapacitor", "Power", attribute_value="1.21"),
-            item("TxCtrlr", "TxStartPoint", attribute_value="PowerPathClosed"),
-            item("TxCtrlr", "TxStopPoint", attribute_value="Teleported"),
-            item("OCPPCommCtrlr", "WarpFactor", attribute_value="9"),
-            item(
-                "OCPPCommCtrlr", "HeartbeatInterval", attribute_value="9", attribute_type="Target"
-            ),
-        )
-        assert [r["attribute_status"] for r in results] == [
-            "Accepted",
-            "Rejected",
-            "Rejected",
-            "UnknownComponent",
-            "Accepted",
-            "Rejected",
-            "UnknownVariable",
-            "NotSupportedAttributeType",
-        ]
-        assert "is not an integer" in results[1]["attribute_status_info"]["additional_info"]
-        assert "read-only" in results[2]["attribute_status_info"]["additional_info"]
-        await state.wait_for("Heartbeat", count=2)  # the new interval is in force
-        [value] = await get(csms, item("TxCtrlr", "TxStartPoint"))
-        assert value["attribute_value"] == "PowerPathClosed"
-
-
 async def test_too_many_items_is_an_occurrence_constraint_violation() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url):
@@ -102,30 +40,6 @@ async def test_too_many_items_is_an_occurrence_constraint_violation() -> None:
         with pytest.raises(OCPPError) as info:
             await get(state.stations[0], *[item("OCPPCommCtrlr", "HeartbeatInterval")] * 21)
         assert type(info.value).__name__ == "OccurrenceConstraintViolationError"
-
-
-async def test_TC_B_12_B_13_B_15_CS_base_reports_are_paged() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        full = await csms.call(call.GetBaseReport(request_id=7, report_base="FullInventory"))
-        assert full.status == "Accepted"
-        pages = []
-        while not pages or pages[-1]["tbc"]:
-            pages.append(await state.wait_for("NotifyReport", count=len(pages) + 1))
-        assert [p["seq_no"] for p in pages] == list(range(len(pages))) and len(pages) >= 3
-        assert all(len(p["report_data"]) <= 20 and p["request_id"] == 7 for p in pages)
-        names = {r["variable"]["name"] for p in pages for r in p["report_data"]}
-        assert {"HeartbeatInterval", "TxStartPoint", "BasicAuthPassword", "ConnectorType"} <= names
-        password = next(
-            r
-            for p in pages
-            for r in p["report_data"]
-            if r["variable"]["name"] == "BasicAuthPassword"
-        )
-        assert "value" not in password["variable_attribute"][0]  # WriteOnly: never reported
-        summary = await csms.call(call.GetBaseReport(request_id=8, report_base="SummaryInventory"))
-        assert summary.status == "NotSupported"
 
 
 async def report_of(state: CsmsState, request_id: int) -> list[dict[str, Any]]:
@@ -219,72 +133,3 @@ async def test_set_values_survive_a_restart() -> None:
     assert again.value("OCPPCommCtrlr", "OfflineThreshold") == "60"  # before loading
     await again.load()
     assert again.value("OCPPCommCtrlr", "OfflineThreshold") == "90"
-
-
-# Variables OCPP 2.0.1 Part 2 (Appendix 3, "Referenced Components and Variables") marks
-# required for the functional blocks this station implements (B, C, E, F, G, J and the
-# local list and cache of C/D).
-REQUIRED = {
-    ("DeviceDataCtrlr", "ItemsPerMessage"),
-    ("DeviceDataCtrlr", "BytesPerMessage"),
-    ("OCPPCommCtrlr", "FileTransferProtocols"),
-    ("OCPPCommCtrlr", "MessageTimeout"),
-    ("OCPPCommCtrlr", "MessageAttempts"),
-    ("OCPPCommCtrlr", "MessageAttemptInterval"),
-    ("OCPPCommCtrlr", "NetworkConfigurationPriority"),
-    ("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"),
-    ("OCPPCommCtrlr", "OfflineThreshold"),
-    ("OCPPCommCtrlr", "ResetRetries"),
-    ("OCPPCommCtrlr", "RetryBackOffRandomRange"),
-    ("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
-    ("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
-    ("OCPPCommCtrlr", "UnlockOnEVSideDisconnect"),
-    ("OCPPCommCtrlr", "WebSocketPingInterval"),
-    ("SecurityCtrlr", "CertificateEntries"),
-    ("SecurityCtrlr", "OrganizationName"),
-    ("SecurityCtrlr", "SecurityProfile"),
-    ("AuthCtrlr", "AuthorizeRemoteStart"),
-    ("AuthCtrlr", "LocalAuthorizeOffline"),
-    ("AuthCtrlr", "LocalPreAuthorize"),
-    ("TxCtrlr", "EVConnectionTimeOut"),
-    ("TxCtrlr", "StopTxOnEVSideDisconnect"),
-    ("TxCtrlr", "StopTxOnInvalidId"),
-    ("TxCtrlr", "TxStartPoint"),
-    ("TxCtrlr", "TxStopPoint"),
-    ("SampledDataCtrlr", "TxEndedMeasurands"),
-    ("SampledDataCtrlr", "TxEndedInterval"),
-    ("SampledDataCtrlr", "TxStartedMeasurands"),
-    ("SampledDataCtrlr", "TxUpdatedMeasurands"),
-    ("SampledDataCtrlr", "TxUpdatedInterval"),
-    ("AlignedDataCtrlr", "Measurands"),
-    ("AlignedDataCtrlr", "Interval"),
-    ("AlignedDataCtrlr", "TxEndedMeasurands"),
-    ("AlignedDataCtrlr", "TxEndedInterval"),
-    ("ClockCtrlr", "DateTime"),
-    ("ClockCtrlr", "TimeSource"),
-    ("LocalAuthListCtrlr", "Entries"),
-    ("LocalAuthListCtrlr", "ItemsPerMessage"),
-    ("LocalAuthListCtrlr", "BytesPerMessage"),
-    ("ChargingStation", "AvailabilityState"),
-    ("ChargingStation", "Available"),
-    ("ChargingStation", "SupplyPhases"),
-    ("EVSE", "AvailabilityState"),
-    ("EVSE", "Available"),
-    ("EVSE", "Power"),
-    ("EVSE", "SupplyPhases"),
-    ("Connector", "AvailabilityState"),
-    ("Connector", "Available"),
-    ("Connector", "ConnectorType"),
-    ("Connector", "SupplyPhases"),
-}
-
-
-async def test_TC_B_53_CS_full_inventory_has_every_required_variable() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        reply = await state.stations[0].call(
-            call.GetBaseReport(request_id=53, report_base="FullInventory")
-        )
-        assert reply.status == "Accepted"
-        assert sorted(REQUIRED - named(await report_of(state, 53))) == []

@@ -11,12 +11,10 @@ import pytest
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.runtime.store import Store
 from rig.csms import CsmsState, ocpp_csms
-from rig.net import free_port
 from rig.ocpp_station import EVSE_ID, Station, station
 from tests.support.ocpp_steps import (
     OFFER,
     PLUG,
-    UNPLUG,
     authorize,
     configure,
     cs,
@@ -82,16 +80,6 @@ async def test_TC_C_49_CS_a_master_pass_stops_every_transaction_and_starts_none(
         end = await state.wait_for("TransactionEvent", count=2)
         assert end["event_type"] == "Ended"
         assert end["transaction_info"]["stopped_reason"] == "MasterPass"
-
-
-async def test_TC_E_16_CS_an_invalid_answer_to_the_transaction_deauthorizes_it() -> None:
-    state = CsmsState(interval=300, transaction_token_status="Invalid")
-    async with ocpp_csms(state) as url, station(url) as st:
-        await started_by_alice(state, st)
-        end = await state.wait_for("TransactionEvent", count=2)
-        assert end["event_type"] == "Ended" and end["trigger_reason"] == "Deauthorized"
-        assert end["transaction_info"]["stopped_reason"] == "DeAuthorized"
-        await st.wait_for("stop_charging", evse_id=EVSE_ID)
 
 
 async def test_TC_C_17_CS_with_stop_tx_on_invalid_id_false_the_transaction_goes_on() -> None:
@@ -190,24 +178,3 @@ async def test_TC_C_45_CS_a_master_pass_starts_no_transaction_at_authorized() ->
             await step(st, facts)  # the EV plugged in: still nothing to start
         await state.wait_for("StatusNotification", count=2)
         assert "TransactionEvent" not in state.actions()
-
-
-async def test_TC_E_45_CS_offline_a_group_member_stops_the_transaction() -> None:
-    port = free_port()
-    cache = await group_cache(A11CE0A1="Accepted", B0B0B0B0="Accepted")
-    async with station(f"ws://127.0.0.1:{port}/ocpp", auth_cache=cache) as st:
-        await step(st, PLUG)
-        assert await authorize(st, "A11CE0A1") == "accepted"  # LocalAuthorizeOffline
-        assert await authorize(st, "B0B0B0B0") == "accepted"  # same group: stops it
-        await st.wait_for("stop_charging", evse_id=EVSE_ID)
-        await step(st, UNPLUG)
-        state = CsmsState(interval=300)
-        async with ocpp_csms(state, port):
-            await state.wait_for("TransactionEvent", count=3)
-            events = [p for a, p in state.received if a == "TransactionEvent"]
-            assert all(p["offline"] for p in events)
-            assert [(p["event_type"], p["trigger_reason"]) for p in events] == [
-                ("Started", "CablePluggedIn"),
-                ("Updated", "Authorized"),
-                ("Ended", "StopAuthorized"),
-            ]

@@ -38,7 +38,7 @@ async def offline_session(st: Station, token: str = "A11CE0A1") -> None:
 
 
 @pytest.mark.parametrize("max_energy", ["0", "500"])
-async def test_TC_C_16_C_18_E_16_CS_stop_tx_on_invalid_id_ends_it(max_energy: str) -> None:
+async def test_TC_C_16_C_18_CS_stop_tx_on_invalid_id_ends_it(max_energy: str) -> None:
     port = free_port()
     async with station(f"ws://127.0.0.1:{port}/ocpp", auth_cache=await cached("Accepted")) as st:
         configure(

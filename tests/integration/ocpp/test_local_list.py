@@ -76,25 +76,3 @@ async def test_TC_C_13_CS_offline_authorization_through_the_local_list() -> None
         assert await authorize(st, "A11CE0A1") == "accepted"  # listed, and loaded from disk
         assert await authorize(st, "BAD0BAD0") == "rejected"
         assert st.client.local_list.version == 3  # type: ignore[attr-defined]
-
-
-async def test_TC_E_52_CS_with_remote_authorization_disabled_the_csms_is_not_asked() -> None:
-    state = CsmsState(interval=300, authorize_status="Accepted")  # would accept anyone
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        assert await send(csms, 1, "Full", [ALICE]) == "Accepted"
-        disable = {
-            "component": {"name": "AuthCtrlr"},
-            "variable": {"name": "DisableRemoteAuthorization"},
-            "attribute_value": "true",
-        }
-        reply = await csms.call(call.SetVariables(set_variable_data=[disable]))
-        assert reply.set_variable_result[0]["attribute_status"] == "Accepted"
-        assert await authorize(st, "BAD0BAD0") == "rejected"  # in neither list nor cache
-        assert await authorize(st, "A11CE0A1") == "accepted"  # the local list's word
-        assert "Authorize" not in state.actions()
-        reply = await csms.call(
-            call.SetVariables(set_variable_data=[{**disable, "attribute_value": "false"}])
-        )
-        await authorize(st, "BAD0BAD0")  # (refused: ALICE's transaction holds the EVSE)
-        assert state.actions().count("Authorize") == 1  # the CSMS is asked again

@@ -10,50 +10,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 import websockets
-from ocpp.exceptions import OCPPError
 from ocpp.v201 import call
 
 from charger.bus import Bus, api
 from charger.protocols.ocpp.client import OcppClient
 from charger.protocols.ocpp.connection import reconnect_delays
 from charger.protocols.ocpp.outbox import Outbox
-from charger.protocols.ocpp.settings import Connector
 from rig.csms import CsmsState, ocpp_csms, raw_csms
-from rig.net import free_port
 from rig.ocpp_station import EVSE_ID, settings, station
 from tests.support.polling import eventually
-
-
-async def test_TC_B_01_CS_cold_boot_accepted() -> None:
-    state = CsmsState(interval=1)
-    async with ocpp_csms(state) as url, station(url) as st:
-        boot = await state.wait_for("BootNotification")
-        assert boot == {
-            "charging_station": {
-                "model": "Wallbox 22",
-                "vendor_name": "OpenWallbox",
-                "serial_number": "SN-42",
-                "firmware_version": "0.1.0",
-            },
-            "reason": "PowerUp",
-        }
-        status = await state.wait_for("StatusNotification")
-        assert (status["connector_status"], status["evse_id"], status["connector_id"]) == (
-            "Available",
-            1,
-            1,
-        )
-        await state.wait_for("Heartbeat", count=2)
-        assert state.actions()[:2] == ["BootNotification", "StatusNotification"]
-        connected = await st.wait_for("websocket_status", status="connected")
-        assert connected.data == {
-            "status": "connected",
-            "identity": "CS001",
-            "csms_url": url,
-            "security_profile": 1,
-        }
 
 
 def test_TC_A_01_CS_basic_authentication_header() -> None:
@@ -67,38 +33,6 @@ def test_TC_A_01_CS_basic_authentication_header() -> None:
         assert headers["sec-websocket-protocol"] == "ocpp2.0.1"
 
     asyncio.run(run())
-
-
-async def test_TC_B_02_CS_cold_boot_pending() -> None:
-    state = CsmsState(boot_status="Pending", interval=1)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("BootNotification", count=2)
-        assert set(state.actions()) == {"BootNotification"}  # nothing else while Pending
-        state.boot_status = "Accepted"
-        await state.wait_for("StatusNotification")
-        await state.wait_for("Heartbeat")
-
-
-async def test_TC_B_03_CS_cold_boot_rejected() -> None:
-    state = CsmsState(boot_status="Rejected", interval=1)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("BootNotification", count=2)
-        assert set(state.actions()) == {"BootNotification"}
-        state.boot_status = "Accepted"
-        await state.wait_for("Heartbeat")
-
-
-async def test_TC_B_30_CS_a_rejected_station_answers_the_csms_security_error() -> None:
-    state = CsmsState(boot_status="Rejected", interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("BootNotification")
-        with pytest.raises(OCPPError) as info:
-            await state.stations[0].call(
-                call.GetBaseReport(request_id=1, report_base="FullInventory"), suppress=False
-            )
-        assert type(info.value).__name__ == "SecurityError"
-        assert "rejected this station's BootNotification" in info.value.description
-        assert set(state.actions()) == {"BootNotification"}  # and no report was sent
 
 
 async def test_TC_G_01_G_02_CS_status_notification_follows_the_cp() -> None:
@@ -161,37 +95,6 @@ async def test_C01_authorization_through_the_csms() -> None:
         )
         assert free.data == {"status": "accepted"}  # Josev API 1.6(4): no CSMS round trip
         assert state.actions().count("Authorize") == 2
-
-
-async def test_TC_B_57_CS_reconnects_after_connection_loss() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        client: Any = st.client  # type: ignore[attr-defined]
-        waits: list[float] = []  # the back-off the station chose, slept briefly
-
-        async def record(delay_s: float) -> None:
-            waits.append(delay_s)
-            await asyncio.sleep(0.01)
-
-        client.link.sleep = record
-        for variable, value in [
-            ("RetryBackOffRepeatTimes", "2"),
-            ("RetryBackOffRandomRange", "0"),
-            ("RetryBackOffWaitMinimum", "3"),
-        ]:
-            client.dm.assign("OCPPCommCtrlr", variable, value)
-        await state.wait_for("StatusNotification")
-        await state.connections[0].close()
-        await st.wait_for("websocket_status", status="disconnected")
-        await eventually(lambda: len(state.connections) == 2)
-        assert waits == [3]
-        state.refuse_connections = 1
-        await state.connections[1].close()
-        await eventually(lambda: len(state.connections) == 3)
-        assert waits == [3, 3, 6]  # after a connection the minimum, after a refusal doubled
-        assert state.connection_log == ["csms"] * 4
-        await eventually(lambda: client.registered)
-        assert state.actions().count("BootNotification") == 1  # one start, one boot
 
 
 async def test_malformed_frames_get_the_right_callerror() -> None:
@@ -269,39 +172,6 @@ async def test_a_failing_part_fails_run_for_the_supervisor() -> None:
         raise AssertionError("run() kept going without its outbox writer")
     finally:
         outbox.close()
-
-
-async def offline_catch_up(threshold_s: str) -> list[tuple[int, str]]:
-    """Statuses the CSMS hears after a reconnection, when EVSE 2 changed while offline."""
-    port = free_port()
-    url = f"ws://127.0.0.1:{port}/ocpp"
-    two = (Connector("DE*OCP*E0001", 1, 1), Connector("DE*OCP*E0002", 2, 1))
-    async with station(url, connectors=two) as st:
-        st.client.dm.assign("OCPPCommCtrlr", "OfflineThreshold", threshold_s)  # type: ignore[attr-defined]
-        before = CsmsState(interval=300)
-        async with ocpp_csms(before, port=port):
-            await before.wait_for("StatusNotification", count=2)
-        data = {"evse_id": "DE*OCP*E0002", "connector_id": 1, "state": "B1"}
-        st.bus.publish(api.update("cp_status", "cs/josev", data))  # offline now
-        after = CsmsState(interval=300)
-        async with ocpp_csms(after, port=port):
-            while True:  # EVSE 2 is reported last; EVSE 1, if at all, before it
-                seen = [
-                    (p["evse_id"], p["connector_status"])
-                    for a, p in after.received
-                    if a == "StatusNotification"
-                ]
-                if (2, "Occupied") in seen:
-                    return seen
-                await after.wait_for("StatusNotification", count=len(seen) + 1)
-
-
-async def test_TC_B_52_CS_a_short_offline_period_reports_only_changes() -> None:
-    assert await offline_catch_up("3600") == [(2, "Occupied")]
-
-
-async def test_TC_B_51_CS_a_long_offline_period_reports_every_connector() -> None:
-    assert await offline_catch_up("0") == [(1, "Available"), (2, "Occupied")]
 
 
 async def test_TC_P_03_CS_custom_data_is_accepted_wherever_the_schemas_allow_it() -> None:

@@ -3,8 +3,6 @@ The test plays the CS: it answers the bus requests the OCPP client makes."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,30 +10,10 @@ from ocpp.v201 import call
 
 from charger.bus import api
 from charger.bus.api import Message
-from charger.runtime.store import Store
 from rig.csms import CsmsState, ocpp_csms
 from rig.ocpp_station import EVSE_ID, station
 from tests.support.ocpp_steps import booted, cs, play_cs, set_variables
 from tests.support.polling import eventually
-
-
-async def test_TC_B_20_B_21_CS_reset_on_idle_without_then_with_a_transaction() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        asked = play_cs(st, {"reset": {"status": "accepted"}})
-        reply = await csms.call(call.Reset(type="OnIdle"))
-        assert reply.status == "Accepted"
-        await st.wait_for("reset")
-        assert asked[0].data == {}
-        cs(st, "cp_status", connector_id=1, state="B1")  # a transaction starts
-        await state.wait_for("TransactionEvent")
-        reply = await csms.call(call.Reset(type="OnIdle"))
-        assert reply.status == "Scheduled" and len(asked) == 1
-        cs(st, "cp_status", connector_id=1, state="A1")  # it ends: now the reset runs
-        await state.wait_for("TransactionEvent", count=2)
-        second = await st.wait_for_count("reset", 2)
-        assert second.data == {}  # the scheduled station reset, after the transaction
 
 
 async def test_TC_G_03_G_14_CS_change_availability_scheduled_around_a_transaction() -> None:
@@ -110,36 +88,6 @@ async def test_P01_P02_data_transfer_both_ways() -> None:
             "vendor_id": "org.example",
             "data": {"hello": "csms"},
         }
-
-
-async def test_TC_B_23_CS_unavailable_persists_a_reset() -> None:
-    store = Store(Path(tempfile.mkdtemp()) / "state.db")
-    first = CsmsState(interval=300)
-    async with ocpp_csms(first) as url:
-        async with station(url, state_store=store) as st:
-            csms = await booted(first, st)
-            play_cs(
-                st, {"change_availability": {"status": "accepted"}, "reset": {"status": "accepted"}}
-            )
-            inoperative = call.ChangeAvailability(operational_status="Inoperative", evse={"id": 1})
-            assert (await csms.call(inoperative)).status == "Accepted"
-            await first.wait_for("StatusNotification", count=2)  # Unavailable
-            assert (await csms.call(call.Reset(type="OnIdle"))).status == "Accepted"
-
-            async def reset_noted() -> bool:  # before the CS is asked to reset
-                return bool((await store.get("ocpp_station_state") or {}).get("boot_reason"))
-
-            await eventually(reset_noted)
-        # the CS restarts the station: a new process with the same state
-        second = CsmsState(interval=300)
-        async with ocpp_csms(second) as url2, station(url2, state_store=store):
-            boot = await second.wait_for("BootNotification")
-            assert boot["reason"] == "RemoteReset"
-            status = await second.wait_for("StatusNotification")
-            assert (status["evse_id"], status["connector_status"]) == (1, "Unavailable")
-        third = CsmsState(interval=300)
-        async with ocpp_csms(third) as url3, station(url3, state_store=store):
-            assert (await third.wait_for("BootNotification"))["reason"] == "PowerUp"
 
 
 async def test_TC_G_04_to_G_10_G_12_G_13_G_15_G_16_CS_change_availability_targets() -> None:
