@@ -69,3 +69,32 @@ async def test_lost_sounds_still_match(tmp_path: Path) -> None:
 
 def cp_states(st: object) -> list[str]:
     return [m.data["state"] for m in st.messages if m.name == "cp_status"]  # type: ignore[attr-defined]
+
+
+async def test_an_ef_toggle_by_another_service_starts_slac_again(tmp_path: Path) -> None:
+    """ISO 15118-3: after the SECC's E/F toggle (its error handling) the car matches
+    anew when 5 % returns; SLAC does not stay on the old match."""
+    from charger.bus import messages
+
+    cfg = station_config(tmp_path, evse=HLC, sim="ev_hlc = true")
+    async with running_station(cfg) as st:
+        st.ev.plug_in()
+        await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "matched")
+        mark = len(st.messages)
+        pwm: dict[str, object] = {"evse_id": EVSE_ID, "hlc": False, "error_state": False}
+        await st.bus.request(
+            messages.CP_PWM_REQUEST.make({**pwm, "current": 0.0, "fault_state": True})
+        )  # type: ignore[typeddict-item]
+        await st.wait_state("F", after=mark)
+        await st.bus.request(
+            messages.CP_PWM_REQUEST.make({**pwm, "hlc": True, "fault_state": False})
+        )  # type: ignore[typeddict-item]
+        statuses = [
+            (
+                await st.wait_for(
+                    lambda m, s=s: m.name == "slac_status" and m.data["status"] == s, after=mark
+                )
+            ).data["status"]
+            for s in ("unmatched", "matching", "matched")
+        ]
+        assert statuses == ["unmatched", "matching", "matched"]

@@ -62,6 +62,7 @@ class SlacService:
             transport, slac_init_s=settings.slac_init_s, on_event=self._on_event, clock=clock
         )
         self._plugged = False
+        self._own_ef = False  # the E/F on the CP is this service's own retry
         self._retries = 0
         self._last_run: bytes | None = None
 
@@ -91,7 +92,10 @@ class SlacService:
         state = message.data["state"]
         self._fsm.cp_state(self._clock(), state)
         connected = state[0] in "BCD"
-        if state[0] == "A" and self._plugged:
+        # A (unplugged), or E/F that this service did not ask for (the SECC's error
+        # handling, ISO 15118-3's E/F toggle): the next B/C is a new SLAC attempt
+        restart = state[0] in "EF" and not self._own_ef
+        if (state[0] == "A" or restart) and self._plugged:
             self._plugged = False
             self._end_plug_in()
         elif connected and not self._plugged:
@@ -118,8 +122,12 @@ class SlacService:
         self._last_run = None
 
     async def _retry_after_ef(self) -> None:
-        await self._cp_pwm(hlc=False, current=0.0, fault=True)
-        await asyncio.sleep(self._s.step_ef_s)
+        self._own_ef = True
+        try:
+            await self._cp_pwm(hlc=False, current=0.0, fault=True)
+            await asyncio.sleep(self._s.step_ef_s)
+        finally:
+            self._own_ef = False
         if self._plugged:
             await self._start_matching()
 
