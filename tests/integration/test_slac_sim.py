@@ -84,11 +84,11 @@ async def test_an_ef_toggle_by_another_service_starts_slac_again(tmp_path: Path)
         pwm: dict[str, object] = {"evse_id": EVSE_ID, "hlc": False, "error_state": False}
         await st.bus.request(
             messages.CP_PWM_REQUEST.make({**pwm, "current": 0.0, "fault_state": True})
-        )  # type: ignore[typeddict-item]
+        )
         await st.wait_state("F", after=mark)
         await st.bus.request(
             messages.CP_PWM_REQUEST.make({**pwm, "hlc": True, "fault_state": False})
-        )  # type: ignore[typeddict-item]
+        )
         statuses = [
             (
                 await st.wait_for(
