@@ -1,4 +1,5 @@
-"""The device model through GetVariables, SetVariables and GetBaseReport (OCA B cases)."""
+"""The device model through GetVariables, SetVariables and GetReport (the Core B cases run
+on the OCTT rig, tests/integration/oca/)."""
 
 from __future__ import annotations
 

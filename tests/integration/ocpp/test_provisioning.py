@@ -35,37 +35,6 @@ def test_TC_A_01_CS_basic_authentication_header() -> None:
     asyncio.run(run())
 
 
-async def test_TC_G_01_G_02_CS_status_notification_follows_the_cp() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        await state.wait_for("StatusNotification")
-        for cp in ("B1", "C2", "A1", "F", "A1"):
-            st.bus.publish(
-                api.update(
-                    "cp_status", "cs/josev", {"evse_id": EVSE_ID, "connector_id": 1, "state": cp}
-                )
-            )
-        await state.wait_for("StatusNotification", count=5)
-        statuses = [p["connector_status"] for a, p in state.received if a == "StatusNotification"]
-        # C2: no change; then occupied to available (G02)
-        assert statuses == ["Available", "Occupied", "Available", "Faulted", "Available"]
-        await state.wait_for("NotifyEvent", count=5)  # each change also as a Delta event
-        events = [p["event_data"][0] for a, p in state.received if a == "NotifyEvent"]
-        assert [e["actual_value"] for e in events] == statuses
-        assert events[1]["trigger"] == "Delta" and events[1]["variable"] == {
-            "name": "AvailabilityState"
-        }
-        assert events[1]["component"] == {"name": "Connector", "evse": {"id": 1, "connector_id": 1}}
-        assert len({e["event_id"] for e in events}) == 5
-        value = st.client.dm.get(  # type: ignore[attr-defined]
-            {
-                "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
-                "variable": {"name": "AvailabilityState"},
-            }
-        )
-        assert value["attributeValue"] == "Available"
-
-
 async def test_C01_authorization_through_the_csms() -> None:
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:

@@ -1,4 +1,5 @@
-"""Transactions through the OCPP client and its durable outbox (OCA E and F cases)."""
+"""Transactions through the OCPP client and its durable outbox (F cases; the OCA E cases
+run on the OCTT rig, tests/integration/oca/)."""
 
 from __future__ import annotations
 

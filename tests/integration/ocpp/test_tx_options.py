@@ -1,6 +1,5 @@
-"""Start and stop options of a transaction (OCA E01/E06 option cases), the cable plug-in
-timeout (E03, F02) and the EV not ready (E38): the CSMS sets TxStartPoint/TxStopPoint
-with SetVariables, the test plays the CS step by step as ours reports one."""
+"""Remote start and stop around the transaction options, the test playing the CS step by
+step (the OCA E option cases run on the OCTT rig, tests/integration/oca/)."""
 
 from __future__ import annotations
 
