@@ -31,6 +31,11 @@ if [ "$want_test" = 1 ]; then
     # ISO 15118 interoperability: the iso15118 package's EVCC runs its EXI codec in a JVM
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v bc >/dev/null || missing+=(bc)  # the harness's v2g_ci.sh uses it
+    # firmware updates: bundles built and checked with RAUC's own tool, its service on a
+    # private D-Bus
+    command -v rauc >/dev/null || missing+=(rauc)
+    command -v mksquashfs >/dev/null || missing+=(squashfs-tools)
+    command -v dbus-daemon >/dev/null || missing+=(dbus-daemon)
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

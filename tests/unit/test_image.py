@@ -48,9 +48,11 @@ CREDENTIALS = FILES / "charger-mqtt-credentials"
 # the Yocto package that provides each distribution. A new import fails the test below
 # until it is added here and to the recipe's RDEPENDS.
 MODULE_DISTRIBUTION = {
+    "aiohttp": "aiohttp",
     "aiomqtt": "aiomqtt",
     "cbor2": "cbor2",
     "cryptography": "cryptography",
+    "dbus_fast": "dbus-fast",
     "gpiod": "gpiod",
     "jsonschema_rs": "jsonschema-rs",
     "ocpp": "ocpp",
@@ -63,9 +65,11 @@ MODULE_DISTRIBUTION = {
     "websockets": "websockets",
 }
 YOCTO_PACKAGE = {
+    "aiohttp": "python3-aiohttp",  # meta-python
     "aiomqtt": "python3-aiomqtt",  # meta-charger
     "cbor2": "python3-cbor2",  # meta-python
     "cryptography": "python3-cryptography",  # oe-core
+    "dbus-fast": "python3-dbus-fast",  # meta-python
     "gpiod": "python3-gpiod",  # meta-python: libgpiod v2's binding
     "jsonschema-rs": "python3-jsonschema-rs",  # meta-charger
     "ocpp": "python3-ocpp",  # meta-charger

@@ -107,9 +107,11 @@ CONFFILES:${PN} = "${sysconfdir}/charger/charger.toml ${sysconfdir}/charger/conf
 # - util-linux-setpriv: a broker the charger spawns itself runs under setpriv --pdeathsig.
 RDEPENDS:${PN} += "\
     mosquitto \
+    python3-aiohttp \
     python3-aiomqtt \
     python3-cbor2 \
     python3-cryptography \
+    python3-dbus-fast \
     python3-gpiod \
     python3-jsonschema-rs \
     python3-modules \
