@@ -21,10 +21,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from cryptography import x509
+
 from charger import __version__
 from charger.bus import Bus
 from charger.config import Config, EvseConfig
 from charger.cs.controller import CsController, StationIdentity
+from charger.hal.firmware import FirmwareInstaller
 from charger.hal.interfaces import Board
 from charger.protocols.iso15118.evse import EvseSetup
 from charger.protocols.iso15118.service import SeccService, secc_settings
@@ -36,6 +39,9 @@ from charger.protocols.mqtt.connection import BrokerAddress
 from charger.protocols.mqtt.settings import MqttConfig
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.client import OcppClient
+from charger.protocols.ocpp.firmware import FirmwareOptions
+from charger.protocols.ocpp.firmware_download import DownloadLimits
+from charger.protocols.ocpp.firmware_signature import load_roots
 from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.outbox import Outbox
@@ -90,6 +96,7 @@ class App:
         self._broker = BrokerAddress()  # where our own MQTT clients connect, once known
         self._stop = asyncio.Event()
         self._exit_code = EXIT_OK
+        self._bridge: MqttBridge | None = None  # for the health check after an update
 
     def request_stop(self, exit_code: int = EXIT_OK) -> None:
         self._exit_code = exit_code
@@ -155,7 +162,7 @@ class App:
             )
             local.start()
             stack.push_async_callback(local.close)
-        bridge = MqttBridge(self.bus, self._broker)
+        bridge = self._bridge = MqttBridge(self.bus, self._broker)
         self._tasks.supervise("mqtt_bridge", bridge.run)
         stack.push_async_callback(bridge.flush)  # what shutting down reported goes out
         ready = [bridge.connected]
@@ -249,6 +256,8 @@ class App:
         recovered = [p for p in (moved, outbox.moved_aside, dm_store.moved_aside) if p]
         settings = ocpp_settings(cfg)
         model = await asyncio.to_thread(build_device_model, settings, dm_store)
+        installer = await self._firmware_installer()
+        stack.push_async_callback(installer.close)
         client = OcppClient(
             self.bus,
             settings,
@@ -261,12 +270,49 @@ class App:
             ),
             state_store=dm_store,
             recovered_files=recovered,
+            firmware=installer,
+            firmware_options=await asyncio.to_thread(firmware_options, cfg),
+            health=self._firmware_health,
             monotonic=self._monotonic,
             wall_clock=self._wall_clock,
         )
         client.start()
         stack.push_async_callback(client.close)
         self._tasks.supervise("ocpp", client.run)
+
+    async def _firmware_installer(self) -> FirmwareInstaller:
+        """RAUC over D-Bus on the board; the simulated RAUC (which restarts the process
+        for a reboot) with the sim backend."""
+        cfg = self.config
+        if cfg.hal_backend == "sim":
+            from charger.sim.rauc import SimRauc
+
+            keyring = cfg.firmware.sim_keyring_file or cfg.firmware.manufacturer_root_file
+            return await SimRauc.boot(
+                cfg.station.state_dir / "sim-rauc",
+                Path(keyring),
+                lambda: self.request_stop(EXIT_RESTART),
+            )
+        from charger.hal.rauc import RaucInstaller
+
+        return RaucInstaller()
+
+    async def _firmware_health(self) -> str | None:
+        """Is the new firmware fit to keep (checked once the CSMS accepted its boot)?
+        The HAL answers without a fault (no RCD tripped, no contactor closed while all
+        EVSEs are held free: a passive check, since injecting the RCD's test current
+        here would trip it behind the CS controller's back) and the bus is mirrored to
+        the broker. None when fit, else what is wrong."""
+        if self.board is not None:
+            for number, hw in self.board.evses.items():
+                if hw.rcd.tripped():
+                    return f"EVSE {number}: the RCD is tripped"
+                if hw.contactor.feedback_closed():
+                    return f"EVSE {number}: the contactor is closed with no session"
+                hw.pilot.read()  # raises if the pilot cannot be read
+        if self._bridge is not None and not self._bridge.connected.is_set():
+            return "the MQTT bridge is not connected to the broker"
+        return None
 
     def _drive_safe(self) -> None:
         """Contactors open and CP in state F before anything else stops."""
@@ -334,6 +380,38 @@ def ocpp_settings(config: Config) -> OcppSettings:
         if ocpp.security_profile >= 2
         else None,
         tls_factory=lambda level: upgrade_context(config, level),
+    )
+
+
+def firmware_options(config: Config) -> FirmwareOptions:
+    """`[firmware]` as the OCPP client takes it (blocking: reads the manufacturer root).
+    A root file that cannot be read is logged; every secure update is then refused."""
+    fw = config.firmware
+    roots: tuple[x509.Certificate, ...] = ()
+    if fw.manufacturer_root_file:
+        try:
+            roots = load_roots(Path(fw.manufacturer_root_file).read_bytes())
+        except (OSError, ValueError) as exc:
+            event(
+                log,
+                logging.ERROR,
+                "firmware_root_unreadable",
+                path=fw.manufacturer_root_file,
+                error=str(exc),
+            )
+    return FirmwareOptions(
+        directory=config.station.state_dir / "firmware",
+        roots=roots,
+        allow_unsigned=fw.allow_unsigned,
+        limits=DownloadLimits(
+            max_bytes=fw.max_size_mb * 1024 * 1024,
+            connect_timeout_s=fw.connect_timeout_s,
+            read_timeout_s=fw.read_timeout_s,
+        ),
+        retries=fw.retries,
+        retry_interval_s=fw.retry_interval_s,
+        health_timeout_s=fw.health_timeout_s,
+        firmware_version=__version__,
     )
 
 

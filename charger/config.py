@@ -23,6 +23,7 @@ from charger.protocols.iso15118.settings import Iso15118Config
 from charger.protocols.local_auth_settings import AuthMode, AuthorizationConfig
 from charger.protocols.mqtt.settings import MqttConfig
 from charger.protocols.ocpp.config import OcppConfig
+from charger.protocols.ocpp.firmware_settings import FirmwareConfig
 from charger.protocols.slac.settings import SlacConfig
 from charger.runtime.assets import asset_path
 from charger.runtime.log_settings import LogConfig, LogLevel
@@ -49,6 +50,7 @@ __all__ = [
     "ConfigFile",
     "CsMode",
     "EvseConfig",
+    "FirmwareConfig",
     "HalBackend",
     "HalConfig",
     "Iso15118Config",
@@ -96,6 +98,7 @@ class ConfigFile:
         metadata=tables("one table per EVSE", noun="EVSE", unique=("id", "evse_id"))
     )
     ocpp: OcppConfig = section(OcppConfig)
+    firmware: FirmwareConfig = section(FirmwareConfig)
     slac: SlacConfig = section(SlacConfig)
     iso15118: Iso15118Config = section(Iso15118Config)
     sim: SimConfig = section(SimConfig)
@@ -113,6 +116,7 @@ class Config:
     authorization: AuthorizationConfig
     evses: tuple[EvseConfig, ...]
     ocpp: OcppConfig = field(default_factory=OcppConfig)
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
     slac: SlacConfig = field(default_factory=SlacConfig)
     iso15118: Iso15118Config = field(default_factory=Iso15118Config)
     sim: SimConfig = field(default_factory=SimConfig)
@@ -132,6 +136,7 @@ def parse(data: dict[str, Any], source: str, origin: dict[KeyPath, str] | None =
         authorization=f.authorization,
         evses=f.evse,
         ocpp=f.ocpp,
+        firmware=f.firmware,
         slac=f.slac,
         iso15118=f.iso15118,
         sim=f.sim,

@@ -29,11 +29,13 @@ from websockets.asyncio.client import ClientConnection
 from charger.bus import Bus, api, messages
 from charger.bus.api import Message
 from charger.bus.messages import Topic
+from charger.hal.firmware import FirmwareInstaller
 from charger.protocols.ocpp.auth_cache import AuthCache
 from charger.protocols.ocpp.authorization import Authorizer, group_of
 from charger.protocols.ocpp.connection import CsmsConnection
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.event_ids import EventIds
+from charger.protocols.ocpp.firmware import FirmwareOptions, FirmwareService, HealthCheck
 from charger.protocols.ocpp.local_list import LocalList
 from charger.protocols.ocpp.meter_values import MeterSampler
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
@@ -112,6 +114,11 @@ class OcppClient:
         network_profiles: NetworkProfiles | None = None,
         state_store: Store | None = None,
         recovered_files: Sequence[Path] = (),
+        # the A/B installer of UpdateFirmware (none: updates are refused) and the new
+        # firmware's check after an update (firmware.py)
+        firmware: FirmwareInstaller | None = None,
+        firmware_options: FirmwareOptions | None = None,
+        health: HealthCheck | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -182,6 +189,20 @@ class OcppClient:
             self.dm, self.tx, self._emit, self._timestamp, self._registered_session, self._tasks
         )
         self._dm_listeners.append(self.meter.dm_changed)
+        self.firmware = FirmwareService(
+            bus,
+            self,
+            self.dm,
+            firmware,
+            firmware_options or FirmwareOptions(firmware_version=settings.firmware_version),
+            self._tasks,
+            session=self._registered_session,
+            now=lambda: datetime.now(UTC) + timedelta(seconds=self.clock_offset_s),
+            security_event=self._queue_security_event,
+            health=health,
+            store=state_store,
+            call_timeout_s=settings.call_timeout_s,
+        )
         self.meter.monotonic, self.meter.wall_clock = monotonic, wall_clock
         self.status.monotonic = monotonic
 
@@ -301,6 +322,7 @@ class OcppClient:
             if payload["eventType"] == "Ended":
                 self._invalid_token.discard(evse)
                 self._tasks.spawn(self._remote.transaction_ended(), "scheduled operations")
+                self.firmware.transaction_ended()
 
     async def _write_forever(self) -> None:
         """Commits queued events to the outbox one by one, in the order they happened.
@@ -450,6 +472,9 @@ class OcppClient:
             await self.auth_cache.load()
             await self.networks.load()
             await self._restore_station_state()
+            await self.firmware.restore()
+            if self.firmware.rebooted_for_update:
+                self._boot_reason = "FirmwareUpdate"
             self.dm.assign("LocalAuthListCtrlr", "Entries", str(len(self.local_list)))
             self._apply_device_model()
             await self._restore()
@@ -498,6 +523,14 @@ class OcppClient:
             except StorageFull as exc:
                 self._storage_problem(str(exc))
 
+    async def _queue_security_event(self, kind: str, info: str) -> None:
+        """A security event (A04), committed to the outbox and sent in order."""
+        payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": info[:255]}
+        try:
+            await self._outbox.put("SecurityEventNotification", payload)
+        except StorageFull as exc:
+            self._storage_problem(str(exc))
+
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(
             ws, self._handlers(), call_timeout_s=self._s.call_timeout_s, tasks=self._tasks
@@ -530,6 +563,7 @@ class OcppClient:
             "GetTransactionStatus": self._on_get_transaction_status,
             **self._remote.handlers(),
             **self.variables.handlers(),
+            **self.firmware.handlers(),
             "SendLocalList": self._on_send_local_list,
             "GetLocalListVersion": self._on_get_local_list_version,
             "ClearCache": self._on_clear_cache,
@@ -624,6 +658,7 @@ class OcppClient:
                 await self._save_station_state()
         self.registered = True
         self.tx.online = True
+        self.firmware.registered()
         sender = asyncio.create_task(self._send_outbox(session))
         try:
             await self.status.catch_up(session, self.link.profile)
@@ -939,8 +974,10 @@ class OcppClient:
         elif message == "MeterValues":
             for evse in wanted:
                 self.meter.send(session, evse, "Trigger")
-        elif message in ("FirmwareStatusNotification", "LogStatusNotification"):
-            # nothing of the kind is running (firmware and logs come later): Idle
+        elif message == "FirmwareStatusNotification":
+            self.firmware.trigger(session)  # the last status sent (L01.FR.25, .26)
+        elif message == "LogStatusNotification":
+            # no log upload runs (it comes later): Idle
             self._tasks.spawn(session.call_quietly(message, {"status": "Idle"}), "triggered status")
         else:
             return "NotImplemented"
