@@ -151,7 +151,7 @@ class MosquittoSupervisor:
             f"per_listener_settings false\nallow_anonymous false\n"
             f"password_file {passwd}\nacl_file {folder / 'acl'}\n"
             f"max_packet_size {MAX_PACKET_BYTES}\nmax_queued_messages {MAX_QUEUED_MESSAGES}\n"
-            f"persistence false\n"
+            f"persistence false\nset_tcp_nodelay true\n"  # no 40 ms Nagle wait per answer
             f"listener 0 {self.socket_path}\n"
             f"listener {self._port} {self._host}\n"
             "log_dest stderr\nlog_type error\nlog_type warning\n",
