@@ -31,6 +31,8 @@ class CsmsState:
     token_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     # idTokenInfo.status in TransactionEventResponses to events with an idToken (None: none)
     transaction_token_status: str | None = None
+    # idTokenInfo per idToken in TransactionEventResponses (before transaction_token_status)
+    transaction_token_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     reject_transaction_events: int = 0  # answer so many with a CALLERROR
     unanswered_transaction_events: int = 0  # leave so many without any answer
     refuse_connections: int = 0  # answer so many WebSocket handshakes 503
@@ -112,6 +114,11 @@ class _StationHandler(ChargePoint):
         if self.state.reject_transaction_events:
             self.state.reject_transaction_events -= 1
             raise InternalError(description="rejected by the test CSMS")
+        token = (payload.get("id_token") or {}).get("id_token")
+        if token in self.state.transaction_token_info:
+            return call_result.TransactionEvent(
+                id_token_info=self.state.transaction_token_info[token]
+            )
         if self.state.transaction_token_status and payload.get("id_token"):
             return call_result.TransactionEvent(
                 id_token_info={"status": self.state.transaction_token_status}

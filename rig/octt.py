@@ -785,6 +785,19 @@ class Octt:
         )
         return stop, after
 
+    async def id_token_cached(
+        self, token: str, info: dict[str, Any], *, lapse_s: float = 61
+    ) -> None:
+        """Memory State IdTokenCached, Main B: the TS answers the card's AuthorizeRequest
+        with `info`; presented without a cable, an accepted authorization lapses after
+        EVConnectionTimeOut (`lapse_s` lets that much time pass)."""
+        self.ts.token_info[token] = info
+        await self.present(token)
+        await self.expect("Authorize", within_s=5, idToken=id_token(token))
+        if info.get("status") == "Accepted":
+            await self.advance(lapse_s)
+        await self.settle()
+
     async def energy_transfer_suspended(self, evse: int = 1) -> dict[str, Any]:
         """Reusable State EnergyTransferSuspended: the EV suspends; TransactionEvent
         ChargingStateChanged SuspendedEV (Updated), or Ended StoppedByEV."""

@@ -53,7 +53,7 @@ async def test_TC_D_01_D_02_CS_full_and_differential_updates() -> None:
         assert await send(csms, 7, "Full", [bob_removed]) == "Failed"  # Full needs the info
 
 
-async def test_TC_C_13_CS_offline_authorization_through_the_local_list() -> None:
+async def test_offline_authorization_through_the_local_list() -> None:
     url = f"ws://127.0.0.1:{free_port()}/ocpp"  # no CSMS there: the station is offline
     store = Store(Path(tempfile.mkdtemp()) / "list.db")
     saved = LocalList(store)

@@ -20,7 +20,7 @@ class Clock:
         return self.now
 
 
-async def test_TC_C_46_CS_an_entry_unused_for_the_lifetime_is_dropped() -> None:
+async def test_an_entry_unused_for_the_lifetime_is_dropped() -> None:
     clock = Clock()
     cache = AuthCache(None, clock=clock)
     await cache.update(ALICE, {"status": "Accepted"})
@@ -59,7 +59,7 @@ async def test_the_least_recently_used_entry_makes_room() -> None:
     assert cache.lookup(CAROL, 0) == {"status": "Accepted"}
 
 
-async def test_TC_C_32_CS_the_cache_survives_a_restart_and_clear_empties_it(tmp_path: Path) -> None:
+async def test_the_cache_survives_a_restart_and_clear_empties_it(tmp_path: Path) -> None:
     store = Store(tmp_path / "cache.db")
     first = AuthCache(store)
     await first.update(ALICE, {"status": "Accepted", "groupIdToken": BOB})

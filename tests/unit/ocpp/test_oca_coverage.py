@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 CASES = ROOT.parent / "shared" / "reference" / "ocpp201-cs-testcases.md"
-BLOCKS = "ABCDEFGJLP"  # K, M, N: later work
+BLOCKS = "ABCDEFGJP"  # K, L, M, N: later work
 OCA_TESTS = ROOT / "tests" / "integration" / "oca"  # the rewritten cases, one per test
 
 # Cases whose only test is still a combined one of tests/integration/ocpp (written
@@ -28,18 +28,6 @@ LEGACY_COMBINED = frozenset(
     {
         "TC_A_19",
         "TC_A_22",
-        "TC_C_02",
-        "TC_C_06",
-        "TC_C_07",
-        "TC_C_10",
-        "TC_C_11",
-        "TC_C_12",
-        "TC_C_15",
-        "TC_C_16",
-        "TC_C_18",
-        "TC_C_37",
-        "TC_C_38",
-        "TC_C_56",
         "TC_F_01",
         "TC_F_05",
         "TC_F_07",
