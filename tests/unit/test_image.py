@@ -356,9 +356,15 @@ def test_broker_accounts_come_before_the_broker_and_the_charger() -> None:
     dropin = unit(MOSQUITTO / "mosquitto-charger.conf")
     assert dropin["Unit"]["Requires"] == "charger-mqtt-credentials.service"
     assert dropin["Unit"]["After"] == "charger-mqtt-credentials.service"
-    # RAUC marks a slot good only once the charger reported READY on it.
-    mark_good = unit(FILES / "rauc-mark-good-charger.conf")
-    assert mark_good["Unit"]["After"] == mark_good["Unit"]["Requires"] == "charger.service"
+    # The charger marks its slot good after its own health check: meta-rauc's
+    # mark-good service is masked, and the charger may call RAUC and reboot, no more.
+    recipe = (FILES.parent / "charger_git.bb").read_text()
+    assert "ln -sf /dev/null ${D}${sysconfdir}/systemd/system/rauc-mark-good.service" in recipe
+    policy = (FILES / "charger-rauc.conf").read_text()
+    assert 'policy user="charger"' in policy and "de.pengutronix.rauc.Installer" in policy
+    assert "<allow own" not in policy
+    rule = (FILES / "50-charger-reboot.rules").read_text()
+    assert 'subject.user == "charger"' in rule and "login1.reboot" in rule
 
 
 # ---------------------------------------------------------------------------- the broker

@@ -25,7 +25,8 @@ SRC_URI = "git://${CHARGER_REPO};protocol=file;branch=${CHARGER_BRANCH} \
            file://charger.toml \
            file://10-board.toml \
            file://60-charger-hw.rules \
-           file://rauc-mark-good-charger.conf \
+           file://charger-rauc.conf \
+           file://50-charger-reboot.rules \
            "
 # nooelint: oelint.vars.autorev - development default (the checkout the layer is in); releases pin SRCREV
 SRCREV ??= "${AUTOREV}"
@@ -57,9 +58,16 @@ do_install:append() {
     install -d ${D}${systemd_system_unitdir}
     install -m 0644 ${WORKDIR}/charger.service ${D}${systemd_system_unitdir}/
     install -m 0644 ${WORKDIR}/charger-mqtt-credentials.service ${D}${systemd_system_unitdir}/
-    install -d ${D}${systemd_system_unitdir}/rauc-mark-good.service.d
-    install -m 0644 ${WORKDIR}/rauc-mark-good-charger.conf \
-        ${D}${systemd_system_unitdir}/rauc-mark-good.service.d/charger.conf
+    # The charger marks its slot good itself, after its health check on the new
+    # firmware (docs/firmware-update.md): meta-rauc's rauc-mark-good, which would mark
+    # every slot that boots, is masked. It calls RAUC over D-Bus and reboots through
+    # logind as its own user: a D-Bus policy and a polkit rule allow exactly that.
+    install -d ${D}${sysconfdir}/systemd/system
+    ln -sf /dev/null ${D}${sysconfdir}/systemd/system/rauc-mark-good.service
+    install -d ${D}${datadir}/dbus-1/system.d
+    install -m 0644 ${WORKDIR}/charger-rauc.conf ${D}${datadir}/dbus-1/system.d/
+    install -d -m 0700 ${D}${datadir}/polkit-1/rules.d
+    install -m 0644 ${WORKDIR}/50-charger-reboot.rules ${D}${datadir}/polkit-1/rules.d/
     install -d ${D}${libexecdir}/charger
     install -m 0755 ${WORKDIR}/charger-mqtt-credentials ${D}${libexecdir}/charger/mqtt-credentials
     sed -i -e 's,@LIBEXECDIR@,${libexecdir},g' -e 's,@BINDIR@,${bindir},g' \
@@ -90,6 +98,9 @@ FILES:${PN} += "\
     ${nonarch_base_libdir}/udev/rules.d \
     /data/charger \
     ${localstatedir}/lib/charger \
+    ${sysconfdir}/systemd/system/rauc-mark-good.service \
+    ${datadir}/dbus-1/system.d \
+    ${datadir}/polkit-1/rules.d \
 "
 CONFFILES:${PN} = "${sysconfdir}/charger/charger.toml ${sysconfdir}/charger/conf.d/10-board.toml"
 

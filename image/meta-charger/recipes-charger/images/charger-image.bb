@@ -17,6 +17,7 @@ IMAGE_INSTALL:append = " \
     kernel-modules \
     libubootenv-bin \
     mosquitto \
+    polkit \
     rauc \
     util-linux-setpriv \
 "
