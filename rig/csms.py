@@ -69,7 +69,7 @@ class CsmsState:
 
 def now(moment: datetime | None = None) -> str:
     moment = moment or datetime.now(UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _StationHandler(ChargePoint):

@@ -18,10 +18,6 @@ from tests.support.ocpp_steps import (
 )
 
 
-def stops(st: Station) -> int:
-    return sum(1 for m in st.messages if m.name == "stop_charging" and m.type == "request")
-
-
 async def offline_session(st: Station, token: str = "A11CE0A1") -> None:
     """StartOfflineTransaction: the token, the cable and energy while the CSMS is away."""
     meter(st, 1000.0)

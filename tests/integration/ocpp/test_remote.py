@@ -1,4 +1,4 @@
-"""CSMS-initiated operations carried out through the CS on the bus (OCA F, P cases; the B
+"""CSMS-initiated operations carried out through the CS on the bus (OCA P cases; the B, F
 and G ones run on the OCTT rig, tests/integration/oca/).
 The test plays the CS: it answers the bus requests the OCPP client makes."""
 
@@ -10,29 +10,9 @@ from ocpp.v201 import call
 from charger.bus import api
 from charger.bus.api import Message
 from rig.csms import CsmsState, ocpp_csms
-from rig.ocpp_station import EVSE_ID, station
-from tests.support.ocpp_steps import booted, cs, play_cs, set_variables
+from rig.ocpp_station import station
+from tests.support.ocpp_steps import booted, play_cs, set_variables
 from tests.support.polling import eventually
-
-
-async def test_TC_F_05_F_06_F_07_F_10_CS_unlock_connector() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        asked = play_cs(
-            st, {"cs_connector": {"evse_id": EVSE_ID, "connector_id": 1, "status": "unlocked"}}
-        )
-        reply = await csms.call(call.UnlockConnector(evse_id=1, connector_id=1))
-        assert reply.status == "Unlocked"
-        assert asked[0].data == {"evse_id": EVSE_ID, "connector_id": 1, "action": "unlock"}
-        for evse, connector in ((9, 1), (1, 999)):
-            unknown = await csms.call(call.UnlockConnector(evse_id=evse, connector_id=connector))
-            assert unknown.status == "UnknownConnector"
-        cs(st, "cp_status", connector_id=1, state="B1")
-        await state.wait_for("TransactionEvent")
-        assert (await csms.call(call.UnlockConnector(evse_id=1, connector_id=1))).status == (
-            "OngoingAuthorizedTransaction"
-        )
 
 
 async def test_P01_P02_data_transfer_both_ways() -> None:

@@ -15,22 +15,10 @@ from tests.support.ocpp_steps import (
     PLUG,
     authorize,
     booted,
-    events,
     step,
     tx_events,
     wait_ended,
 )
-
-
-async def remote_start(csms: Any, token: str = "REMOTE1") -> Any:
-    reply = await csms.call(
-        call.RequestStartTransaction(
-            id_token={"id_token": token, "type": "Central"}, remote_start_id=7, evse_id=1
-        )
-    )
-    assert reply.status == "Accepted"
-    return reply
-
 
 # ---------------------------------------------------------------- start options (E01)
 
@@ -62,21 +50,3 @@ async def test_remote_stop_with_stop_point_authorized() -> None:
 
 
 # ---------------------------------------------------------------- timeouts, EV not ready
-
-
-async def test_TC_F_03_CS_remote_start_first_then_the_cable() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        await remote_start(csms)
-        await st.wait_for("authorization", status="accepted", id_token="REMOTE1")
-        for facts in (PLUG, OFFER, CHARGE):
-            await step(st, facts)
-        await state.wait_for("TransactionEvent", count=4)
-        assert events(state) == [
-            ("Started", "RemoteStart", 0, "Idle"),
-            ("Updated", "CablePluggedIn", 1, "EVConnected"),
-            ("Updated", "ChargingStateChanged", 2, "SuspendedEV"),
-            ("Updated", "ChargingStateChanged", 3, "Charging"),
-        ]
-        assert "Authorize" not in state.actions()  # AuthorizeRemoteStart is false

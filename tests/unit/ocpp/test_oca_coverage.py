@@ -28,28 +28,6 @@ LEGACY_COMBINED = frozenset(
     {
         "TC_A_19",
         "TC_A_22",
-        "TC_F_01",
-        "TC_F_05",
-        "TC_F_07",
-        "TC_F_08",
-        "TC_F_09",
-        "TC_F_10",
-        "TC_F_11",
-        "TC_F_12",
-        "TC_F_13",
-        "TC_F_14",
-        "TC_F_15",
-        "TC_F_17",
-        "TC_F_18",
-        "TC_F_20",
-        "TC_F_23",
-        "TC_F_24",
-        "TC_F_26",
-        "TC_F_27",
-        "TC_J_01",
-        "TC_J_02",
-        "TC_J_07",
-        "TC_J_09",
     }
 )
 
