@@ -206,7 +206,7 @@ def create_board(evses: Sequence[RpiEvse], rpi: RpiConfig) -> RpiBoard:
     try:
         gpio = open_gpio(rpi.gpio_backend)
     except GpioError as exc:
-        raise ConfigError("[rpi] gpio_backend", [str(exc)]) from exc
+        raise ConfigError("config", [str(exc)]) from exc  # "config: [rpi] gpio_backend = ..."
     try:
         devices = Devices(
             gpio=gpio,

@@ -188,5 +188,5 @@ def test_create_board_with_rpi_gpio_off_a_pi_is_a_config_error(
     rpi = RpiConfig(gpio_backend="rpi-gpio")
     with pytest.raises(ConfigError) as info:
         create_board([EvseConfig(id=1, evse_id="A")], rpi)
-    assert str(info.value).startswith("[rpi] gpio_backend: ")
+    assert str(info.value).startswith('config: [rpi] gpio_backend = "rpi-gpio": ')
     assert "Raspberry Pi 4 or older only" in str(info.value)
