@@ -240,9 +240,14 @@ class CsController:
             if evse is None:
                 event(log, logging.WARNING, "unknown_evse", name=message.name, evse_id=evse_id)
                 return None
-            return evse.meter_data(await evse.hw.meter.read())
-        readings = [await e.hw.meter.read() for e in self.evses.values()]
-        station = next(iter(self.evses.values())).meter_data(_sum_readings(readings))
+            reading = await evse.read_meter()
+            return None if reading is None else evse.meter_data(reading)
+        readings = [await e.read_meter() for e in self.evses.values()]
+        if any(r is None for r in readings):
+            return None  # a silent meter: the fault is raised, nothing to report
+        station = next(iter(self.evses.values())).meter_data(
+            _sum_readings([r for r in readings if r is not None])
+        )
         station.pop("evse_id", None)  # no evse_id: the whole station (OCPP evseId 0)
         return station
 

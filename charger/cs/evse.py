@@ -213,7 +213,7 @@ class EvseController:
             self._retry_rcd_test()
             now = loop.time()
             if now >= next_current or now >= next_publish:
-                reading = await self._read_meter()
+                reading = await self.read_meter()
                 if reading is None:
                     next_current = now + CURRENT_SUPERVISION_S
                     continue
@@ -225,7 +225,7 @@ class EvseController:
                     self._bus.publish(messages.METER_VALUES_UPDATE.make(self.meter_data(reading)))
                     next_publish = now + self._settings.meter_interval_s
 
-    async def _read_meter(self) -> MeterReading | None:
+    async def read_meter(self) -> MeterReading | None:
         """A reading, or None with the meter fault raised (cleared by the next answer):
         without the meter the current is not supervised, so nothing closes."""
         try:

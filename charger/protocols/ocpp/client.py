@@ -58,6 +58,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 GOING_AWAY_TIMEOUT_S = 2.0  # how long a shutdown waits for the CSMS's close frame
 DEFAULT_BOOT_RETRY_S = 30.0  # when the CSMS gives interval 0 with Pending/Rejected
 STORAGE_RETRY_MIN_S, STORAGE_RETRY_MAX_S = 1.0, 30.0  # a full disk is tried again
+FINAL_READING_TIMEOUT_S = 2.0  # a meter answers in milliseconds; a silent one has no say
 _DATA_TRANSFER_TO_JOSEV = {
     "Accepted": "accepted",
     "Rejected": "rejected",
@@ -258,8 +259,8 @@ class OcppClient:
             {"evse_id": connector.evse_id, "timestamp": self._timestamp()}
         )
         try:
-            reply = await self._bus.request(request, self._s.call_timeout_s)
-        except TimeoutError:
+            reply = await self._bus.request(request, FINAL_READING_TIMEOUT_S)
+        except TimeoutError:  # a silent meter: the Ended event goes with the last reading
             event(log, logging.WARNING, "ocpp_no_final_reading", evse=evse)
         else:
             if reply.data.get("total_active_energy_imported") is not None:
