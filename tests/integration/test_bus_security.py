@@ -84,3 +84,49 @@ async def test_credentials_and_state_are_private_and_no_password_is_on_the_bus(
         model = await probe.request("device_model", {})
     assert model["data"]["basic_auth_password"] == ""
     assert password not in charger.log()
+
+
+async def test_a_process_that_takes_the_port_while_the_broker_restarts_gets_nothing(
+    start_charger: Callable[..., Charger],
+) -> None:
+    """Reliability issue, defect 2: during the restart gap another local process binds
+    the broker's port. The charger's own clients use the Unix socket in the broker's
+    private directory, so they never talk to the impostor; ours comes back when the
+    port is free again."""
+    import asyncio
+    import os
+    import re
+    import signal
+
+    port = free_port()
+    charger = start_charger(port, broker="spawn")
+    pid = int(re.findall(r"broker_started pid=(\d+)", charger.log())[0])
+    connections: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(await reader.read(4096))
+        writer.close()
+
+    os.kill(pid, signal.SIGKILL)
+    impostor = None
+    for _ in range(200):  # take the port the moment our broker lets go of it
+        try:
+            impostor = await asyncio.start_server(record, "127.0.0.1", port)
+            break
+        except OSError:
+            await asyncio.sleep(0.005)
+    assert impostor is not None
+    async with impostor:
+        # the bridge and the simulator keep trying while the impostor listens
+        bridge_retries = charger.log().count("mqtt_disconnected client=charger ")
+        for _ in range(1000):
+            if charger.log().count("mqtt_disconnected client=charger ") >= bridge_retries + 2:
+                break
+            await asyncio.sleep(0.01)
+        assert charger.log().count("mqtt_disconnected client=charger ") >= bridge_retries + 2
+        assert connections == []  # never a CONNECT, never a password, to the impostor
+    charger.wait_log("broker_started", count=2, timeout_s=60)
+    charger.wait_log("mqtt_connected", count=2, timeout_s=30)
+    async with probe_on(port, charger.logins()) as probe:
+        params = await probe.request("cs_parameters", {})
+        assert params["data"]["number_of_evses"] == 1
