@@ -503,7 +503,18 @@ class Octt:
         request = getattr(call, action)(**camel_to_snake_case(payload))
         msg = Msg("ts", action, payload, self.now())
         self.ts.log.append(msg)
-        response = await self.station.call(request, suppress=False)
+        station = self.station
+        station._response_timeout = 120  # the TS waits longer than the station's timers
+        answer = asyncio.ensure_future(station.call(request, suppress=False))
+        # the station may answer after a timer of its own: in the foreground, time passes
+        # while the TS waits (a background call, at_next_connection, leaves the clock to
+        # the test)
+        while settle:
+            await self.settle()
+            if answer.done():
+                break
+            await self.advance(0.5)
+        response = await answer
         msg.answer = snake_to_camel_case(dataclasses.asdict(response))
         msg.answer = {k: v for k, v in msg.answer.items() if v is not None}
         return msg.answer

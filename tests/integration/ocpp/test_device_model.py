@@ -3,7 +3,6 @@ on the OCTT rig, tests/integration/oca/)."""
 
 from __future__ import annotations
 
-import base64
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from charger.runtime.store import Store
 from rig.csms import CsmsState, ocpp_csms
 from rig.ocpp_station import settings, station
 from tests.support.ocpp_steps import booted
-from tests.support.polling import eventually
 
 
 def item(component: str, variable: str, **extra: Any) -> dict[str, Any]:
@@ -27,11 +25,6 @@ def item(component: str, variable: str, **extra: Any) -> dict[str, Any]:
 async def get(csms: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
     reply = await csms.call(call.GetVariables(get_variable_data=list(items)), suppress=False)
     return list(reply.get_variable_result)
-
-
-async def set_(csms: Any, *items: dict[str, Any]) -> list[dict[str, Any]]:
-    reply = await csms.call(call.SetVariables(set_variable_data=list(items)))
-    return list(reply.set_variable_result)
 
 
 async def test_too_many_items_is_an_occurrence_constraint_violation() -> None:
@@ -91,37 +84,6 @@ async def test_TC_B_16_B_17_B_18_CS_custom_reports() -> None:
             request_id=24, component_criteria=["Problem"], component_variable=[evse_state]
         )
         assert (await csms.call(none)).status == "EmptyResultSet"
-
-
-async def test_TC_A_09_CS_new_basic_auth_password_is_used_on_reconnect() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        [result] = await set_(
-            state.stations[0],
-            item("SecurityCtrlr", "BasicAuthPassword", attribute_value="new-password-0123"),
-        )
-        assert result["attribute_status"] == "Accepted"
-        await state.connections[0].close()
-        await eventually(lambda: len(state.headers) == 2)  # connected again
-        header = {k.lower(): v for k, v in state.headers[1].items()}["authorization"]
-        assert base64.b64decode(header.split()[1]) == b"CS001:new-password-0123"
-
-
-async def test_TC_A_10_CS_a_password_too_short_is_rejected_and_the_old_one_kept() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url):
-        await state.wait_for("StatusNotification")
-        [result] = await set_(
-            state.stations[0],
-            item("SecurityCtrlr", "BasicAuthPassword", attribute_value="short-pass-0123"),
-        )
-        assert result["attribute_status"] == "Rejected"  # 15 characters; 16 to 40 allowed
-        assert "shorter than 16" in result["attribute_status_info"]["additional_info"]
-        await state.connections[0].close()
-        await eventually(lambda: len(state.headers) == 2)  # connected again
-        header = {k.lower(): v for k, v in state.headers[1].items()}["authorization"]
-        assert base64.b64decode(header.split()[1]) == b"CS001:s3cret-password"
 
 
 async def test_set_values_survive_a_restart() -> None:

@@ -1,10 +1,9 @@
-"""OCPP client against CSMSs on loopback, named after the OCA test cases they follow."""
+"""OCPP client against CSMSs on loopback: C01, malformed frames, pings, back-off, the
+supervisor (the OCA cases run on the OCTT rig, tests/integration/oca/)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import random
 import tempfile
 from pathlib import Path
@@ -20,19 +19,6 @@ from charger.protocols.ocpp.outbox import Outbox
 from rig.csms import CsmsState, ocpp_csms, raw_csms
 from rig.ocpp_station import EVSE_ID, settings, station
 from tests.support.polling import eventually
-
-
-def test_TC_A_01_CS_basic_authentication_header() -> None:
-    async def run() -> None:
-        state = CsmsState()
-        async with ocpp_csms(state) as url, station(url):
-            await state.wait_for("BootNotification")
-        expected = "Basic " + base64.b64encode(b"CS001:s3cret-password").decode()
-        headers = {k.lower(): v for k, v in state.headers[0].items()}
-        assert headers["authorization"] == expected
-        assert headers["sec-websocket-protocol"] == "ocpp2.0.1"
-
-    asyncio.run(run())
 
 
 async def test_C01_authorization_through_the_csms() -> None:
@@ -141,23 +127,3 @@ async def test_a_failing_part_fails_run_for_the_supervisor() -> None:
         raise AssertionError("run() kept going without its outbox writer")
     finally:
         outbox.close()
-
-
-async def test_TC_P_03_CS_custom_data_is_accepted_wherever_the_schemas_allow_it() -> None:
-    async with raw_csms() as csms, station(csms.url):
-        await asyncio.wait_for(csms.booted.wait(), 5)
-        request = {
-            "customData": {"vendorId": "org.example", "tariff": "night"},
-            "getVariableData": [
-                {
-                    "component": {"name": "OCPPCommCtrlr", "customData": {"vendorId": "x"}},
-                    "variable": {"name": "HeartbeatInterval"},
-                }
-            ],
-        }
-        reply = await csms.send(json.dumps([2, "cd1", "GetVariables", request]))
-        assert reply[:2] == [3, "cd1"]
-        assert reply[2]["getVariableResult"][0]["attributeStatus"] == "Accepted"
-        no_vendor = {**request, "customData": {"tariff": "night"}}  # vendorId is required
-        reply = await csms.send(json.dumps([2, "cd2", "GetVariables", no_vendor]))
-        assert reply[:3] == [4, "cd2", "OccurrenceConstraintViolation"]

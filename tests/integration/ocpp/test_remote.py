@@ -1,5 +1,5 @@
-"""CSMS-initiated operations carried out through the CS on the bus (OCA P cases; the B, F
-and G ones run on the OCTT rig, tests/integration/oca/).
+"""CSMS-initiated operations carried out through the CS on the bus (the OCA B, F, G
+and P cases run on the OCTT rig, tests/integration/oca/).
 The test plays the CS: it answers the bus requests the OCPP client makes."""
 
 from __future__ import annotations
@@ -36,24 +36,6 @@ async def test_P01_P02_data_transfer_both_ways() -> None:
             "vendor_id": "org.example",
             "data": {"hello": "csms"},
         }
-
-
-async def test_TC_P_01_CS_data_transfer_nobody_implements() -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url, station(url) as st:
-        csms = await booted(state, st)
-        play_cs(st, {"data_transfer": {"status": "unknown_vendor_id"}})
-        reply = await csms.call(
-            call.DataTransfer(vendor_id="org.openchargealliance.octt", message_id="nothing")
-        )
-        assert reply.status == "UnknownVendorId"
-    silent = CsmsState(interval=300)
-    async with ocpp_csms(silent) as url, station(url, call_timeout_s=0.5):
-        await silent.wait_for("StatusNotification")
-        reply = await silent.stations[0].call(
-            call.DataTransfer(vendor_id="org.openchargealliance.octt")
-        )
-        assert reply.status == "Rejected"  # no CS answered on the bus
 
 
 @pytest.mark.parametrize(("retries", "asked"), [("0", 1), ("2", 3)])
