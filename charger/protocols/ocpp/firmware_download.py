@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import aiohttp
-
 CHUNK_BYTES = 256 * 1024
 
 
@@ -69,6 +67,8 @@ def _discard(fd: int | None, part: Path) -> None:
 
 async def download(url: str, destination: Path, limits: DownloadLimits) -> int:
     """Fetches `url` into `destination`; returns its size. Raises DownloadFailed."""
+    import aiohttp  # only when a download happens: it costs 120 ms and MBs at start-up
+
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise DownloadFailed(f"{scheme or 'no'} scheme: only HTTP and HTTPS are supported")
