@@ -93,7 +93,10 @@ def test_reference_examples_validate() -> None:
         ([], "message is a JSON list, expected an object"),
         ({"name": "nope", "type": "request"}, "unknown message 'nope' of type 'request'"),
         (envelope("cp_status", "request", {}), "unknown message 'cp_status' of type 'request'"),
-        ({"name": "reset", "type": "request", "data": {}}, "reset.request: message: \"id\" is a required property"),
+        (
+            {"name": "reset", "type": "request", "data": {}},
+            'reset.request: message: "id" is a required property',
+        ),
         (
             envelope("cp_status", "update", {"evse_id": "E", "connector_id": 1, "state": "G"}),
             "cp_status.update: data.state: ",
@@ -110,7 +113,7 @@ def test_reference_examples_validate() -> None:
                     "fault_state": False,
                 },
             ),
-            "cp_pwm.request: data: {\"required\":[\"current\"]} is not allowed",
+            'cp_pwm.request: data: {"required":["current"]} is not allowed',
         ),
         (
             envelope(
@@ -118,9 +121,12 @@ def test_reference_examples_validate() -> None:
                 "request",
                 {"evse_id": "E", "hlc": False, "error_state": False, "fault_state": False},
             ),
-            "cp_pwm.request: data: \"current\" is a required property",
+            'cp_pwm.request: data: "current" is a required property',
         ),
-        ({**envelope("reset", "request", {}), "id": "not-a-uuid"}, "reset.request: message.id: \"not-a-uuid\" does not match"),
+        (
+            {**envelope("reset", "request", {}), "id": "not-a-uuid"},
+            'reset.request: message.id: "not-a-uuid" does not match',
+        ),
     ],
 )
 def test_invalid_messages_are_rejected_with_a_reason(message: object, reason: str) -> None:

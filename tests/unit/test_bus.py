@@ -113,7 +113,7 @@ async def test_async_handlers_run_as_tasks_of_their_owner() -> None:
 
 async def test_request_uses_the_bus_timeout_by_default() -> None:
     bus = Bus(request_timeout_s=0.01)
-    with pytest.raises(RequestTimeout, match="within 0.01 s"):
+    with pytest.raises(RequestTimeout, match=r"within 0\.01 s"):
         await bus.request(api.request("reset", "josev/cs", {}))
 
 
