@@ -2,8 +2,9 @@
 UDP port 15118 (multicast ff02::1) where the SECC listens; the SECC answers with its
 link-local address, its TCP port and whether that port speaks TLS.
 
-The request/response coding is sans-IO (`parse_request`, `response`); `SdpServer` is
-the asyncio datagram endpoint bound to the PLC interface.
+The request/response coding is sans-IO, both sides of it (`parse_request`, `response`
+for the SECC; `request`, `parse_response` for an EV, the simulated car's EVCC);
+`SdpServer` is the asyncio datagram endpoint bound to the PLC interface.
 """
 
 from __future__ import annotations
@@ -66,6 +67,36 @@ def parse_request(datagram: bytes) -> SdpRequest:
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class SdpResponse:
+    address: str  # the SECC's IPv6 address (link-local on a PLC link)
+    port: int
+    security: Security
+    transport: Transport
+
+
+def request(security: Security, transport: Transport = Transport.TCP) -> bytes:
+    """The SDP request datagram (V2GTP 0x9000) an EV sends."""
+    return v2gtp.encode(PayloadType.SDP_REQUEST, bytes([security, transport]))
+
+
+def parse_response(datagram: bytes) -> SdpResponse:
+    """An SDP response (V2GTP 0x9001); raises V2gtpError with the reason."""
+    frame = v2gtp.decode_datagram(
+        datagram, allowed=(PayloadType.SDP_RESPONSE,), max_payload=RESPONSE_PAYLOAD_BYTES
+    )
+    if len(frame.payload) != RESPONSE_PAYLOAD_BYTES:
+        raise V2gtpError(f"SDP response payload of {len(frame.payload)} bytes, expected 20")
+    address = str(ipaddress.IPv6Address(frame.payload[:16]))
+    port, security, transport = struct.unpack("!HBB", frame.payload[16:])
+    try:
+        return SdpResponse(address, port, Security(security), Transport(transport))
+    except ValueError:
+        raise V2gtpError(
+            f"SDP response with security 0x{security:02X} and transport 0x{transport:02X}"
+        ) from None
+
+
 def response(address: str, port: int, security: Security) -> bytes:
     """The SDP response datagram (V2GTP 0x9001) naming `address` (IPv6) and `port`."""
     if port not in TCP_PORT_RANGE:
@@ -86,12 +117,19 @@ def choose_security(requested: Security, tls: str) -> Security:
 
 
 def link_local_address(interface: str) -> str:
-    """The interface's IPv6 link-local address (from /proc/net/if_inet6)."""
+    """The interface's IPv6 link-local address (from /proc/net/if_inet6). The loopback
+    interface has none: its ::1 stands in (the simulator's link, `charger sim`)."""
+    loopback = False
     with open("/proc/net/if_inet6", encoding="ascii") as lines:
         for line in lines:
             fields = line.split()
-            if len(fields) == 6 and fields[5] == interface and fields[3] == "20":
-                return str(ipaddress.IPv6Address(bytes.fromhex(fields[0])))
+            if len(fields) == 6 and fields[5] == interface:
+                address = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+                if fields[3] == "20":
+                    return str(address)
+                loopback = loopback or address.is_loopback
+    if loopback:
+        return "::1"
     raise OSError(f"interface {interface!r} has no IPv6 link-local address")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import ipaddress
 import logging
 import random
 import socket
@@ -341,7 +342,10 @@ class SeccService:
 
     async def _listen(self, tls: Any) -> int:
         loop = asyncio.get_running_loop()
-        host = f"{self.address}%{self.setup.interface}"
+        assert self.address is not None
+        link_local = ipaddress.IPv6Address(self.address).is_link_local
+        # (a scope names the interface of a link-local address; ::1 takes none)
+        host = f"{self.address}%{self.setup.interface}" if link_local else self.address
         ports = random.sample(sdp.TCP_PORT_RANGE, 64)
         for port in ports:
             try:
