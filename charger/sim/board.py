@@ -3,9 +3,11 @@
 The EV follows IEC 61851-1 Annex A as a real car does: it closes S2 (state C, or D when
 it asks for ventilation) once the duty cycle offers >= 6 A, draws min(own max, offered)
 after a reaction delay, follows a lower duty after the same delay, and returns to B when
-the PWM goes away, at 5 % (it has no HLC stack), when it is asked to stop, or when its
-battery is full. The meter integrates energy from the current the EV draws through the
-closed contactor. Faults can be injected at run time, from Python or as JSON commands.
+the PWM goes away, when it is asked to stop, or when its battery is full. At 5 % a car
+with HLC does SLAC, then ISO 15118 with its EVCC (charger/sim/evcc), which sets its S2
+and current while it runs (`hlc_drive`). The meter integrates energy from the current the
+EV draws through the closed contactor. Faults can be injected at run time, from Python
+or as JSON commands.
 
 On a socket outlet (`socket_outlet = true`) the car comes with a cable whose coding
 resistor (IEC 61851-1 Table B.2) the board's PP input reads; `unplug` pulls it at the car
@@ -13,8 +15,8 @@ resistor (IEC 61851-1 Table B.2) the board's PP input reads; `unplug` pulls it a
 
 On a DC EVSE (`kind = "dc"`) the EV is a CCS car: it closes S2 (state C) when it sees
 5 %, as it would at CableCheck, and draws what the simulated power module delivers into
-its battery (`charger/sim/dc.py`); its own DC contactor is driven by `ev_contactor`, as
-its ISO 15118 stack will do once it has one.
+its battery (`charger/sim/dc.py`); its own DC contactor is driven by its EVCC (or
+`ev_contactor`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from charger.hal.interfaces import (
 from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner
 from charger.sim.dc import DC_FAULTS, SimDcOutput, SimIsolationMonitor, SimPowerModule
+from charger.sim.evcc.options import HlcCar
 from charger.sim.plc import SimPlcLink, SimPowerline
 from charger.sim.settings import SimConfig
 
@@ -80,6 +83,7 @@ class SimEv:
     hlc: bool = False  # does SLAC (and, later, ISO 15118) at 5 %
     cable_a: int = 32  # a socket outlet: the rating of the car's cable (Table B.2)
     cable_in_socket: bool = False  # a socket outlet: the cable's plug is in the station
+    evcc: HlcCar = field(default_factory=HlcCar)  # its ISO 15118 stack (charger/sim/evcc)
 
 
 @dataclass(slots=True)
@@ -103,6 +107,7 @@ class SimEvse:
             reaction_s=sim.ev_reaction_s,
             hlc=sim.ev_hlc,
             cable_a=int(sim.ev_cable_a),
+            evcc=HlcCar.configured(sim),
         )
         self.powerline = SimPowerline(config.id)
         self._time_scale = sim.time_scale
@@ -173,6 +178,9 @@ class SimEvse:
 
     def _ev_target(self) -> tuple[str, float]:
         ev = self.ev
+        hlc = ev.evcc
+        if hlc.attached and ev.hlc and self._at_5_percent():  # its EVCC sets S2 (ISO 15118)
+            return hlc.pilot, (0.0 if self.dc is not None else hlc.ac_current_a)
         wants = ev.plugged and ev.wants_charge and ev.soc_percent < 100.0
         if self.dc is not None:  # a CCS car: S2 closed for HLC DC charging at 5 %
             return ("C" if wants and self._at_5_percent() else "B"), 0.0
@@ -406,6 +414,15 @@ class SimEvse:
         self.ev.ventilation = wanted
         self._ev_react()
 
+    def hlc_drive(self, pilot: str, ac_current_a: float = 0.0) -> None:
+        """The car's EVCC: S2 ("B" or "C") and, AC, the current it draws per phase; at
+        once (the car decided it, no PWM to react to)."""
+        self.ev.evcc.pilot, self.ev.evcc.ac_current_a = pilot, ac_current_a
+        if self._reaction is not None:
+            self._reaction.cancel()
+            self._reaction = None
+        self._ev_apply()
+
     def set_ev_contactor(self, closed: bool) -> None:
         """DC: the car closes or opens its own contactor (PowerDelivery start / stop)."""
         if self.dc is None:
@@ -477,6 +494,7 @@ class SimEvse:
                 "matched": self.powerline.pev.matched,
                 "attenuation_db": self.powerline.pev.attenuation_db,
             },
+            **({"evcc": ev.evcc.snapshot()} if self.config.hlc else {}),
             **({"dc": self.dc.snapshot(ev.soc_percent)} if self.dc is not None else {}),
         }
 
@@ -652,6 +670,7 @@ def _set_ev(sim: SimEvse, payload: Mapping[str, Any]) -> None:
             raise ValueError(f"set_ev: '{key}' must be within {low:g}-{high:g}, got {value}")
         attr = {"dc_max_voltage_v": "ev_max_voltage_v", "dc_max_current_a": "ev_max_current_a"}
         setattr(sim.dc, attr.get(key, key), float(value))
+    sim.ev.evcc.update(payload)  # protocol, energy, target_soc_percent, ... (its EVCC)
     pev = sim.powerline.pev
     if "attenuation_db" in payload:
         pev.attenuation_db = _bounded_int(payload, "attenuation_db", 0, 255)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from charger.runtime.settings import Report, setting
+from charger.sim.evcc.options import MISBEHAVIOURS
 
 
 @dataclass(frozen=True)
@@ -21,13 +23,36 @@ class SimConfig:
     ev_reaction_s: float = setting(
         0.5, "the car's reaction time to a PWM change", unit="s", lo=0, hi=5
     )
-    ev_hlc: bool = setting(False, "the car does SLAC when it sees 5 %")
+    ev_hlc: bool = setting(
+        False, "the car does SLAC, then ISO 15118 with its EVCC, when it sees 5 %"
+    )
     ev_cable_a: int = setting(
         32,
         "socket outlets: the rating of the car's cable, its PP coding (13, 20, 32 or 63)",
         unit="A",
         lo=13,
         hi=63,
+    )
+    ev_protocol: Literal["iso2", "din"] = setting(
+        "iso2",
+        'HLC: what the car\'s EVCC speaks, "iso2" (ISO 15118-2) or "din" (DIN SPEC 70121, DC only)',
+    )
+    ev_energy: Literal["auto", "ac", "dc"] = setting(
+        "auto", 'HLC: what the car asks for, "ac", "dc" or "auto" (what the EVSE is)'
+    )
+    ev_target_soc_percent: float = setting(
+        100.0, "HLC: the state of charge the car stops at", unit="%", lo=1, hi=100
+    )
+    ev_departure_time_s: int = setting(
+        0,
+        "HLC: the departure time the car gives (ISO 15118-2), seconds ahead; 0: none",
+        unit="s",
+        lo=0,
+        hi=604800,
+    )
+    ev_misbehave: tuple[str, ...] = setting(
+        (),
+        "HLC: what the car does wrong once in the charging loop: " + ", ".join(MISBEHAVIOURS),
     )
     ev_battery_voltage_v: float = setting(
         400.0,
@@ -74,3 +99,8 @@ class SimConfig:
     def check(self, report: Report) -> None:
         if self.ev_cable_a not in (13, 20, 32, 63):
             report("ev_cable_a", f"is {self.ev_cable_a}", "13, 20, 32 or 63 (Table B.2)")
+        unknown = [m for m in self.ev_misbehave if m not in MISBEHAVIOURS]
+        if unknown:
+            report("ev_misbehave", f"names {unknown[0]!r}", "any of " + ", ".join(MISBEHAVIOURS))
+        if self.ev_protocol == "din" and self.ev_energy == "ac":
+            report("ev_energy", 'is "ac"', '"dc" or "auto": DIN SPEC 70121 is DC only')
