@@ -17,7 +17,7 @@ import os
 import signal
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -61,6 +61,7 @@ from charger.runtime.tasks import TaskOwner, wait_event
 
 if TYPE_CHECKING:  # the simulator is imported only when chosen
     from charger.sim.board import SimEvse
+    from charger.sim.evcc.client import Link
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +243,35 @@ class App:
             self._tasks.supervise(f"slac {service.evse_id}", service.run)
 
     def _start_secc(self, stack: contextlib.AsyncExitStack) -> None:
-        for service in build_secc_services(self.config, self.bus):
+        links = self._sim_links()
+        for service in build_secc_services(self.config, self.bus, links):
             service.start()
             stack.push_async_callback(service.close)
             self._tasks.supervise(f"secc {service.evse_id}", service.run)
+        self._start_sim_evccs(links)
+
+    def _sim_links(self) -> dict[int, Link]:
+        """The simulated board's HLC EVSEs and the link their car's EVCC reaches the SECC
+        by: the loopback interface, an SDP port each (docs/iso15118.md, "The simulated
+        car"). Empty without a simulated board or without the SECC."""
+        if self.config.hal_backend != "sim" or self.board is None:
+            return {}
+        if not self.config.iso15118.enabled:
+            return {}
+        from charger.sim.evcc.client import Link, free_sdp_port
+
+        return {e.id: Link.loopback(free_sdp_port()) for e in self.config.evses if e.hlc}
+
+    def _start_sim_evccs(self, links: dict[int, Link]) -> None:
+        """The simulated cars' EVCCs: each runs its V2G sessions over its link."""
+        from charger.sim.board import SimBoard
+        from charger.sim.evcc.car import SimEvcc
+
+        if not isinstance(self.board, SimBoard):
+            return
+        for evse_id, link in links.items():
+            car = SimEvcc(self.board.evse(evse_id), link)
+            self._tasks.supervise(f"sim evcc {evse_id}", car.run)
 
     async def _start_ocpp(
         self, stack: contextlib.AsyncExitStack, state_dir: Path, moved: Path | None
@@ -472,12 +498,23 @@ def secc_evse(evse: EvseConfig, interface: str | None = None) -> EvseSetup:
     )
 
 
-def build_secc_services(config: Config, bus: Bus) -> list[SeccService]:
-    """One ISO 15118 SECC per HLC-capable EVSE, on its network interface."""
+def build_secc_services(
+    config: Config, bus: Bus, sim_links: Mapping[int, Link] | None = None
+) -> list[SeccService]:
+    """One ISO 15118 SECC per HLC-capable EVSE, on its network interface; an EVSE of the
+    simulated board in `sim_links` (by id) on its simulated link instead."""
     if not config.iso15118.enabled:
         return []
     settings = secc_settings(config.iso15118)
-    return [SeccService(bus, secc_evse(e), settings) for e in config.evses if e.hlc]
+    services = []
+    for evse in (e for e in config.evses if e.hlc):
+        link = (sim_links or {}).get(evse.id)
+        if link is None:
+            services.append(SeccService(bus, secc_evse(evse), settings))
+        else:
+            sim_settings = dataclasses.replace(settings, sdp_port=link.sdp_port)
+            services.append(SeccService(bus, secc_evse(evse, link.interface), sim_settings))
+    return services
 
 
 async def run_secc(config: Config, interface: str, *, loop: bool) -> int:
@@ -547,9 +584,9 @@ async def secc_station(
 
 class _SimCar:
     """The simulated board's car as the EV at the far end of `charger secc`'s link: it
-    is plugged in and follows the V2G session — the pilot of an AC car (the simulated car
-    has no EVCC of its own yet, so its S2 is set here), the contactor of a DC one (which
-    closes S2 at 5 % by itself)."""
+    is plugged in and follows the V2G session — the pilot of an AC car (the EV at the far
+    end speaks ISO 15118, not the simulated car's own EVCC, so its S2 is set here), the
+    contactor of a DC one (which closes S2 at 5 % by itself)."""
 
     def __init__(self, sim: SimEvse) -> None:
         self._sim = sim
@@ -564,7 +601,7 @@ class _SimCar:
         ev = self._sim.ev
         if self._sim.dc is None and ev.plugged and ev.s2_state != state:
             ev.s2_state = state
-            self._sim._pilot_changed()  # until the simulated car has an EVCC of its own
+            self._sim._pilot_changed()  # (the far end's EVCC, not the board's, decides)
 
     def ev_power(self, on: bool) -> None:
         if self._sim.dc is not None and self._sim.ev.plugged:

@@ -1,11 +1,15 @@
 """The simulator's command service: JSON commands on MQTT `sim/cmd`, replies on
 `sim/reply` (README, "Simulated board command set"), over its own MQTT connection.
 
-It also runs the demo loop of `charger sim --demo`."""
+It also runs the demo loop of `charger sim --demo`: a car charges at EVSE 1 (as IEC
+61851-1 basic charging, or with ISO 15118 where EVSE 1 has `hlc = true`), then, at
+every DC EVSE with `hlc = true` whose car does HLC (`[sim] ev_hlc`), a CCS car charges
+with ISO 15118: ISO 15118-2 and DIN SPEC 70121 in turn."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Any
 
@@ -28,6 +32,15 @@ DEMO_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
     (4.0, {"cmd": "unplug"}),
     (1.0, {"cmd": "start_charging"}),
 )
+# ... and a CCS car at a DC EVSE: SLAC, SDP, the V2G session with cable check and
+# pre-charge, the charging loop, the stop with welding detection (about 10 s of the 40)
+DC_HLC_SCRIPT: tuple[tuple[float, dict[str, Any]], ...] = (
+    (3.0, {"cmd": "plug_in"}),
+    (40.0, {"cmd": "stop_charging"}),
+    (6.0, {"cmd": "unplug"}),
+    (1.0, {"cmd": "start_charging"}),
+)
+DEMO_PROTOCOLS = ("iso2", "din")  # the DC car's, round by round
 
 
 class SimCommandService:
@@ -72,17 +85,46 @@ class SimCommandService:
         return jsonsafe.dumps(reply).encode()
 
 
+def demo_plan(board: SimBoard) -> list[tuple[int, tuple[tuple[float, dict[str, Any]], ...]]]:
+    """(EVSE, script) in the order the demo runs them each round."""
+    first = min(board.sims)
+    dc_hlc = [
+        evse_id
+        for evse_id, sim in sorted(board.sims.items())
+        if sim.dc is not None and sim.config.hlc and sim.ev.hlc
+    ]
+    plan = [] if first in dc_hlc else [(first, DEMO_SCRIPT)]
+    return plan + [(evse_id, DC_HLC_SCRIPT) for evse_id in dc_hlc]
+
+
 async def run_demo(board: SimBoard) -> None:
-    while True:
-        for delay_s, command in DEMO_SCRIPT:
-            await asyncio.sleep(delay_s)
-            state = board.command(command)
-            event(
-                log,
-                logging.INFO,
-                "demo",
-                cmd=command["cmd"],
-                ev_state=state["ev"]["state"],
-                soc_percent=state["ev"]["soc_percent"],
-                energy_wh=state["energy_import_wh"],
-            )
+    plan = demo_plan(board)
+    for round_ in itertools.count():
+        for evse_id, script in plan:
+            if script is DC_HLC_SCRIPT:
+                protocol = DEMO_PROTOCOLS[round_ % len(DEMO_PROTOCOLS)]
+                board.command({"cmd": "set_ev", "evse": evse_id, "protocol": protocol})
+            for delay_s, command in script:
+                await asyncio.sleep(delay_s)
+                state = board.command({**command, "evse": evse_id})
+                event(
+                    log,
+                    logging.INFO,
+                    "demo",
+                    evse=evse_id,
+                    cmd=command["cmd"],
+                    ev_state=state["ev"]["state"],
+                    soc_percent=state["ev"]["soc_percent"],
+                    energy_wh=state["energy_import_wh"],
+                    **_v2g(state),
+                )
+
+
+def _v2g(state: dict[str, Any]) -> dict[str, Any]:
+    """The latest V2G session of an HLC EVSE's car, for the demo's log line."""
+    evcc = state.get("evcc")
+    if evcc is None:
+        return {}
+    session = evcc["session"]
+    v2g = session.get("outcome", session.get("stage"))
+    return {"protocol": evcc["protocol"], **({"v2g": v2g} if v2g else {})}
