@@ -781,3 +781,30 @@ async def test_TC_B_57_CS_network_reconnection_after_connection_loss(
         assert octt.connections() == connections + 2
         # the same boot: statuses resumed, no BootNotification
         assert octt.count("BootNotification", after=0) == 1
+
+
+# ------------------------------------------------------------------ B09 network profiles
+
+
+async def test_TC_B_43_CS_set_new_network_connection_profile_rejected(
+    rig: Callable[..., Any],
+) -> None:
+    async with rig() as octt:
+        # 1-2. SetNetworkProfile for configurationSlot 999 (the station has 1 to 3):
+        # Rejected; nothing changes, the connection stays
+        connections = octt.connections()
+        reply = await octt.call(
+            "SetNetworkProfile",
+            configurationSlot=999,
+            connectionData={
+                "messageTimeout": 30,
+                "ocppCsmsUrl": octt.url,
+                "ocppInterface": "Wired0",
+                "ocppTransport": "JSON",
+                "ocppVersion": "OCPP20",
+                "securityProfile": 1,
+            },
+        )
+        assert reply["status"] == "Rejected"
+        await octt.next_heartbeat()
+        assert octt.connections() == connections

@@ -49,7 +49,9 @@ async def drop_connection(state: CsmsState) -> None:
     await state.connections[-1].close()
 
 
-async def test_TC_B_43_CS_a_slot_that_does_not_exist_is_rejected() -> None:
+async def test_set_network_profile_refuses_a_missing_slot_the_slot_in_use_and_an_empty_one() -> (
+    None
+):
     state = CsmsState(interval=300)
     async with ocpp_csms(state) as url, station(url) as st:
         csms = await booted(state, st)
