@@ -598,7 +598,9 @@ async def test_TC_E_50_CS_retry_transaction_message_max_retry_count_reached_call
         first = await octt.expect_msg("TransactionEvent", within_s=5)
         retried = seq(first.payload)
         for n in range(1, attempts):
-            await octt.advance(interval * n - 0.5)
+            # to half a second before the next attempt: from the first one we start at
+            # it, from later ones half a second past it (the previous step's advance)
+            await octt.advance(interval * n - (0.5 if n == 1 else 1.0))
             assert len(attempts_of(octt, retried)) == n
             await octt.advance(1)
             assert len(attempts_of(octt, retried)) == n + 1
