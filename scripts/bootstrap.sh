@@ -54,7 +54,7 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
     echo "bootstrap: Python >= 3.11 is required, found $(python3 --version)" >&2; exit 1; }
 
 extras=""
-[ "$want_test" = 1 ] && extras="[test]"
+[ "$want_test" = 1 ] && extras="[test,rpi]"  # the Pi drivers are tested (on fakes) too
 stamp=".venv/.installed$(echo "$extras" | tr -d '[]')-$(cat setup.cfg setup.py pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     [ -x .venv/bin/python ] || python3 -m venv .venv
