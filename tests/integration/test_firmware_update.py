@@ -231,12 +231,14 @@ async def test_TC_L_03_CS_download_scheduled_for_later(
     async with ocpp_csms(state) as url:
         charger = start(start_charger, broker, rig, url)
         await state.wait_for("BootNotification")
-        reply = await station(state).call(update_request(rig, 103, retrieve_s=3))
+        request = update_request(rig, 103, retrieve_s=3)
+        reply = await station(state).call(request)
         assert reply.status == "Accepted"
         await until_status(state, "DownloadScheduled")
-        await asyncio.sleep(1)
-        assert rig.server.requests == []  # not before retrieveDateTime
         await updated(state, charger, 103)
+        # not before retrieveDateTime: the server saw the first request after it
+        retrieve = datetime.fromisoformat(request.firmware["retrieve_date_time"])
+        assert rig.server.request_times[0] >= retrieve.timestamp()
         assert statuses(state) == [
             "DownloadScheduled",
             "Downloading",

@@ -235,6 +235,7 @@ class FileServer:
     trickle_s: float = 0.0
     stall: bool = False
     requests: list[str] = field(default_factory=list)
+    request_times: list[float] = field(default_factory=list)  # wall clock, one per request
     port: int = 0
 
     def url(self, name: str) -> str:
@@ -252,6 +253,7 @@ def file_server(root: Path) -> Iterator[FileServer]:
 
         def do_GET(self) -> None:
             server_state.requests.append(self.path)
+            server_state.request_times.append(time.time())
             if server_state.fail_first > 0:
                 server_state.fail_first -= 1
                 self.send_error(503, "try again")
