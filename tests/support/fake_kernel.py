@@ -244,10 +244,15 @@ def sysfs_pwm(root: Path, chips: dict[int, tuple[str, str]]) -> tuple[Path, Path
 
 
 def export_channel(chip: Path, channel: int) -> Path:
-    """What the kernel does on `echo N > export`: the channel's files appear."""
+    """What the kernel does on `echo N > export`: the channel's files appear, all at once
+    (built aside and renamed into place, so a reader polling for them from another
+    thread never sees a half-made channel nor has a write overwritten)."""
     directory = chip / f"pwm{channel}"
-    directory.mkdir(exist_ok=True)
+    if directory.exists():
+        return directory
+    staging = chip / f".pwm{channel}.new"
+    staging.mkdir()
     for name, value in (("period", "0"), ("duty_cycle", "0"), ("enable", "0")):
-        if not (directory / name).exists():
-            (directory / name).write_text(value)
+        (staging / name).write_text(value)
+    staging.rename(directory)
     return directory
