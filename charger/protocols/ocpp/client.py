@@ -152,6 +152,7 @@ class OcppClient:
         self._state_lock = asyncio.Lock()
         self.charging_profiles: dict[int, dict[str, Any]] = {}  # TxProfile per EVSE (F01)
         self._boot_reason = "PowerUp"  # this boot's
+        self._boot_now = asyncio.Event()  # a TriggerMessage BootNotification while Pending
         self._next_boot_reason: str | None = None  # the next boot's, when not a power-up
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s, self._tasks)
         self.dm = device_model if device_model is not None else build_device_model(settings)
@@ -704,8 +705,10 @@ class OcppClient:
                     if interval > 0
                     else self.dm.integer("OCPPCommCtrlr", "HeartbeatInterval")
                 )
-            # Pending or Rejected: send nothing else, try again after the interval
-            await asyncio.sleep(interval if interval > 0 else DEFAULT_BOOT_RETRY_S)
+            # Pending or Rejected: send nothing else, try again after the interval, or
+            # at once when the CSMS triggers it (Pending: F06.FR.17, TC_B_02 step 15)
+            self._boot_now.clear()
+            await wait_event(self._boot_now, interval if interval > 0 else DEFAULT_BOOT_RETRY_S)
 
     def _timestamp(self) -> str:
         """Now, on the CSMS's clock (G02: Heartbeat and BootNotification set it)."""
@@ -811,7 +814,11 @@ class OcppClient:
     # ------------------------------------------------------------------ remote control
 
     async def _on_request_start(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """F01/F02: the CSMS authorizes a token on an EVSE; the CS hears it on the bus."""
+        """F01/F02: the CSMS authorizes a token on an EVSE; the CS hears it on the bus.
+        Not before the boot is accepted: while it is Pending the station takes its
+        configuration, but starts no transaction (B02.FR.02/03, TC_B_02 step 12)."""
+        if self._boot_status != "Accepted":
+            return {"status": "Rejected"}
         wanted = payload.get("evseId")
         connector = next(
             (
@@ -964,7 +971,10 @@ class OcppClient:
         if not wanted:
             return "Rejected"  # no such EVSE
         if message == "BootNotification":
-            return "Rejected" if self.registered else "Accepted"  # F06.FR.17
+            if self.registered:
+                return "Rejected"  # F06.FR.17
+            self._boot_now.set()  # the Pending boot's next BootNotification goes now
+            return "Accepted"
         if message == "Heartbeat":
             self._tasks.spawn(session.call_quietly("Heartbeat", {}), "triggered Heartbeat")
         elif message == "StatusNotification":
