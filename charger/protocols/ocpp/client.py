@@ -323,6 +323,7 @@ class OcppClient:
                 self.meter.transaction_started(evse)
             if payload["eventType"] == "Ended":
                 self._invalid_token.discard(evse)
+                self._groups.pop(evse, None)  # the group stopped with its transaction
                 self._tasks.spawn(self._remote.transaction_ended(), "scheduled operations")
                 self.firmware.transaction_ended()
 
@@ -780,6 +781,7 @@ class OcppClient:
             if self._authorizations.get(evse) != generation or not self.tx.awaiting_cable(evse):
                 return  # plugged in, or authorized again since
             event(log, logging.INFO, "ocpp_ev_connection_timeout", evse=evse)
+            self._groups.pop(evse, None)  # the lapsed authorization's group goes with it
             self._emit(evse, self.tx.connection_timed_out(evse))
             self._tasks.spawn(self._stop_charging(connector.evse_id), "stop charging")
 
@@ -841,6 +843,7 @@ class OcppClient:
         evse = connector.ocpp_evse_id
         if profile is not None:
             await self._store_tx_profile(evse, profile)
+        self._groups[evse] = payload.get("groupIdToken")  # F01: the group it starts with
         self._authorized(connector, payload["idToken"], payload["remoteStartId"])
         self._bus.publish(
             messages.AUTHORIZATION_UPDATE.make(

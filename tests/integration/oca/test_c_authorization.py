@@ -23,13 +23,6 @@ MASTER_GROUP = {"idToken": "MASTERPASS", "type": "Central"}
 MESSAGE_TIMEOUT_S = 30  # <Configured message timeout>: the station's MessageTimeout
 OFFLINE_WAIT_S = 90
 
-LAPSED_GROUP = pytest.mark.xfail(
-    strict=True,
-    reason="finding 13: the groupIdToken of an earlier authorization (here the one that "
-    "filled the cache, IdTokenCached) stays with the EVSE, so the group's card stops the "
-    "plug-in transaction instead of authorizing it",
-)
-
 
 async def nothing_more(octt: Octt, action: str = "TransactionEvent", **fields: Any) -> None:
     """ "The OCTT waits <Configured message timeout> seconds": nothing of the kind came."""
@@ -323,7 +316,6 @@ async def test_TC_C_38_CS_clear_authorization_cache_rejected(rig: Callable[..., 
         assert reply["status"] == "Rejected"
 
 
-@LAPSED_GROUP
 async def test_TC_C_41_CS_authorization_by_group_id_with_authorization_cache(
     rig: Callable[..., Any],
 ) -> None:
@@ -350,7 +342,6 @@ async def test_TC_C_41_CS_authorization_by_group_id_with_authorization_cache(
         await octt.ev_disconnected()
 
 
-@LAPSED_GROUP
 async def test_TC_C_44_CS_authorization_by_group_id_invalid_status_with_cache(
     rig: Callable[..., Any],
 ) -> None:
@@ -375,6 +366,63 @@ async def test_TC_C_44_CS_authorization_by_group_id_invalid_status_with_cache(
         await octt.nothing("TransactionEvent", triggerReason="StopAuthorized")
         await octt.nothing("TransactionEvent", eventType="Ended")
         assert octt.open_transactions() == {tx}
+
+
+async def group_card_authorizes_the_plug_in_transaction(octt: Octt) -> None:
+    """The EV plugged in (a new transaction), then the other card of GROUP: it authorizes
+    the transaction (no group is with it yet), it does not stop it."""
+    octt.ts.token_info[OTHER_TOKEN] = {"status": "Accepted", "groupIdToken": GROUP}
+    started = await octt.ev_connected_pre_session()
+    authorized = await octt.authorized(token=OTHER_TOKEN)
+    assert authorized["eventType"] == "Updated"
+    assert (
+        authorized["transactionInfo"]["transactionId"]
+        == (started["transactionInfo"]["transactionId"])
+    )
+    await octt.energy_transfer_started()
+
+
+async def test_the_group_of_an_ended_transaction_does_not_stop_the_next_one(
+    rig: Callable[..., Any],
+) -> None:
+    """Finding 13: the groupIdToken goes with the transaction that had it."""
+    async with rig() as octt:
+        await group_started(octt)
+        await octt.stop_authorized()
+        await octt.ev_disconnected()
+        await group_card_authorizes_the_plug_in_transaction(octt)
+
+
+async def test_the_group_of_a_lapsed_authorization_does_not_stop_a_transaction(
+    rig: Callable[..., Any],
+) -> None:
+    """Finding 13 without a transaction to end: TxStartPoint EVConnected, the card of the
+    group lapses (EVConnectionTimeOut) with nothing started; its group lapses with it."""
+    async with rig() as octt:
+        await octt.set_variables(TxCtrlr__TxStartPoint="EVConnected")
+        await octt.id_token_cached(VALID_TOKEN, {"status": "Accepted", "groupIdToken": GROUP})
+        assert octt.transaction_events() == []
+        await group_card_authorizes_the_plug_in_transaction(octt)
+
+
+async def test_a_remote_start_takes_the_group_of_its_request(rig: Callable[..., Any]) -> None:
+    """F01: RequestStartTransaction's groupIdToken is the transaction's group (and not
+    one left from an earlier authorization): a card of it stops the transaction."""
+    async with rig() as octt:
+        await octt.ev_connected_pre_session()
+        reply = await octt.call(
+            "RequestStartTransaction",
+            idToken=id_token(),
+            groupIdToken=GROUP,
+            evseId=1,
+            remoteStartId=7,
+        )
+        assert reply["status"] == "Accepted"
+        await octt.expect("TransactionEvent", within_s=5, triggerReason="RemoteStart")
+        await octt.energy_transfer_started()
+        octt.ts.token_info[OTHER_TOKEN] = {"status": "Accepted", "groupIdToken": GROUP}
+        await octt.present(OTHER_TOKEN)
+        await octt.expect("TransactionEvent", within_s=5, triggerReason="StopAuthorized")
 
 
 # ------------------------------------------------------------------ C12 cache use

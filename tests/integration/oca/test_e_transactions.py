@@ -898,12 +898,6 @@ async def test_TC_E_45_CS_offline_stop_transaction_same_group_id(
         assert all(e["offline"] is True for e in octt.sent("TransactionEvent"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 13: the groupIdToken of an authorization that lapsed (EVConnectTimeout) "
-    "stays with the EVSE: a card of that group then stops the next plug-in transaction "
-    "instead of authorizing it",
-)
 async def test_a_card_of_a_lapsed_group_authorizes_the_next_transaction(
     rig: Callable[..., Any],
 ) -> None:
