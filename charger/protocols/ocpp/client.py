@@ -954,9 +954,12 @@ class OcppClient:
                 },
             )
 
-    def set_available(self, ocpp_evse_id: int, available: bool) -> None:
-        """G03/G04: the connectors report Unavailable (or their real status again)."""
-        self.status.set_available(ocpp_evse_id, available)
+    def set_available(
+        self, ocpp_evse_id: int, available: bool, *, report_unchanged: bool = False
+    ) -> None:
+        """G03/G04: the connectors report Unavailable (or their real status again);
+        `report_unchanged`: also those whose status stays (StatusReporter.set_available)."""
+        self.status.set_available(ocpp_evse_id, available, report_unchanged=report_unchanged)
         self._tasks.spawn(self._save_station_state(), "save availability")
 
     def schedule_unavailable(self, ocpp_evse_ids: list[int]) -> None:
@@ -965,7 +968,9 @@ class OcppClient:
     def unschedule_unavailable(self, ocpp_evse_ids: list[int]) -> None:
         self.status.scheduled_unavailable.difference_update(ocpp_evse_ids)
 
-    def trigger(self, message: str, ocpp_evse_id: int | None) -> str:
+    def trigger(
+        self, message: str, ocpp_evse_id: int | None, connector_id: int | None = None
+    ) -> str:
         """F06: sends the requested message; returns the TriggerMessage answer."""
         session = self._session
         if session is None:
@@ -973,6 +978,10 @@ class OcppClient:
         wanted = [e for e in self.evses() if ocpp_evse_id in (None, e)]
         if not wanted:
             return "Rejected"  # no such EVSE
+        if connector_id is not None and not (
+            ocpp_evse_id is not None and self.has_connector(ocpp_evse_id, connector_id)
+        ):
+            return "Rejected"  # no such connector
         if message == "BootNotification":
             if self.registered:
                 return "Rejected"  # F06.FR.17
@@ -981,7 +990,7 @@ class OcppClient:
         if message == "Heartbeat":
             self._tasks.spawn(session.call_quietly("Heartbeat", {}), "triggered Heartbeat")
         elif message == "StatusNotification":
-            self.status.trigger(session, wanted)
+            self.status.trigger(session, wanted, connector_id)
         elif message == "TransactionEvent":
             for evse in wanted:
                 self._emit(evse, self.tx.trigger(evse))

@@ -45,14 +45,18 @@ class Station(Protocol):
 
     def reset_retries(self) -> int: ...
 
-    def set_available(self, ocpp_evse_id: int, available: bool) -> None: ...
+    def set_available(
+        self, ocpp_evse_id: int, available: bool, *, report_unchanged: bool = False
+    ) -> None: ...
 
     def schedule_unavailable(self, ocpp_evse_ids: list[int]) -> None:
         """These EVSEs become inoperative when their transactions end."""
 
     def unschedule_unavailable(self, ocpp_evse_ids: list[int]) -> None: ...
 
-    def trigger(self, message: str, ocpp_evse_id: int | None) -> str: ...
+    def trigger(
+        self, message: str, ocpp_evse_id: int | None, connector_id: int | None = None
+    ) -> str: ...
 
 
 @dataclass
@@ -143,28 +147,52 @@ class RemoteOperations:
             return {"status": "Rejected"}
         targets = self.station.evses() if evse is None else [evse]
         operative = payload["operationalStatus"] == "Operative"
-        data: dict[str, Any] = {"operational_status": "operative" if operative else "inoperative"}
-        if evse is not None:
-            data["evse_id"] = self.station.evse_id(evse)
-
-        async def apply() -> None:
-            reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
-            accepted = reply is not None and reply["status"] == "accepted"
-            self.station.unschedule_unavailable(targets)
-            for e in targets:
-                self.station.set_available(e, operative if accepted else True)
-
         busy = self._busy(targets)
         if busy and not operative:
-            self._scheduled.append((busy, apply))
-            self.station.schedule_unavailable(targets)
+            # G03.FR.05/G04.FR.06: an EVSE with a transaction becomes inoperative when
+            # it ends (each its own), the others at once (TC_G_14 step 3)
+            free = [e for e in targets if e not in busy]
+            if free and not await self._make_available(free, evse is None, False):
+                return {"status": "Rejected"}
+            for e in sorted(busy):
+                self._scheduled.append((frozenset({e}), self._scheduled_inoperative(e)))
+            self.station.schedule_unavailable(sorted(busy))
             return {"status": "Scheduled"}
-        reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
-        if reply is None or reply["status"] != "accepted":
+        if not await self._make_available(targets, evse is None, operative):
             return {"status": "Rejected"}
-        for e in targets:
-            self.station.set_available(e, operative)
         return {"status": "Accepted"}
+
+    async def _make_available(self, evses: list[int], station: bool, operative: bool) -> bool:
+        """Asks the CS (once for the whole station when `station` and these are all its
+        EVSEs); once it accepted, the connectors report their changed states, and for the
+        station (G04) every connector its state, changed or not (TC_G_13 step 3)."""
+        status = "operative" if operative else "inoperative"
+        whole = station and evses == self.station.evses()
+        if whole:
+            requests: list[dict[str, Any]] = [{"operational_status": status}]
+        else:
+            requests = [
+                {"operational_status": status, "evse_id": self.station.evse_id(e)} for e in evses
+            ]
+        for data in requests:
+            reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
+            if reply is None or reply["status"] != "accepted":
+                return False
+        for e in evses:
+            self.station.set_available(e, operative, report_unchanged=whole)
+        return True
+
+    def _scheduled_inoperative(self, evse: int) -> Callable[[], Awaitable[None]]:
+        """A scheduled Inoperative of one EVSE, run when its transaction has ended."""
+
+        async def apply() -> None:
+            data = {"operational_status": "inoperative", "evse_id": self.station.evse_id(evse)}
+            reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
+            accepted = reply is not None and reply["status"] == "accepted"
+            self.station.unschedule_unavailable([evse])
+            self.station.set_available(evse, not accepted)
+
+        return apply
 
     # ------------------------------------------------------------------ F05, F06, P01
 
@@ -184,8 +212,11 @@ class RemoteOperations:
         return {"status": "Unlocked" if unlocked else "UnlockFailed"}
 
     async def trigger_message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        evse = payload.get("evse", {}).get("id") if payload.get("evse") else None
-        return {"status": self.station.trigger(payload["requestedMessage"], evse)}
+        target = payload.get("evse") or {}
+        status = self.station.trigger(
+            payload["requestedMessage"], target.get("id"), target.get("connectorId")
+        )
+        return {"status": status}
 
     async def data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = {"vendor_id": payload["vendorId"]}

@@ -89,13 +89,18 @@ class StatusReporter:
             if key[0] == evse:
                 self._refresh(key)
 
-    def set_available(self, evse: int, available: bool) -> None:
-        """G03/G04: the connectors report Unavailable (or their real status again)."""
+    def set_available(self, evse: int, available: bool, *, report_unchanged: bool = False) -> None:
+        """G03/G04: the connectors report Unavailable (or their real status again);
+        `report_unchanged`: a connector whose status stays is reported again too, with its
+        AvailabilityState event (a ChangeAvailability to the state it is in, TC_G_13)."""
         if available:
             self.unavailable.discard(evse)
         else:
             self.unavailable.add(evse)
-        self.cp_status(evse, self._cp_states.get(evse, "A1"))
+        self._cp_states.setdefault(evse, "A1")
+        for key in self.statuses:
+            if key[0] == evse and not self._refresh(key) and report_unchanged:
+                self._report(key, "ocpp availability unchanged")
 
     def restore_unavailable(self, evses: set[int]) -> None:
         """B11.FR.04: the EVSEs that were Unavailable before the reset are so again."""
@@ -103,19 +108,28 @@ class StatusReporter:
         for key in self.statuses:
             self._refresh(key)
 
-    def _refresh(self, key: ConnectorKey) -> None:
+    def _refresh(self, key: ConnectorKey) -> bool:
+        """Recomputes a connector's status; reports it if it changed (True)."""
         status = connector_status(self._cp_states.get(key[0], "A1"))
         evse = key[0]
         scheduled = evse in self.scheduled_unavailable and not self._in_transaction(evse)
         if (evse in self.unavailable or scheduled) and status != "Faulted":
             status = "Unavailable"
         if self.statuses[key] == status:
-            return
+            return False
         self.statuses[key] = status
         self._update_availability_states()
         session = self._online()
         if session is not None:
             self._tasks.spawn(self.notify(session, *key, status), "ocpp status")
+        return True
+
+    def _report(self, key: ConnectorKey, what: str) -> None:
+        """A connector's current status again, with its AvailabilityState event."""
+        session = self._online()
+        if session is not None:
+            status = self.statuses[key]
+            self._tasks.spawn(self.notify(session, *key, status, always_event=True), what)
 
     def _update_availability_states(self) -> None:
         evses: dict[int, list[str]] = {}
@@ -153,15 +167,28 @@ class StatusReporter:
             if everything or self._reported.get(key) != status:
                 await self.notify(session, *key, status)
 
-    def trigger(self, session: Session, evses: list[int]) -> None:
-        """F06: every connector's status of these EVSEs, sent again."""
-        for (evse, connector), status in sorted(self.statuses.items()):
-            if evse in evses:
-                self._tasks.spawn(self.notify(session, evse, connector, status), "ocpp trigger")
+    def trigger(self, session: Session, evses: list[int], connector: int | None = None) -> None:
+        """F06: every connector's status of these EVSEs (or the one connector), sent again
+        with its AvailabilityState event, changed or not (TC_F_23/F_24 step 3)."""
+        for (evse, connector_id), status in sorted(self.statuses.items()):
+            if evse in evses and connector in (None, connector_id):
+                self._tasks.spawn(
+                    self.notify(session, evse, connector_id, status, always_event=True),
+                    "ocpp trigger",
+                )
 
-    async def notify(self, session: Session, evse: int, connector: int, status: str) -> None:
+    async def notify(
+        self,
+        session: Session,
+        evse: int,
+        connector: int,
+        status: str,
+        *,
+        always_event: bool = False,
+    ) -> None:
         """StatusNotification, and the change of the Connector's AvailabilityState as a
-        NotifyEvent (trigger Delta), as G01/B04 pair them."""
+        NotifyEvent (trigger Delta), as G01/B04 pair them; `always_event`: the event
+        also when the CSMS knows the value (a report of the current state on request)."""
         sent = await session.call_quietly(
             "StatusNotification",
             {
@@ -173,7 +200,7 @@ class StatusReporter:
         )
         if sent is not None:
             self._reported[(evse, connector)] = status
-        if self._notified.get((evse, connector)) == status:
+        if self._notified.get((evse, connector)) == status and not always_event:
             return
         stamp = self._timestamp()
         # A CALLERROR is not retried (the CSMS could not process this event; the same

@@ -14,12 +14,6 @@ import pytest
 
 from rig.octt import OTHER_TOKEN, Octt, id_token
 
-TRIGGERED_STATUS_WITHOUT_DELTA = pytest.mark.xfail(
-    strict=True,
-    reason="finding 16: a triggered StatusNotification that repeats an unchanged status "
-    "sends no AvailabilityState NotifyEvent; TC_F_23/F_24 step 3 expect one (Delta)",
-)
-
 
 async def trigger(octt: Octt, message: str, **evse: int) -> str:
     payload: dict[str, Any] = {"requestedMessage": message}
@@ -227,7 +221,6 @@ async def test_TC_F_20_CS_trigger_message_heartbeat(rig: Callable[..., Any]) -> 
         await octt.expect("Heartbeat", within_s=1)
 
 
-@TRIGGERED_STATUS_WITHOUT_DELTA
 async def test_TC_F_23_CS_trigger_message_status_notification_available(
     rig: Callable[..., Any],
 ) -> None:
@@ -238,7 +231,6 @@ async def test_TC_F_23_CS_trigger_message_status_notification_available(
         await octt.occupied(status="Available")
 
 
-@TRIGGERED_STATUS_WITHOUT_DELTA
 async def test_TC_F_24_CS_trigger_message_status_notification_occupied(
     rig: Callable[..., Any],
 ) -> None:

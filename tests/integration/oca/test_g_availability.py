@@ -9,23 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from rig.octt import Octt
 
 AVAILABILITY_COMPONENTS = ("Connector", "EVSE", "ChargingStation")
-
-REPORT_UNCHANGED = pytest.mark.xfail(
-    strict=True,
-    reason="finding 14: ChangeAvailability that changes nothing (Inoperative while "
-    "Unavailable) reports no connector; TC_G_13 step 3 expects every connector's state "
-    "with its AvailabilityState event",
-)
-FREE_EVSES_WAIT = pytest.mark.xfail(
-    strict=True,
-    reason="finding 15: a station-wide Inoperative during a transaction schedules every "
-    "EVSE; TC_G_14 step 3 expects the EVSEs without a transaction Unavailable at once",
-)
 
 
 async def change(
@@ -194,7 +180,6 @@ async def test_TC_G_12_CS_change_availability_station_operative_to_operative(
         assert await change(octt, "Operative") == "Accepted"
 
 
-@REPORT_UNCHANGED
 async def test_TC_G_13_CS_change_availability_station_inoperative_to_inoperative(
     rig: Callable[..., Any],
 ) -> None:
@@ -213,7 +198,6 @@ async def test_TC_G_13_CS_change_availability_station_inoperative_to_inoperative
         await delta(octt, "Unavailable")
 
 
-@FREE_EVSES_WAIT
 async def test_TC_G_14_CS_change_availability_station_with_ongoing_transaction(
     rig: Callable[..., Any],
 ) -> None:
@@ -233,6 +217,25 @@ async def test_TC_G_14_CS_change_availability_station_with_ongoing_transaction(
         await octt.expect("StatusNotification", within_s=5, connectorStatus="Unavailable", evseId=1)
         await delta(octt, "Unavailable", evse=1)
         assert "Available" not in statuses(octt).values()
+
+
+async def test_a_station_wide_inoperative_takes_each_evse_as_its_transaction_ends(
+    rig: Callable[..., Any],
+) -> None:
+    """G04 with two transactions: the EVSE whose transaction ends first becomes
+    inoperative then, in the CS too (no new session there while the other charges)."""
+    async with rig(evses=2) as octt:
+        await octt.charging(1)
+        await octt.charging(2, token="B0B0B0B1")
+        assert await change(octt, "Inoperative") == "Scheduled"
+        await octt.stop_authorized(1)
+        await octt.expect("StatusNotification", within_s=5, connectorStatus="Unavailable", evseId=1)
+        await octt.unplug(1)
+        await octt.plug(1)
+        await octt.present(evse=1)
+        await octt.next_heartbeat()
+        assert octt.sim(1).out.pwm_duty is None  # EVSE 1 offers nothing
+        assert octt.open_transactions() and octt.sim(2).contactor_closed  # EVSE 2 charges on
 
 
 # ------------------------------------------------------------------ G03 connector
