@@ -1,4 +1,6 @@
-"""Test CSMSs on loopback: one built on the `ocpp` package, one that speaks raw frames."""
+"""Test CSMSs on loopback: one built on the `ocpp` package, one that speaks raw frames;
+and a TLS endpoint in front of a CSMS that serves, handshake by handshake, the
+certificate and TLS versions a test asks for (the OCTT's TLS Test System)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class CsmsState:
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
+    endpoints: list[str] = field(default_factory=list)  # where each connection came in
     stations: list[Any] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # the CSMS's clock, for currentTime in Boot and Heartbeat answers (a rig moves it)
@@ -52,6 +55,11 @@ class CsmsState:
 
     def note(self, action: str, payload: dict[str, Any]) -> None:
         self.received.append((action, payload))
+        self.changed.set()
+
+    def attempted(self, endpoint: str, outcome: str) -> None:
+        """A WebSocket handshake at `endpoint`: "accepted", "refused" or "unanswered"."""
+        self.connection_log.append(endpoint)
         self.changed.set()
 
     def actions(self) -> list[str]:
@@ -168,14 +176,32 @@ class _StationHandler(ChargePoint):
         return call_result.Authorize(id_token_info=info)
 
 
+@dataclass
+class Endpoint:
+    """Another address of the same CSMS (the OCTT's second TS endpoint): its own name in
+    the connection log and its own way of (not) taking connections; what comes through
+    it lands in the same CsmsState."""
+
+    name: str
+    refuse_connections: int = 0  # answer so many WebSocket handshakes 503
+    silent: bool = False  # answer no handshake at all (the station's open timeout ends it)
+    url: str = ""
+
+
 @asynccontextmanager
 async def ocpp_csms(
-    state: CsmsState, port: int = 0, tls: ssl.SSLContext | None = None
+    state: CsmsState,
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
+    endpoint: Endpoint | None = None,
 ) -> AsyncIterator[str]:
-    """Serves on a free loopback port; yields the CSMS URL (without the station id)."""
+    """Serves on a free loopback port; yields the CSMS URL (without the station id).
+    `endpoint`: serve `state` as that endpoint (several may share one state); without
+    one, the state's own name and refuse_connections count."""
 
     async def handler(ws: ServerConnection) -> None:
         state.connections.append(ws)
+        state.endpoints.append(endpoint.name if endpoint else state.name)
         state.headers.append(dict(ws.request.headers) if ws.request else {})
         identity = ws.request.path.rsplit("/", 1)[-1] if ws.request else "?"
         station = _StationHandler(identity, ws, state)
@@ -183,11 +209,18 @@ async def ocpp_csms(
         with suppress(websockets.ConnectionClosed):
             await station.start()
 
-    def refuse(connection: ServerConnection, request: Request) -> Response | None:
-        state.connection_log.append(state.name)
-        if state.refuse_connections > 0:
-            state.refuse_connections -= 1
+    async def admit(connection: ServerConnection, request: Request) -> Response | None:
+        name = endpoint.name if endpoint else state.name
+        refusing: CsmsState | Endpoint = endpoint if endpoint else state
+        if endpoint is not None and endpoint.silent:
+            state.attempted(name, "unanswered")
+            await connection.wait_closed()  # until the station gives up
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "no answer\n")
+        if refusing.refuse_connections > 0:
+            refusing.refuse_connections -= 1
+            state.attempted(name, "refused")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "refused by the test\n")
+        state.attempted(name, "accepted")
         return None
 
     async with websockets.serve(
@@ -196,10 +229,197 @@ async def ocpp_csms(
         port,
         subprotocols=["ocpp2.0.1"],
         ssl=tls,
-        process_request=refuse,
+        process_request=admit,
+        open_timeout=None,  # a silent endpoint waits for the station to give up
     ) as server:
         bound = next(iter(server.sockets)).getsockname()[1]
-        yield f"{'wss' if tls else 'ws'}://127.0.0.1:{bound}/ocpp"
+        url = f"{'wss' if tls else 'ws'}://127.0.0.1:{bound}/ocpp"
+        if endpoint is not None:
+            endpoint.url = url
+        yield url
+
+
+# ---------------------------------------------------------------- the TLS endpoint
+
+
+@dataclass
+class Handshake:
+    """One TLS handshake at the TLS endpoint, as the server saw it."""
+
+    mode: str  # the server context it was served with
+    completed: bool
+    error: str  # why it failed; "" when it completed
+    version: str | None  # "TLSv1.2", "TLSv1.3"
+    cipher: str | None  # the suite agreed on
+    offered: list[str]  # the client's suites the server has too (OpenSSL names)
+    client_certificate: dict[str, Any] | None  # the verified peer certificate (profile 3)
+    at: float  # loop time
+
+
+@dataclass
+class TlsFront:
+    """A TLS endpoint that terminates each connection with the server context of the
+    moment and relays what it decrypts to a plain CSMS (`backend`): the next handshakes
+    take their mode from `plan`, in order, then `default`. A failed handshake ends
+    with the alert OpenSSL made for it (a server limited to TLS 1.1 answers a TLS 1.2
+    ClientHello with protocol_version), which the asyncio TLS transport would not send."""
+
+    contexts: dict[str, ssl.SSLContext]
+    backend: tuple[str, int]
+    default: str = "valid"
+    plan: list[str] = field(default_factory=list)
+    handshakes: list[Handshake] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def wait_handshakes(self, count: int, timeout_s: float = 10) -> list[Handshake]:
+        """Real time: until `count` handshakes were made (or failed)."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.handshakes) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.handshakes
+
+    def _record(self, handshake: Handshake) -> None:
+        self.handshakes.append(handshake)
+        self.changed.set()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.append(writer)
+        try:
+            tls = await self._handshake(reader, writer)
+            if tls is not None:
+                await self._relay(reader, writer, *tls)
+        except (OSError, ssl.SSLError, EOFError):
+            pass
+        except asyncio.CancelledError:  # the endpoint closes: the connection task ends
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO] | None:
+        mode = self.plan.pop(0) if self.plan else self.default
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.contexts[mode].wrap_bio(incoming, outgoing, server_side=True)
+        now = asyncio.get_running_loop().time
+        while True:
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                writer.write(outgoing.read())
+                data = await reader.read(65536)
+                if not data:
+                    self._record(
+                        Handshake(mode, False, "closed by the client", None, None, [], None, now())
+                    )
+                    return None
+                incoming.write(data)
+                continue
+            except ssl.SSLError as exc:
+                writer.write(outgoing.read())  # the alert
+                await writer.drain()
+                self._record(Handshake(mode, False, str(exc), None, None, [], None, now()))
+                return None
+            break
+        writer.write(outgoing.read())
+        cipher = tls.cipher()
+        self._record(
+            Handshake(
+                mode,
+                True,
+                "",
+                tls.version(),
+                cipher[0] if cipher else None,
+                [c[0] for c in tls.shared_ciphers() or []],
+                tls.getpeercert() or None,
+                now(),
+            )
+        )
+        return tls, incoming, outgoing
+
+    async def _relay(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        tls: ssl.SSLObject,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+    ) -> None:
+        back_reader, back_writer = await asyncio.open_connection(*self.backend)
+
+        async def up() -> None:  # the station's bytes, decrypted, to the CSMS
+            try:
+                while True:
+                    # what the handshake's last read brought along is in `incoming` already
+                    while True:
+                        try:
+                            chunk = tls.read(65536)
+                        except ssl.SSLWantReadError:
+                            break
+                        if not chunk:  # close_notify
+                            return
+                        back_writer.write(chunk)
+                    writer.write(outgoing.read())
+                    await back_writer.drain()
+                    data = await reader.read(65536)
+                    if not data:
+                        return
+                    incoming.write(data)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                back_writer.close()
+
+        async def down() -> None:  # the CSMS's bytes, encrypted, to the station
+            try:
+                while data := await back_reader.read(65536):
+                    tls.write(data)
+                    writer.write(outgoing.read())
+                    await writer.drain()
+                with suppress(ssl.SSLError):
+                    tls.unwrap()  # close_notify
+                writer.write(outgoing.read())
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                writer.close()
+
+        await asyncio.gather(up(), down())
+
+
+@asynccontextmanager
+async def tls_front(
+    contexts: dict[str, ssl.SSLContext], backend_url: str, host: str = "localhost"
+) -> AsyncIterator[TlsFront]:
+    """The TLS endpoint on a free loopback port, relaying to the plain CSMS at
+    `backend_url` (ws://127.0.0.1:port/...); its `url` names `host` (the name the
+    server certificate is for)."""
+    backend_port = int(backend_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    front = TlsFront(contexts, ("127.0.0.1", backend_port))
+    server = await asyncio.start_server(front._connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    front.url = f"wss://{host}:{port}/ocpp"
+    try:
+        yield front
+    finally:
+        server.close()
+        for writer in front._writers:
+            writer.close()
+        if front._tasks:
+            await asyncio.wait(front._tasks, timeout=1)
+        for task in list(front._tasks):
+            task.cancel()
+        if front._tasks:
+            await asyncio.wait(front._tasks, timeout=5)
+        await server.wait_closed()
 
 
 @dataclass

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ssl
 import time
 import tomllib
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -38,7 +39,7 @@ from ocpp.v201 import call
 from charger import config as charger_config
 from charger.app import EXIT_RESTART, App
 from charger.sim.board import SimBoard, SimEvse
-from rig.csms import CsmsState, ocpp_csms
+from rig.csms import CsmsState, Endpoint, Handshake, TlsFront, ocpp_csms, tls_front
 
 T = TypeVar("T")
 
@@ -143,17 +144,45 @@ class _Connections(list[Any]):
 
 
 @dataclass
+class Attempt:
+    """A WebSocket handshake the station began at one of the TS's endpoints."""
+
+    endpoint: str  # "main", or the second endpoint's name
+    outcome: str  # "accepted", "refused" (HTTP 503), "unanswered"
+    at: float
+
+
+@dataclass
 class TestSystem(CsmsState):
-    """The CSMS state of `rig.csms`, plus a timed log of both directions."""
+    """The CSMS state of `rig.csms`, plus a timed log of both directions and of the
+    station's connection attempts."""
 
     __test__ = False  # not a pytest class
     log: list[Msg] = field(default_factory=list)
     connections: list[Any] = field(default_factory=_Connections)
+    attempts: list[Attempt] = field(default_factory=list)
 
     def note(self, action: str, payload: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
         self.log.append(Msg("cs", action, snake_to_camel_case(payload), loop.time()))
         super().note(action, payload)
+
+    def attempted(self, endpoint: str, outcome: str) -> None:
+        self.attempts.append(Attempt(endpoint, outcome, asyncio.get_running_loop().time()))
+        super().attempted(endpoint, outcome)
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """The TLS Test System's certificates (tests/support/ocpp_pki.py makes them): the
+    TS's server contexts by mode ("valid" the <Configured server certificate>; others
+    such as "unknown_root", "expired", "wrong_host", "tls11"), and the station's files."""
+
+    contexts: dict[str, ssl.SSLContext]
+    ca_file: Path  # the CSMS root the station trusts
+    client_cert_file: Path  # the station's certificate (security profile 3)
+    client_key_file: Path
+    host: str = "localhost"  # the server certificate's host: the wss:// URL's
 
 
 def matches(value: Any, pattern: Any) -> bool:
@@ -183,8 +212,10 @@ def firmware_config(
     evses: int = 1,
     extra: str = "",
     evse: str = "",
+    ocpp: str = "",
 ) -> charger_config.Config:
-    """`evse`: more keys for every [[evse]] table (socket_outlet = true, ...)."""
+    """`evse`: more keys for every [[evse]] table (socket_outlet = true, ...); `ocpp`:
+    more keys for [ocpp] (security_profile, ca_file, ...)."""
     evse_tables = "".join(
         f'[[evse]]\nid = {i + 1}\nevse_id = "{EVSE_IDS[i]}"\nmax_current_a = 32\n{evse}\n'
         for i in range(evses)
@@ -215,6 +246,7 @@ enabled = true
 csms_url = "{csms_url}"
 identity = "{IDENTITY}"
 basic_auth_password = "{PASSWORD}"
+{ocpp}
 [authorization]
 mode = "external"
 {extra}
@@ -271,15 +303,33 @@ class Octt:
     """
 
     def __init__(
-        self, tmp: Path, broker_port: int, *, evses: int = 1, config: str = "", evse: str = ""
+        self,
+        tmp: Path,
+        broker_port: int,
+        *,
+        evses: int = 1,
+        config: str = "",
+        evse: str = "",
+        tls: TlsMaterial | None = None,
+        security_profile: int = 1,
     ) -> None:
+        """`tls`: the TLS Test System serves too (`front`, `tls_url`), and the station has
+        its CSMS root and client certificate; `security_profile` 2 or 3: the station's
+        configured profile (slot 1) is the TLS endpoint."""
         self.tmp = tmp
         self.broker_port = broker_port
         self.evses = evses
         self.extra_config = config
         self.evse_config = evse
-        self.ts = TestSystem(interval=300)
-        self.url = ""
+        self.tls = tls
+        self.security_profile = security_profile
+        if security_profile >= 2 and tls is None:
+            raise ValueError("security profile 2 and 3 need the TLS Test System (tls=...)")
+        self.ts = TestSystem(interval=300, name="main")
+        self.url = ""  # the station's configured CSMS URL (slot 1)
+        self.plain_url = ""  # the TS over ws://
+        self.tls_url = ""  # the TS over wss:// (the TLS endpoint), with `tls`
+        self.front: TlsFront | None = None
         self.app: _RigApp | None = None
         self.boots = 0  # firmware starts (power-ups and resets)
         self.exit_codes: list[int] = []
@@ -303,7 +353,21 @@ class Octt:
 
     async def __aenter__(self) -> Octt:
         self.ts.wall_clock = self.loop.wall
-        self.url = await self._stack.enter_async_context(ocpp_csms(self.ts))
+        self.plain_url = self.url = await self._stack.enter_async_context(ocpp_csms(self.ts))
+        ocpp = ""
+        if self.tls is not None:
+            self.front = await self._stack.enter_async_context(
+                tls_front(self.tls.contexts, self.plain_url, self.tls.host)
+            )
+            self.tls_url = self.front.url
+            ocpp = (
+                f'ca_file = "{self.tls.ca_file}"\n'
+                f'client_cert_file = "{self.tls.client_cert_file}"\n'
+                f'client_key_file = "{self.tls.client_key_file}"\n'
+                f"security_profile = {self.security_profile}\n"
+            )
+            if self.security_profile >= 2:
+                self.url = self.tls_url
         self.config = firmware_config(
             self.tmp,
             self.url,
@@ -311,9 +375,37 @@ class Octt:
             evses=self.evses,
             extra=self.extra_config,
             evse=self.evse_config,
+            ocpp=ocpp,
         )
         self._start_firmware()
         return self
+
+    async def second_endpoint(
+        self, name: str = "alternative", *, tls: bool = False, **behaviour: Any
+    ) -> Endpoint:
+        """The TS's second endpoint (the network-profile cases' other address): the same
+        Test System (one log) at another URL, with its own `refuse_connections` and
+        `silent` (see `rig.csms.Endpoint`); `tls`: behind a TLS endpoint of its own."""
+        endpoint = Endpoint(name, **behaviour)
+        url = await self._stack.enter_async_context(ocpp_csms(self.ts, endpoint=endpoint))
+        if tls:
+            if self.tls is None:
+                raise ValueError("a TLS endpoint needs the TLS Test System (tls=...)")
+            front = await self._stack.enter_async_context(
+                tls_front(self.tls.contexts, url, self.tls.host)
+            )
+            endpoint.url = front.url
+        return endpoint
+
+    def handshakes(self, *, after: float | None = None) -> list[Handshake]:
+        """The TLS handshakes at the TLS endpoint (since loop time `after`)."""
+        if self.front is None:
+            raise CaseFailed("the rig has no TLS Test System")
+        return [h for h in self.front.handshakes if after is None or h.at >= after]
+
+    def attempts(self, *, after: float | None = None) -> list[Attempt]:
+        """The station's WebSocket handshakes at the TS's endpoints (since `after`)."""
+        return [a for a in self.ts.attempts if after is None or a.at >= after]
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stop_firmware()
@@ -555,9 +647,10 @@ class Octt:
     def accept_connections(self) -> None:
         self.ts.refuse_connections = 0
 
-    async def reconnected(self, within_s: float) -> float:
-        """Lets time pass until the station's next accepted connection; returns when."""
-        before = len(self.ts.connections)
+    async def reconnected(self, within_s: float, *, since: int | None = None) -> float:
+        """Lets time pass until the station's next accepted connection (the first after
+        `since` connections, when given); returns when."""
+        before = len(self.ts.connections) if since is None else since
         deadline = self.now() + within_s
         while len(self.ts.connections) == before:
             if self.now() >= deadline:
@@ -629,10 +722,14 @@ class Octt:
 
     # ------------------------------------------------------------ reusable states
 
-    async def booted(self, *, reason: str | None = None, after: int | None = None) -> None:
+    async def booted(
+        self, *, reason: str | None = None, after: int | None = None, restarted: bool = True
+    ) -> None:
         """Reusable State Booted, steps 3-8, after a power-up or reset (steps 1-2 or the
         manual action are the caller's): BootNotification answered Accepted, every
-        connector Available with its AvailabilityState Delta, the security event."""
+        connector Available with its AvailabilityState Delta, the security event
+        (StartupOfTheDevice or ResetOrReboot; not `restarted`: the firmware did not
+        start again, and no such event is due)."""
         start = self.step_mark if after is None else after
         boot = await self.expect("BootNotification", within_s=60, after=start)
         if reason is not None and boot["reason"] != reason:
@@ -657,12 +754,13 @@ class Octt:
                     and d[0]["variable"] == {"name": "AvailabilityState"}
                 ),
             )
-        await self.expect(
-            "SecurityEventNotification",
-            within_s=5,
-            after=start,
-            type=lambda t: t in ("StartupOfTheDevice", "ResetOrReboot"),
-        )
+        if restarted:
+            await self.expect(
+                "SecurityEventNotification",
+                within_s=5,
+                after=start,
+                type=lambda t: t in ("StartupOfTheDevice", "ResetOrReboot"),
+            )
         await self.settle()
 
     async def reset_and_boot(self, kind: str = "Immediate") -> None:
@@ -863,9 +961,19 @@ async def octt(
     config: str = "",
     evse: str = "",
     boot: bool = True,
+    tls: TlsMaterial | None = None,
+    security_profile: int = 1,
 ) -> AsyncIterator[Octt]:
     """The rig, started; with `boot`, the station has reached the Booted state."""
-    async with Octt(tmp, broker_port, evses=evses, config=config, evse=evse) as rig:
+    async with Octt(
+        tmp,
+        broker_port,
+        evses=evses,
+        config=config,
+        evse=evse,
+        tls=tls,
+        security_profile=security_profile,
+    ) as rig:
         if boot:
             await rig.booted()
         yield rig

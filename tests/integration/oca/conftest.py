@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from rig.octt import octt, octt_loop
+from rig.octt import TlsMaterial, octt, octt_loop
 from rig.processes import Broker
+from tests.support.ocpp_pki import octt_pki
 
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Callable[[], Any]]:
@@ -32,3 +33,10 @@ def octt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 def rig(tmp_path: Path, octt_broker: Broker) -> Callable[..., Any]:
     """`async with rig(**options) as octt:` the rig started and Booted (`rig.octt.octt`)."""
     return functools.partial(octt, tmp_path, octt_broker.port)
+
+
+@pytest.fixture(scope="session")
+def octt_tls(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    """The TLS Test System's PKI (`tests.support.ocpp_pki`): pass it as
+    `rig(tls=octt_tls, security_profile=2)`."""
+    return octt_pki(tmp_path_factory.mktemp("octt-pki")).material()
