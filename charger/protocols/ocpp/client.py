@@ -191,6 +191,7 @@ class OcppClient:
             self.dm, self.tx, self._emit, self._timestamp, self._registered_session, self._tasks
         )
         self._dm_listeners.append(self.meter.dm_changed)
+        self._dm_listeners.append(self.link.dm_changed)  # A01: a new password reconnects
         self.firmware = FirmwareService(
             bus,
             self,

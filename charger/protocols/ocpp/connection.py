@@ -1,14 +1,16 @@
 """The station's WebSocket link to the CSMS: which network connection profile to try
-(B10), TLS for security profiles 2 and 3 (A00), HTTP Basic authentication (A01), the
-reconnect schedule (B04, RetryBackOff*), SetNetworkProfile (B09) and the security-profile
-upgrade (A05). What runs over a connection is the client's business: `run` hands every
-open WebSocket to the `serve` coroutine it is given.
+(B10), TLS for security profiles 2 and 3 (A00), HTTP Basic authentication (A01: a new
+BasicAuthPassword makes the station connect again with it at once), the reconnect
+schedule (B04, RetryBackOff*), SetNetworkProfile (B09) and the security-profile upgrade
+(A05). What runs over a connection is the client's business: `run` hands every open
+WebSocket to the `serve` coroutine it is given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import random
 import ssl
@@ -71,6 +73,10 @@ class CsmsConnection:
         self.profile = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.connected = False
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record waits
+        # set by the client after every change of the device model (SetVariables)
+        self.dm_changed = asyncio.Event()
+        self._credentials = 0  # BasicAuthPassword changes so far (NetworkProfile.credentials)
+        self._renewing = False  # the current connection closes for new credentials
         dm.checks[("OCPPCommCtrlr", "NetworkConfigurationPriority")] = networks.check_priority
 
     def url(self, profile: NetworkProfile | None = None) -> str:
@@ -94,18 +100,23 @@ class CsmsConnection:
             try:
                 await self._connection(profile, serve)
             except CONNECTION_ERRORS as exc:
-                event(
-                    log,
-                    logging.WARNING,
-                    "ocpp_disconnected",
-                    url=profile.url,
-                    slot=profile.slot,
-                    error=str(exc) or type(exc).__name__,
-                )
-                await self._security_event(exc)
+                if not self._renewing:
+                    event(
+                        log,
+                        logging.WARNING,
+                        "ocpp_disconnected",
+                        url=profile.url,
+                        slot=profile.slot,
+                        error=str(exc) or type(exc).__name__,
+                    )
+                    await self._security_event(exc)
             finally:
                 established, self.connected = self.connected, False
             lost()
+            if self._renewing:  # closed on purpose: connect again at once, same profile
+                self._renewing = False
+                failures = attempts = exhausted = 0
+                continue
             if established:  # a new series of attempts, starting with the same profile
                 failures = attempts = exhausted = 0
             else:
@@ -135,8 +146,9 @@ class CsmsConnection:
     async def _connection(
         self, profile: NetworkProfile, serve: Callable[[ClientConnection], Awaitable[None]]
     ) -> None:
-        self.profile = profile
+        self.profile = dataclasses.replace(profile, credentials=self._credentials)
         headers = {}
+        password = None
         if profile.security_profile in (1, 2):
             password = self._dm.value("SecurityCtrlr", "BasicAuthPassword")  # A01: may change
             token = f"{self._s.identity}:{password}".encode()
@@ -155,7 +167,31 @@ class CsmsConnection:
                     f"the CSMS did not accept subprotocol {SUBPROTOCOL} (got {ws.subprotocol})"
                 )
             self.connected = True
-            await serve(ws)
+            watch = asyncio.create_task(
+                self._renew_on_new_password(ws, password), name="ocpp password watch"
+            )
+            try:
+                await serve(ws)
+            finally:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+
+    async def _renew_on_new_password(self, ws: ClientConnection, used: str | None) -> None:
+        """A01 (TC_A_09): once SetVariables has set a BasicAuthPassword other than the
+        one this connection was opened with, the station closes it (its answer is out:
+        the session writes it before anything else runs) and connects again at once
+        with the new one, as a new registration (it boots again)."""
+        if used is None:  # security profile 3: no password
+            return
+        while True:
+            self.dm_changed.clear()
+            await self.dm_changed.wait()
+            if self._dm.value("SecurityCtrlr", "BasicAuthPassword") != used:
+                break
+        event(log, logging.INFO, "ocpp_reconnect_new_password", url=self.profile.url)
+        self._credentials += 1
+        self._renewing = True
+        await ws.close(code=1000, reason="new BasicAuthPassword")
 
     def _ping_interval_s(self) -> float | None:
         """OCPPCommCtrlr.WebSocketPingInterval as set now (0: no pings); a change takes

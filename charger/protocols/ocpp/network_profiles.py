@@ -11,7 +11,7 @@ every slot of the priority list failed, the station falls back to it (B10.FR.07)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from charger.runtime.store import Store
@@ -26,6 +26,10 @@ class NetworkProfile:
     slot: int
     url: str
     security_profile: int
+    # which BasicAuthPassword a connection over this profile used (a count of the
+    # changes): the CSMS accepted the station with one password; with a new one the
+    # station is a stranger again and boots (A01, TC_A_09). Not part of the stored data.
+    credentials: int = field(default=0, repr=False)
 
     def connection_data(self) -> dict[str, Any]:
         return {
