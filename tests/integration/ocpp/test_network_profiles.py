@@ -1,4 +1,8 @@
-"""Network connection profiles (OCA B09, B10) and the security profile upgrade (A05)."""
+"""Network connection profiles (B09, B10) and the security profile upgrade (A05) in the
+OCPP client alone, against played CSMSs: the slots, the priority list taking effect at
+the next connection, the fallback order. The OCA cases TC_B_45, B_46, B_49, A_19 and
+A_22 run on the whole firmware (tests/integration/oca/test_b_network_profiles.py,
+test_a_tls.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +14,12 @@ from typing import Any
 from ocpp.v201 import call
 
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
-from charger.protocols.ocpp.settings import build_device_model
 from charger.protocols.ocpp.tls import client_context
 from charger.runtime.store import Store
 from rig.csms import CsmsState, ocpp_csms
 from rig.net import free_port
-from rig.ocpp_station import settings, station
-from tests.support.ocpp_steps import booted, play_cs
+from rig.ocpp_station import station
+from tests.support.ocpp_steps import booted
 from tests.support.pki import server_context
 from tests.support.polling import eventually
 
@@ -67,7 +70,7 @@ async def test_set_network_profile_refuses_a_missing_slot_the_slot_in_use_and_an
         assert wrong.set_variable_result[0]["attribute_status"] == "Rejected"  # slot 3 empty
 
 
-async def test_TC_B_45_CS_migrates_to_a_new_profile() -> None:
+async def test_a_lost_connection_comes_back_over_the_new_priority_list() -> None:
     old, new = CsmsState(interval=300), CsmsState(interval=300)
     async with (
         ocpp_csms(old) as old_url,
@@ -90,7 +93,7 @@ async def test_TC_B_45_CS_migrates_to_a_new_profile() -> None:
         assert client.dm.value("OCPPCommCtrlr", "ActiveNetworkProfile") == "2"
 
 
-async def test_TC_B_46_CS_falls_back_after_the_connection_attempts() -> None:
+async def test_a_slot_nobody_listens_on_gives_way_after_its_connection_attempts() -> None:
     state = CsmsState(interval=300)
     dead = f"ws://127.0.0.1:{free_port()}/ocpp"
     async with ocpp_csms(state) as url:
@@ -117,57 +120,6 @@ async def test_TC_B_46_CS_falls_back_after_the_connection_attempts() -> None:
             assert client.dm.value("OCPPCommCtrlr", "ActiveNetworkProfile") == "1"
 
 
-async def test_TC_B_49_CS_after_a_reset_falls_back_to_the_last_accepted_profile() -> None:
-    folder = Path(tempfile.mkdtemp())
-    handshakes: list[str] = []  # both CSMSs write the order they were called in
-    main = CsmsState(interval=300, name="main", connection_log=handshakes)
-    alternative = CsmsState(
-        interval=300, name="alternative", connection_log=handshakes, refuse_connections=99
-    )
-    async with ocpp_csms(main) as url, ocpp_csms(alternative) as alternative_url:
-
-        def persisted() -> dict[str, Any]:
-            """What the station keeps on disk across the reset."""
-            return {
-                "device_model": build_device_model(settings(url), Store(folder / "dm.db")),
-                "network_profiles": NetworkProfiles(
-                    Store(folder / "net.db"), NetworkProfile(1, url, 1)
-                ),
-                "state_store": Store(folder / "state.db"),
-            }
-
-        async with station(url, **persisted()) as st:
-            csms = await booted(
-                main,
-                st,
-                OCPPCommCtrlr__NetworkProfileConnectionAttempts="1",
-                OCPPCommCtrlr__RetryBackOffRepeatTimes="0",
-                OCPPCommCtrlr__RetryBackOffRandomRange="0",
-                OCPPCommCtrlr__RetryBackOffWaitMinimum="1",
-            )
-            reply = await csms.call(
-                call.SetNetworkProfile(
-                    configuration_slot=2, connection_data=connection_data(alternative_url)
-                )
-            )
-            assert reply.status == "Accepted"
-            result = await csms.call(call.SetVariables(set_variable_data=[priority("2,1")]))
-            assert result.set_variable_result[0]["attribute_status"] == "Accepted"
-            play_cs(st, {"reset": {"status": "accepted"}})
-            assert (await csms.call(call.Reset(type="OnIdle"))).status == "Accepted"
-            await st.wait_for("reset")
-        del handshakes[:]
-        main.refuse_connections = 1
-        async with station(url, **persisted()) as st:
-            assert (await main.wait_for("BootNotification", count=2))["reason"] == "RemoteReset"
-            # slot 2, then slot 1 (the list's last), both refused; then the fallback to the
-            # slot of the last accepted connection (B10.FR.07), not slot 2 again
-            assert handshakes == ["alternative", "main", "main"]
-            client: Any = st.client  # type: ignore[attr-defined]
-            await main.wait_for("StatusNotification", count=2)
-            assert client.dm.value("OCPPCommCtrlr", "ActiveNetworkProfile") == "1"
-
-
 async def test_after_the_fallback_failed_too_the_priority_list_is_tried_again() -> None:
     handshakes: list[str] = []
     first = CsmsState(name="slot 1", connection_log=handshakes, refuse_connections=99)
@@ -190,7 +142,7 @@ async def test_after_the_fallback_failed_too_the_priority_list_is_tried_again() 
     assert handshakes[:6] == ["slot 1", "slot 2", "slot 1", "slot 1", "slot 2", "slot 1"]
 
 
-async def test_TC_A_19_A_22_CS_security_profile_upgrade_and_no_downgrade(
+async def test_a_tls_profile_raises_the_security_profile_and_a_lower_one_is_refused(
     pki: dict[str, Any],
 ) -> None:
     plain, secure = CsmsState(interval=300), CsmsState(interval=300)

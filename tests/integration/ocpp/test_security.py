@@ -1,4 +1,7 @@
-"""Security profiles 2 and 3 against TLS CSMSs with certificates made here (OCA A cases)."""
+"""Security profiles 2 and 3 of the OCPP client alone against TLS CSMSs with certificates
+made here: what the client itself does (the TLS context, the security events it queues
+durably while no CSMS can be reached, the client certificate). The OCA cases TC_A_04,
+A_05, A_06 run on the whole firmware: tests/integration/oca/test_a_tls.py."""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ from collections.abc import Iterator
 import pytest
 
 from charger.protocols.ocpp.tls import client_context
-from rig.csms import CsmsState, ocpp_csms
+from rig.csms import CsmsState, ocpp_csms, tls_front
 from rig.net import free_port, wait_port
 from rig.ocpp_station import station
 from tests.support.pki import server_context
 
 
 async def security_events(st: object, count: int = 1) -> list[dict[str, object]]:
+    """The security events queued in the outbox (no CSMS ever took them)."""
     outbox = st.client._outbox  # type: ignore[attr-defined]
     async with asyncio.timeout(10):
         while True:
@@ -30,7 +34,7 @@ async def security_events(st: object, count: int = 1) -> list[dict[str, object]]
             await asyncio.sleep(0.05)
 
 
-async def test_TC_A_04_CS_profile_2_valid_server_certificate(pki: dict[str, object]) -> None:
+async def test_profile_2_connects_over_tls_with_basic_auth(pki: dict[str, object]) -> None:
     state = CsmsState()
     root_ = pki["root"]
     tls = client_context(2, str(root_.cert))  # type: ignore[attr-defined]
@@ -46,7 +50,9 @@ async def test_TC_A_04_CS_profile_2_valid_server_certificate(pki: dict[str, obje
 
 
 @pytest.mark.parametrize("server", ["untrusted", "wrong_host"])
-async def test_TC_A_05_CS_invalid_server_certificate(pki: dict[str, object], server: str) -> None:
+async def test_an_invalid_server_certificate_queues_its_security_event(
+    pki: dict[str, object], server: str
+) -> None:
     state = CsmsState()
     tls = client_context(2, str(pki["root"].cert))  # type: ignore[attr-defined]
     async with (
@@ -87,7 +93,9 @@ def tls11_csms(pki: dict[str, object]) -> Iterator[int]:
         process.wait()
 
 
-async def test_TC_A_06_CS_tls_version_too_low(pki: dict[str, object], tls11_csms: int) -> None:
+async def test_a_server_below_tls_1_2_queues_its_security_event(
+    pki: dict[str, object], tls11_csms: int
+) -> None:
     tls = client_context(2, str(pki["root"].cert))  # type: ignore[attr-defined]
     async with station(f"wss://127.0.0.1:{tls11_csms}/ocpp", security_profile=2, tls=tls) as st:
         [event] = await security_events(st)
@@ -117,7 +125,13 @@ async def test_profile_3_server_refuses_a_station_without_certificate(
     state = CsmsState()
     server = server_context(pki["server"], client_ca=pki["station_root"].cert)  # type: ignore[attr-defined]
     tls = client_context(2, str(pki["root"].cert))  # type: ignore[attr-defined]
-    async with ocpp_csms(state, tls=server) as url, station(url, security_profile=2, tls=tls) as st:
-        await st.wait_for("websocket_status", status="disconnected")
-        await asyncio.sleep(0.5)
-        assert state.actions() == [] and st.client.registered is False  # type: ignore[attr-defined]
+    async with (
+        ocpp_csms(state) as plain,
+        tls_front({"valid": server}, plain, host="127.0.0.1") as front,
+        station(front.url, security_profile=2, tls=tls) as st,
+    ):
+        # the station's second handshake: its first attempt is over, refused
+        first, _ = await front.wait_handshakes(2)
+        assert not first.completed and "certificate" in first.error, first
+        assert state.actions() == [] and state.connections == []
+        assert st.client.registered is False  # type: ignore[attr-defined]

@@ -24,12 +24,7 @@ OCA_TESTS = ROOT / "tests" / "integration" / "oca"  # the rewritten cases, one p
 
 # Cases whose only test is still a combined one of tests/integration/ocpp (written
 # before the OCTT rig); each leaves this set when its own test on the rig lands.
-LEGACY_COMBINED = frozenset(
-    {
-        "TC_A_19",
-        "TC_A_22",
-    }
-)
+LEGACY_COMBINED: frozenset[str] = frozenset()
 
 # An OCTT-rig test asserts through these as well as with `assert`.
 CHECKS = {
