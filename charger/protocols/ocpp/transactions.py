@@ -54,6 +54,7 @@ class _Evse:
     stop_reason: str | None = None  # why the driver or CSMS stopped it, for a later Ended
     start_energy_wh: float | None = None  # the register when the transaction started
     power_path_opened: bool = False  # in this step, not yet settled
+    power_path_closed_now: bool = False  # in this step, not yet settled
     transferring: bool = False  # energy flowed at the last settle (EnergyTransfer edge)
     restored: bool = False  # reopened from disk after a power cut, to be ended
     # a stop that ends the transaction while energy may still flow: (trigger, reason),
@@ -202,19 +203,29 @@ class TransactionManager:
         if e.power_path_closed == closed:
             return []
         e.power_path_closed = closed
-        if closed and e.transaction_id is None:
-            return self._maybe_start(e, "ChargingStateChanged", "PowerPathClosed")
-        # an opened power path ends the transaction at settle(): the CP state of the same
-        # step may say the EV is gone, and that is the better reason (E06.FR.06, E37)
+        # Both are judged at settle(), with the step's other facts in: a closed power
+        # path starts the transaction (TxStartPoint PowerPathClosed) with the charging
+        # state the CP state of the same step gives (the EV draws: Charging, TC_E_01); an
+        # opened one ends it, and the CP state of the same step may say the EV is gone,
+        # the better reason (E06.FR.06, E37).
+        e.power_path_closed_now = closed
         e.power_path_opened = not closed
         return []
 
     def cp_state(self, evse: int, state: str) -> list[dict[str, Any]]:
-        """PWM on (x2) and EV wanting energy (C/D) refine the charging state."""
+        """PWM on (x2) and EV wanting energy (C/D) refine the charging state. A plug-in
+        is reported as such (EVConnected) even when the CS offered energy in the same
+        step (a session authorized first: B2 at once); the offer and the EV's answer
+        follow as a ChargingStateChanged at `settle` (E02, TC_E_04, TC_E_38)."""
         e = self._evses[evse]
+        connected = state[0] in "BCD"
+        events = []
+        if connected and not e.ev_connected:
+            e.pwm_offered = e.ev_drawing = False
+            events = self.ev_connected(evse, True)
         e.pwm_offered = state.endswith("2")
         e.ev_drawing = state[0] in "CD"
-        return self.ev_connected(evse, state[0] in "BCD")
+        return events + self.ev_connected(evse, connected)
 
     def settle(self, evse: int) -> list[dict[str, Any]]:
         """One ChargingStateChanged once a step's facts are all in: the CS reports the
@@ -222,8 +233,14 @@ class TransactionManager:
         show as two changes."""
         e = self._evses[evse]
         opened, e.power_path_opened = e.power_path_opened, False
+        closed, e.power_path_closed_now = e.power_path_closed_now, False
         if e.pending_end is not None:
             return []  # ended already; the Ended event comes with `finish`
+        if closed and e.power_path_closed and e.transaction_id is None:
+            started = self._maybe_start(e, "ChargingStateChanged", "PowerPathClosed")
+            if started:
+                e.transferring = e.power_path_closed and e.ev_drawing
+                return started
         transferring = e.power_path_closed and e.ev_drawing
         started_transfer, e.transferring = transferring and not e.transferring, transferring
         if opened and "PowerPathClosed" in self.settings.stop_points and e.transaction_id:

@@ -23,15 +23,6 @@ MESSAGE_TIMEOUT_S = 30  # OCPPCommCtrlr.MessageTimeout (Default), ReadOnly
 SOCKET = "socket_outlet = true"  # a detachable cable: its two ends are told apart
 
 
-SUSPENDED_EV_AT_PLUG_IN = pytest.mark.xfail(
-    strict=True,
-    reason="finding 12: with the session authorized before the plug-in, the CablePluggedIn "
-    "(or PowerPathClosed Started) event says SuspendedEV (the plug-in and the PWM offer are "
-    "judged as one step); Part 6 expects EVConnected there, SuspendedEV only by a later "
-    "ChargingStateChanged",
-)
-
-
 def seq(event: dict[str, Any]) -> int:
     return int(event["seqNo"])
 
@@ -45,7 +36,6 @@ async def started_and_charging(octt: Octt) -> str:
 # ------------------------------------------------------------------ E01 start options
 
 
-@SUSPENDED_EV_AT_PLUG_IN
 async def test_TC_E_01_CS_start_transaction_options_power_path_closed(
     rig: Callable[..., Any],
 ) -> None:
@@ -165,7 +155,6 @@ async def test_TC_E_03_CS_local_start_cable_plugin_first(rig: Callable[..., Any]
         assert charging["eventType"] == "Updated"
 
 
-@SUSPENDED_EV_AT_PLUG_IN
 async def test_TC_E_04_CS_local_start_authorization_first(rig: Callable[..., Any]) -> None:
     async with rig() as octt:
         # 1. Execute Reusable State Authorized (local): Started, Authorized, idToken
@@ -215,7 +204,6 @@ async def test_TC_E_05_CS_local_start_authorization_first_cable_plugin_timeout(
         await octt.energy_transfer_started()
 
 
-@SUSPENDED_EV_AT_PLUG_IN
 async def test_TC_E_38_CS_local_start_ev_not_ready(rig: Callable[..., Any]) -> None:
     async with rig() as octt:
         # Before: State is Authorized

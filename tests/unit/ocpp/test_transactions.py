@@ -91,6 +91,32 @@ def test_start_at_power_path_closed_with_remote_start() -> None:
     assert tx.transaction_id(1) is not None  # TxStopPoint EVConnected: still plugged in
 
 
+def test_a_power_path_closed_start_takes_the_charging_state_of_its_whole_step() -> None:
+    """Finding 12 (TC_E_01): the CS reports the contactor closed before the C2 of the
+    same step; the Started event is judged once both are in: Charging, not SuspendedEV."""
+    tx = manager(start={"PowerPathClosed"}, stop={"Authorized"})
+    tx.authorized(1, TOKEN)
+    assert tx.cp_state(1, "B2") + tx.settle(1) == []
+    started = tx.power_path(1, True) + tx.cp_state(1, "C2") + tx.settle(1)
+    assert check(started) == [("Started", "ChargingStateChanged", 0, "Charging")]
+    assert tx.settle(1) == []  # and no second change for the same facts
+
+
+def test_a_plug_in_with_the_offer_in_the_same_step_is_reported_as_a_plug_in() -> None:
+    """Finding 12 (TC_E_04, E_38): authorized first, the CS offers energy in the step
+    that sees the EV (B2 at once); the CablePluggedIn event says EVConnected, the offer
+    the EV does not take yet a ChargingStateChanged SuspendedEV after it."""
+    for start in ({"EVConnected", "Authorized"}, {"EVConnected"}):
+        tx = manager(start=start)
+        tx.authorized(1, TOKEN)
+        events = tx.cp_state(1, "B2") + tx.settle(1)
+        kind = "Updated" if "Authorized" in start else "Started"
+        assert check(events) == [
+            (kind, "CablePluggedIn", events[0]["seqNo"], "EVConnected"),
+            ("Updated", "ChargingStateChanged", events[0]["seqNo"] + 1, "SuspendedEV"),
+        ]
+
+
 def charging(tx: TransactionManager) -> None:
     tx.cp_state(1, "B1")
     tx.authorized(1, TOKEN)
@@ -232,14 +258,14 @@ def test_after_a_stop_a_power_path_closing_again_starts_nothing() -> None:
     tx = manager(start={"PowerPathClosed"}, stop={"Authorized"})
     tx.cp_state(1, "B1")
     tx.authorized(1, TOKEN)
-    assert [e["eventType"] for e in tx.power_path(1, True)] == ["Started"]
+    assert [e["eventType"] for e in tx.power_path(1, True) + tx.settle(1)] == ["Started"]
     assert tx.stop_authorized(1) == []
     assert tx.power_path(1, False) + tx.settle(1) == []
     assert [e["eventType"] for e in tx.finish(1)] == ["Ended"]
     assert tx.power_path(1, True) + tx.settle(1) == []
     tx.power_path(1, False)
     assert tx.authorized(1, TOKEN) == []  # authorized again: the next closing starts
-    assert [e["eventType"] for e in tx.power_path(1, True)] == ["Started"]
+    assert [e["eventType"] for e in tx.power_path(1, True) + tx.settle(1)] == ["Started"]
 
 
 def test_the_power_loss_end_carries_the_last_persisted_reading() -> None:
