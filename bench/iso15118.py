@@ -48,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HARNESS = Path(os.environ.get("V2G_HARNESS", ROOT.parent / "shared" / "iso15118-harness"))
 HARNESS_PYTHON = Path(os.environ.get("V2G_PYTHON", ROOT / ".venv" / "harness" / "bin" / "python"))
 TARGET_P99_MS = 2.0
+# as the image's unit starts the firmware (charger.service: CPUSchedulingPriority=)
+REALTIME_PRIORITY = int(os.environ.get("BENCH_REALTIME_PRIORITY", "20"))
 LOOP = {
     "iso2-ac-eim": "ChargingStatusReq",
     "iso2-dc-eim": "CurrentDemandReq",
@@ -295,6 +297,7 @@ def _config(directory: Path, scenario: str) -> Path:
     path = directory / f"{scenario}.toml"
     dc = 'kind = "dc"\nhlc = true\n' if "dc" in scenario else ""
     path.write_text(
+        f'[scheduling]\nrealtime_priority = {REALTIME_PRIORITY}\n'
         f'[authorization]\nmode = "free"\n[[evse]]\nid = 1\nevse_id = "{EVSE_ID}"\n'
         f"max_current_a = 32\n{dc}"
     )

@@ -53,9 +53,10 @@ from charger.protocols.ocpp.settings import (
 from charger.protocols.ocpp.tls import client_context
 from charger.protocols.slac.link import RawEthernet
 from charger.protocols.slac.service import SlacService, SlacServiceSettings
-from charger.runtime import systemd
+from charger.runtime import scheduling, systemd
 from charger.runtime.health import report_forever
 from charger.runtime.log import event
+from charger.runtime.scheduling import SchedulingConfig
 from charger.runtime.store import Store, private_directory
 from charger.runtime.tasks import TaskOwner, wait_event
 
@@ -138,6 +139,7 @@ class App:
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         cfg = self.config
+        apply_scheduling(cfg.scheduling)
         state_dir = cfg.station.state_dir
         await asyncio.to_thread(private_directory, state_dir)
         self._broker = await self._start_broker(stack)
@@ -517,11 +519,20 @@ def build_secc_services(
     return services
 
 
+def apply_scheduling(config: SchedulingConfig) -> None:
+    """The event loop's thread as `[scheduling]` asks (before anything is spawned)."""
+    problem = scheduling.apply_realtime_priority(config.realtime_priority)
+    if problem is not None:
+        event(log, logging.WARNING, "scheduling_refused", problem=problem)
+    event(log, logging.INFO, "scheduling", policy=scheduling.describe())
+
+
 async def run_secc(config: Config, interface: str, *, loop: bool) -> int:
     """`charger secc`: the first EVSE's SECC on `interface` with the simulated power path
     behind it (`secc_station`); see `protocols.iso15118.standalone`."""
     from charger.protocols.iso15118 import standalone
 
+    apply_scheduling(config.scheduling)
     async with secc_station(config, interface) as station:
         return await standalone.serve(
             station.bus,

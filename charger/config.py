@@ -27,6 +27,7 @@ from charger.protocols.ocpp.firmware_settings import FirmwareConfig
 from charger.protocols.slac.settings import SlacConfig
 from charger.runtime.assets import asset_path
 from charger.runtime.log_settings import LogConfig, LogLevel
+from charger.runtime.scheduling import SchedulingConfig
 from charger.runtime.settings import (
     ConfigError,
     KeyPath,
@@ -90,6 +91,7 @@ class ConfigFile:
 
     station: StationConfig = section(StationConfig)
     log: LogConfig = section(LogConfig)
+    scheduling: SchedulingConfig = section(SchedulingConfig)
     mqtt: MqttConfig = section(MqttConfig)
     bus: BusConfig = section(BusConfig)
     hal: HalConfig = section(HalConfig)
@@ -122,6 +124,7 @@ class Config:
     sim: SimConfig = field(default_factory=SimConfig)
     rpi: RpiConfig = field(default_factory=RpiConfig)
     bus: BusConfig = field(default_factory=BusConfig)
+    scheduling: SchedulingConfig = field(default_factory=SchedulingConfig)
 
 
 def parse(data: dict[str, Any], source: str, origin: dict[KeyPath, str] | None = None) -> Config:
@@ -142,6 +145,7 @@ def parse(data: dict[str, Any], source: str, origin: dict[KeyPath, str] | None =
         sim=f.sim,
         rpi=f.rpi,
         bus=f.bus,
+        scheduling=f.scheduling,
     )
 
 

@@ -332,6 +332,10 @@ def test_charger_unit_is_notify_with_watchdog_and_hardened() -> None:
     assert service["Restart"] == "always"
     assert "mosquitto.service" in parsed["Unit"]["After"].split()
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
+    # the event loop real-time, what it spawns not, and no way to raise it further
+    assert (service["CPUSchedulingPolicy"], service["CPUSchedulingPriority"]) == ("rr", "20")
+    assert service["CPUSchedulingResetOnFork"] == "yes"
+    assert service["RestrictRealtime"] == "yes"
 
 
 @pytest.mark.parametrize(
