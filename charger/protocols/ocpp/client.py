@@ -166,6 +166,7 @@ class OcppClient:
         # EVSEs whose transaction's idToken the CSMS refused, StopTxOnInvalidId false:
         # charging goes on up to MaxEnergyOnInvalidId (C12.FR.04, E05)
         self._invalid_token: set[int] = set()
+        self._ended_waiters: dict[int, list[asyncio.Future[None]]] = {}  # stop_energy
         configured = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.networks = network_profiles or NetworkProfiles(None, configured)
         self.link = CsmsConnection(
@@ -323,6 +324,9 @@ class OcppClient:
             if payload["eventType"] == "Started":
                 self.meter.transaction_started(evse)
             if payload["eventType"] == "Ended":
+                for waiter in self._ended_waiters.pop(evse, []):
+                    if not waiter.done():
+                        waiter.set_result(None)
                 self._invalid_token.discard(evse)
                 self._groups.pop(evse, None)  # the group stopped with its transaction
                 self._tasks.spawn(self._remote.transaction_ended(), "scheduled operations")
@@ -753,6 +757,8 @@ class OcppClient:
         ongoing = evse is not None and self.tx.transaction_id(evse) is not None
         same_token = owner == id_token
         same_group = group is not None and evse is not None and group == self._groups.get(evse)
+        if ongoing and same_token:
+            accepted = True  # E07: its own idToken ends a transaction, even one found Invalid
         if accepted and ongoing and owner is not None and not (same_token or same_group):
             accepted = False  # C01.FR.03: another driver's card neither stops nor takes over
         self._bus.publish(message.reply({"status": "accepted" if accepted else "rejected"}))
@@ -913,7 +919,23 @@ class OcppClient:
         return self.tx.transaction_id(ocpp_evse_id)
 
     def end_for_reset(self, ocpp_evse_id: int) -> None:
-        self._emit(ocpp_evse_id, self.tx.end_for_reset(ocpp_evse_id))
+        """B12: the transaction ends for an Immediate reset; while energy flows, its
+        Ended event follows the opening of the power path (the CS's reset, or
+        `stop_energy`)."""
+        self._stopped(ocpp_evse_id, self.tx.end_for_reset(ocpp_evse_id))
+
+    async def stop_energy(self, ocpp_evse_id: int) -> None:
+        """Stops the energy transfer of an ending transaction and returns once its Ended
+        event is queued (at the latest after the message timeout, `_stopped`)."""
+        evse_id = self.evse_id(ocpp_evse_id)
+        if not self.tx.ending(ocpp_evse_id) or evse_id is None:
+            return
+        ended = asyncio.get_running_loop().create_future()
+        self._ended_waiters.setdefault(ocpp_evse_id, []).append(ended)
+        self._tasks.spawn(self._stop_charging(evse_id), "stop charging")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._s.call_timeout_s + FINAL_READING_TIMEOUT_S):
+                await ended
 
     async def _store_tx_profile(self, evse: int, profile: dict[str, Any]) -> None:
         """F01.FR.08: the TxProfile of a remote start, kept (on disk) for smart charging,

@@ -8,6 +8,7 @@ inoperative) answer Scheduled and run when the last affected transaction has end
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class Station(Protocol):
     def transaction_id(self, ocpp_evse_id: int) -> str | None: ...
 
     def end_for_reset(self, ocpp_evse_id: int) -> None: ...
+
+    async def stop_energy(self, ocpp_evse_id: int) -> None:
+        """Stops an ending transaction's energy transfer; returns once it has ended."""
 
     async def prepare_reset(self, reason: str) -> None: ...
 
@@ -104,7 +108,12 @@ class RemoteOperations:
             return {"status": "Rejected"}
         data = {} if evse is None else {"evse_id": self.station.evse_id(evse)}
 
-        async def do_reset(reason: str = "RemoteReset") -> None:
+        async def do_reset(
+            reason: str = "RemoteReset", ending: frozenset[int] = frozenset()
+        ) -> None:
+            # Immediate: the energy stops and the transactions' Ended events are queued
+            # before the station restarts (B12.FR.02; TC_B_22 steps 3-5)
+            await asyncio.gather(*(self.station.stop_energy(e) for e in sorted(ending)))
             event(log, logging.WARNING, "ocpp_reset", evse=evse or "station")
             if evse is None:
                 await self.station.prepare_reset(reason)  # what the next boot says
@@ -122,13 +131,14 @@ class RemoteOperations:
             return {"status": "Scheduled"}
         for e in busy:  # Immediate: the transactions end now, then the reset
             self.station.end_for_reset(e)
+        # an EVSE's reset stops its energy in the CS, which ends its transaction
         reply = (
             await self._ask(messages.RESET_REQUEST, data)
             if evse is not None
             else {"status": "accepted"}
         )
-        if evse is None:
-            self.tasks.spawn(do_reset(), "station reset")  # the answer goes out first
+        if evse is None:  # the answer goes out first
+            self.tasks.spawn(do_reset(ending=busy), "station reset")
         return {"status": "Accepted" if reply and reply["status"] == "accepted" else "Rejected"}
 
     # ------------------------------------------------------------------ G03, G04

@@ -187,9 +187,17 @@ class TransactionManager:
         return self._update(e, trigger)
 
     def end_for_reset(self, evse: int) -> list[dict[str, Any]]:
-        """B12: an Immediate reset ends the transaction first."""
-        self._evses[evse].pending_end = None
-        return self._end(self._evses[evse], "ResetCommand", "ImmediateReset")
+        """B12.FR.02/.04: an Immediate reset ends the transaction first. While energy may
+        flow the Ended event waits for the power path to open (`finish`), so it carries
+        the state after the stop (EVConnected, TC_B_22/B_27 step 3)."""
+        e = self._evses[evse]
+        if e.transaction_id is None:
+            return []
+        e.authorized, e.pending_end = False, None
+        if e.power_path_closed:
+            e.pending_end = ("ResetCommand", "ImmediateReset")
+            return []
+        return self._end(e, "ResetCommand", "ImmediateReset")
 
     def trigger(self, evse: int) -> list[dict[str, Any]]:
         """F06: a TriggerMessage for TransactionEvent."""

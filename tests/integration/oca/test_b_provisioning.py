@@ -24,11 +24,6 @@ REBOOT_PLUGGED = pytest.mark.xfail(
     reason="finding 9: after a reboot with the EV plugged in the station reports the "
     "connector Available (the OCPP client misses the CS's start-up cp_status)",
 )
-IMMEDIATE_RESET_CHARGING = pytest.mark.xfail(
-    strict=True,
-    reason="finding 10: an Immediate reset while charging ends the transaction with "
-    "chargingState Charging (Part 6 step 3: EVConnected)",
-)
 
 OFFLINE = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"}}
 
@@ -612,7 +607,6 @@ async def test_TC_B_21_CS_reset_with_ongoing_transaction_on_idle(rig: Callable[.
         )
 
 
-@IMMEDIATE_RESET_CHARGING
 @REBOOT_PLUGGED
 async def test_TC_B_22_CS_reset_with_ongoing_transaction_immediate(
     rig: Callable[..., Any],
@@ -717,7 +711,6 @@ async def test_TC_B_26_CS_reset_evse_with_ongoing_transaction_on_idle(
         assert octt.count("BootNotification", after=0) == 1
 
 
-@IMMEDIATE_RESET_CHARGING
 async def test_TC_B_27_CS_reset_evse_with_ongoing_transaction_immediate(
     rig: Callable[..., Any],
 ) -> None:
