@@ -1,5 +1,6 @@
-"""A token accepted offline that the CSMS calls Invalid once the station is back (OCA C15
-case TC_C_26; TC_C_15 to C_18 and TC_E_16 run on the OCTT rig, tests/integration/oca/)."""
+"""A token accepted offline that the CSMS calls Invalid once the station is back (C15), in
+the OCPP client alone with a played CS. The OCA case TC_C_26 runs on the whole firmware:
+tests/integration/oca/test_c_offline.py."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ async def offline_session(st: Station, token: str = "A11CE0A1") -> None:
         await step(st, facts)
 
 
-async def test_TC_C_26_CS_an_unknown_token_offline_is_suspended_once_found_invalid() -> None:
+async def test_an_unknown_token_accepted_offline_is_suspended_once_found_invalid() -> None:
     port = free_port()
     async with station(f"ws://127.0.0.1:{port}/ocpp") as st:
         configure(
