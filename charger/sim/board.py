@@ -39,6 +39,7 @@ from charger.hal.interfaces import (
 )
 from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner
+from charger.sim.clock import LoopClock, SimClock
 from charger.sim.dc import DC_FAULTS, SimDcOutput, SimIsolationMonitor, SimPowerModule
 from charger.sim.evcc.options import HlcCar
 from charger.sim.plc import SimPlcLink, SimPowerline
@@ -110,6 +111,8 @@ class SimEvse:
             evcc=HlcCar.configured(sim),
         )
         self.powerline = SimPowerline(config.id)
+        self.clock: SimClock = LoopClock()  # the car's own waits (a test's may be virtual)
+        self.plug_ins = 0
         self._time_scale = sim.time_scale
         self.out = _Outputs()
         self.faults: set[str] = set()
@@ -369,6 +372,7 @@ class SimEvse:
             self.ev.cable_in_socket = True
             self._pp_changed()
         self.ev.plugged = True
+        self.plug_ins += 1
         self.ev.s2_state = "B"
         self.ev.current_a = 0.0
         self.powerline.plug(True)
@@ -422,6 +426,13 @@ class SimEvse:
             self._reaction.cancel()
             self._reaction = None
         self._ev_apply()
+
+    def dlink_error(self) -> None:
+        """The car's EVCC reports D-LINK_ERROR (ISO 15118-3) after a failed V2G session:
+        its modem leaves the logical network and, while it sees 5 %, matches anew."""
+        self.powerline.pev.stop()
+        if self.ev.plugged:
+            self._ev_slac()
 
     def set_ev_contactor(self, closed: bool) -> None:
         """DC: the car closes or opens its own contactor (PowerDelivery start / stop)."""

@@ -8,6 +8,18 @@ the car is plugged in, does HLC and its SLAC peer has matched (the powerline's
 D-LINK_READY); it goes down on unplug, or when the pilot leaves 5 % and SLAC stops. A
 session runs until it ends or the connection closes (the SECC closes it whenever its
 session ends, after opening the power path); only an unplug cuts it short.
+
+A failed session is tried again, `HlcCar.retries` times per plug-in, each attempt at
+least `retry_pause_s` after the failure on the board's clock (`SimEvse.clock`). A failure
+before any connection stood (no SDP answer, the connection refused) is retried on the
+same link; after one with a connection the SECC has failed the session too, so the car
+reports D-LINK_ERROR (ISO 15118-3): its modem leaves the logical network and the next
+attempt waits for a new SLAC match (which the station's E/F toggle allows). Once the
+retries are spent the car gives up high-level communication until it is unplugged: its
+S2 stays open at 5 %, and at a nominal duty cycle an AC car charges as IEC 61851-1 has it
+(basic charging); a DC car cannot charge without it. Each attempt, retry and the
+giving-up are logged (`sim_evcc_attempt`, `sim_evcc_retry`, `sim_evcc_gave_up`) and
+shown in `state` (the evcc session's `attempt`, `gave_up`).
 """
 
 from __future__ import annotations
@@ -115,6 +127,8 @@ class SimEvcc:
         self._session: EvccSession | None = None
         self.results: list[SessionResult] = []  # the latest sessions, oldest first
         self.sessions = 0
+        self.failures = 0  # failed attempts since the plug-in
+        self._plug_in = sim.plug_ins
 
     @property
     def name(self) -> str:
@@ -134,6 +148,8 @@ class SimEvcc:
                 await self._until(
                     lambda: self.link_up() and self._car.wants_charge and not hlc.paused
                 )
+                if self._sim.plug_ins != self._plug_in:  # a new plug-in: a fresh budget
+                    self._plug_in, self.failures = self._sim.plug_ins, 0
                 result = await self._one(resume)
                 outcome = result.ended.outcome
                 resume = result.ended.session_id if outcome is Outcome.PAUSED else None
@@ -141,13 +157,53 @@ class SimEvcc:
                     await self._until(lambda: not self.link_up() or not hlc.paused)
                     if not self.link_up():
                         resume = None
+                elif outcome is Outcome.FAILED and self._sim.ev.plugged:
+                    if await self._retry(result):
+                        continue
+                    await self._until(lambda: not self._sim.ev.plugged)  # it gave up
                 else:
+                    self.failures = 0
                     await self._until(lambda: not self.link_up())
                 if not self._sim.ev.plugged:
                     self._sim.hlc_drive("B")
         finally:
             hlc.attached = False
             hlc.pilot, hlc.ac_current_a = "B", 0.0
+
+    async def _retry(self, result: SessionResult) -> bool:
+        """After a failed attempt: True once the next may start, False when the car
+        gives up (its retries spent)."""
+        hlc = self._sim.ev.evcc
+        self.failures += 1
+        connected = result.started is not None
+        if self.failures > hlc.retries:
+            ac = hlc.status.get("energy") == "ac"
+            hlc.status["gave_up"] = True
+            event(
+                log,
+                logging.WARNING,
+                "sim_evcc_gave_up",
+                car=self.name,
+                attempts=self.failures,
+                reason=result.ended.reason,
+                fallback="basic charging at a nominal duty cycle" if ac else "none",
+            )
+            return False
+        event(
+            log,
+            logging.INFO,
+            "sim_evcc_retry",
+            car=self.name,
+            failed=self.failures,
+            of=hlc.retries + 1,
+            pause_s=hlc.retry_pause_s,
+            new_link=connected,
+            reason=result.ended.reason,
+        )
+        if connected:
+            self._sim.dlink_error()
+        await self._sim.clock.sleep(hlc.retry_pause_s)
+        return True
 
     async def _until(self, condition: Callable[[], bool]) -> None:
         # polled: the SLAC peer's `matched` (charger/sim/plc.py) reports no change
@@ -159,7 +215,17 @@ class SimEvcc:
         core = CORES[settings.protocol](settings, self._car, session_id=resume)
         self.sessions += 1
         hlc = self._sim.ev.evcc
-        hlc.status = {"stage": "SDP", "sessions": self.sessions}
+        attempt = self.failures + 1
+        hlc.status = {"stage": "SDP", "sessions": self.sessions, "attempt": attempt}
+        event(
+            log,
+            logging.INFO,
+            "sim_evcc_attempt",
+            car=self.name,
+            attempt=attempt,
+            of=hlc.retries + 1,
+            clock_s=round(self._sim.clock.now(), 6),
+        )
         session = self._session = EvccSession(
             self._link, core, self._car, tls=self._tls, name=self.name, on_message=self._message
         )
@@ -182,6 +248,7 @@ class SimEvcc:
             "protocol": settings.protocol.value,
             "energy": "dc" if settings.dc else "ac",
             "sessions": self.sessions,
+            "attempt": attempt,
             "outcome": ended.outcome.value,
             "reason": ended.reason,
             **({"code": ended.code} if ended.code else {}),

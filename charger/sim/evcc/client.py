@@ -24,12 +24,21 @@ from charger.protocols.iso15118 import sdp, v2gtp
 from charger.protocols.iso15118.core import Outcome
 from charger.protocols.iso15118.v2gtp import FrameReader, PayloadType, V2gtpError
 from charger.runtime.log import event
-from charger.sim.evcc.core import Action, Draw, Ended, EvccCore, EvPower, Exchange, Pilot, Send
+from charger.sim.evcc.core import (
+    SDP_INTERVAL_S,
+    SDP_REQUESTS,
+    Action,
+    Draw,
+    Ended,
+    EvccCore,
+    EvPower,
+    Exchange,
+    Pilot,
+    Send,
+)
 
 log = logging.getLogger(__name__)
 
-SDP_RETRY_S = 0.25  # the EV's wait for an SDP response before it asks again
-SDP_ATTEMPTS = 50  # SDP requests per attempt, as the iso15118 package's EVCC sends them
 CONNECT_TIMEOUT_S = 2.0
 MAX_MESSAGE_BYTES = 65536
 LOOPBACK = "lo"
@@ -83,10 +92,14 @@ class SessionResult:
 
 
 async def discover(
-    link: Link, security: sdp.Security, *, attempts: int = SDP_ATTEMPTS
+    link: Link,
+    security: sdp.Security,
+    *,
+    attempts: int = SDP_REQUESTS,
+    interval_s: float = SDP_INTERVAL_S,
 ) -> tuple[sdp.SdpResponse, float]:
-    """SDP as an EV does it: the request every SDP_RETRY_S until a response comes; returns
-    it and how long it took. Raises TimeoutError after `attempts` requests."""
+    """SDP as an EV does it: the request every `interval_s` until a response comes;
+    returns it and how long it took. Raises TimeoutError after `attempts` requests."""
     loop = asyncio.get_running_loop()
     index = socket.if_nametoindex(link.interface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -98,7 +111,7 @@ async def discover(
         started = time.perf_counter()
         for _ in range(attempts):
             await loop.sock_sendto(sock, request, (link.sdp_address, link.sdp_port, 0, index))
-            deadline = loop.time() + SDP_RETRY_S
+            deadline = loop.time() + interval_s
             while (left := deadline - loop.time()) > 0:
                 try:
                     async with asyncio.timeout(left):
@@ -192,7 +205,12 @@ class EvccSession:
         try:
             security = sdp.Security.TLS if self.tls is not None else sdp.Security.NONE
             try:
-                answer, result.sdp_s = await discover(self.link, security)
+                answer, result.sdp_s = await discover(
+                    self.link,
+                    security,
+                    attempts=core.settings.sdp_requests,
+                    interval_s=core.settings.sdp_interval_s,
+                )
             except (OSError, TimeoutError) as exc:
                 core.abort(self.now(), f"SDP: {exc}")
                 return self._result(result)

@@ -54,6 +54,9 @@ DEFAULT_MSG_TIMEOUT_S = 2.0  # V2G_EVCC_Msg_Timeout of most requests (both stand
 WELDING_SAFE_V = 60.0  # the output below this after the car opened its contactor: not welded
 PRECHARGE_CURRENT_A = 2.0  # ISO 15118-2 / DIN: at most 2 A during PreCharge
 EXCHANGES_KEPT = 2000
+# SDP as the iso15118 package's EVCC does it (ISO 15118-2's re-sent SECCDiscoveryReq):
+SDP_REQUESTS = 50  # SECCDiscoveryReq per session attempt; then the attempt has failed
+SDP_INTERVAL_S = 0.25  # the wait for an SDP response before the request goes again
 
 
 # ------------------------------------------------------------------ outputs
@@ -154,6 +157,8 @@ class EvccSettings:
     precharge_tolerance_v: float = 10.0  # PreCharge is done within this of the battery
     precharge_cycles: int = 0  # >0: done after this many PreChargeRes whatever the voltage
     charge_loops: int = 0  # >0: stop after this many charging-loop requests
+    sdp_requests: int = SDP_REQUESTS  # (SDP is the shell's, `client.discover`)
+    sdp_interval_s: float = SDP_INTERVAL_S
     # >1: longer message timeouts for a peer slower than the standard allows (the
     # harness's reference SECC and its Java codec); not conformant, for tests only
     msg_timeout_scale: float = 1.0

@@ -20,6 +20,11 @@ MISBEHAVIOURS = (
     "late",  # the next request comes after the SECC's V2G_SECC_Sequence_Timeout
     "bad_exi",  # a charging-loop request whose EXI does not decode
 )
+# A failed session is tried again this many times per plug-in, this long after the
+# failure (docs/iso15118.md, "The simulated car", for where the numbers come from): the
+# budget of ISO 15118-3's C_sequ_retry and the spacing of its T_step_EF, the station's.
+RETRIES = 2
+RETRY_PAUSE_S = 4.0
 
 
 @dataclass(slots=True)
@@ -31,6 +36,8 @@ class HlcCar:
     departure_time_s: int = 0  # from the start of the session; 0: none given
     misbehave: tuple[str, ...] = ()
     paused: bool = False  # the driver paused charging (ISO 15118-2 SessionStop Pause)
+    retries: int = RETRIES  # failed sessions tried again per plug-in, then it gives up
+    retry_pause_s: float = RETRY_PAUSE_S  # from a failure to the next attempt (at least)
     # what its EVCC does: while `attached`, the car's S2 at 5 % is the EVCC's `pilot`
     # (B until PowerDelivery / CableCheck, C while it takes energy) and an AC car draws
     # `ac_current_a` per phase; otherwise the car behaves as IEC 61851-1 Annex A has it
@@ -61,19 +68,9 @@ class HlcCar:
             raise ValueError("set_ev: DIN SPEC 70121 is DC only (energy=dc or auto)")
         self.protocol, self.energy = protocol, energy
         if "target_soc_percent" in payload:
-            value = payload["target_soc_percent"]
-            if not _number(value) or not 1 <= value <= 100:
-                raise ValueError(
-                    f"set_ev: 'target_soc_percent' must be within 1-100, got {value!r}"
-                )
-            self.target_soc_percent = float(value)
+            self.target_soc_percent = _within(payload, "target_soc_percent", 1, 100)
         if "departure_time_s" in payload:
-            value = payload["departure_time_s"]
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 604800:
-                raise ValueError(
-                    f"set_ev: 'departure_time_s' must be an integer within 0-604800, got {value!r}"
-                )
-            self.departure_time_s = value
+            self.departure_time_s = int(_within(payload, "departure_time_s", 0, 604800, True))
         if "misbehave" in payload:
             self.misbehave = misbehaviours(payload["misbehave"])
         if "paused" in payload:
@@ -81,6 +78,10 @@ class HlcCar:
             if not isinstance(value, bool):
                 raise ValueError(f"set_ev: 'paused' must be true or false, got {value!r}")
             self.paused = value
+        if "retries" in payload:
+            self.retries = int(_within(payload, "retries", 0, 100, True))
+        if "retry_pause_s" in payload:
+            self.retry_pause_s = _within(payload, "retry_pause_s", 0, 3600)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -90,6 +91,8 @@ class HlcCar:
             "departure_time_s": self.departure_time_s,
             "misbehave": list(self.misbehave),
             "paused": self.paused,
+            "retries": self.retries,
+            "retry_pause_s": self.retry_pause_s,
             "pilot": self.pilot if self.attached else None,
             "session": self.status,  # the latest V2G session, as its EVCC reports it
         }
@@ -113,6 +116,18 @@ def _choice(payload: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> s
     if value not in allowed:
         raise ValueError(f"set_ev: '{key}' must be one of {', '.join(allowed)}, got {value!r}")
     return str(value)
+
+
+def _within(
+    payload: Mapping[str, Any], key: str, lo: float, hi: float, integer: bool = False
+) -> float:
+    """A number (an integer where `integer`) within lo-hi; raises ValueError."""
+    value = payload[key]
+    kind = isinstance(value, int) if integer else _number(value)
+    if not kind or isinstance(value, bool) or not lo <= value <= hi:
+        what = "an integer within" if integer else "within"
+        raise ValueError(f"set_ev: '{key}' must be {what} {lo:g}-{hi:g}, got {value!r}")
+    return float(value)
 
 
 def _number(value: Any) -> bool:

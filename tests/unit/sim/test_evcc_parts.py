@@ -54,8 +54,12 @@ def test_set_ev_options() -> None:
             "departure_time_s": 3600,
             "misbehave": ["late", "bad_exi", "late"],
             "paused": True,
+            "retries": 5,
+            "retry_pause_s": 0.5,
         }
     )
+    assert (car.retries, car.retry_pause_s) == (5, 0.5)
+    assert (HlcCar().retries, HlcCar().retry_pause_s) == (2, 4.0)  # C_sequ_retry, T_step_EF
     assert (car.protocol, car.energy, car.target_soc_percent) == ("din", "dc", 80.0)
     assert car.departure_time_s == 3600 and car.paused
     assert car.misbehave == ("late", "bad_exi")
@@ -69,6 +73,9 @@ def test_set_ev_options() -> None:
         ({"misbehave": ["rude"]}, "unknown misbehaviour 'rude'"),
         ({"misbehave": 3}, "'misbehave' must be a list of names"),
         ({"paused": "yes"}, "'paused' must be true or false"),
+        ({"retries": -1}, "'retries' must be an integer within 0-100"),
+        ({"retries": True}, "'retries' must be an integer within 0-100"),
+        ({"retry_pause_s": "1"}, "'retry_pause_s' must be within 0-3600"),
     ]:
         with pytest.raises(ValueError, match=error):
             car.update(payload)
