@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = textwrap.dedent(
     """
-    import json, os, sys
+    import json, os, sys, threading
     from charger.runtime.scheduling import apply_realtime_priority, describe
     if len(sys.argv) > 2:  # become that user: no CAP_SYS_NICE, RLIMIT_RTPRIO 0
         os.setgroups([]); os.setresgid(*[int(sys.argv[2])] * 3)
@@ -31,7 +31,10 @@ PROBE = textwrap.dedent(
         os.write(1, (describe() + "\\n").encode())
         os._exit(0)
     os.waitpid(child, 0)
-    print(json.dumps({"problem": problem, "self": describe(),
+    worker = []  # what asyncio.to_thread runs on
+    thread = threading.Thread(target=lambda: worker.append(describe()))
+    thread.start(); thread.join()
+    print(json.dumps({"problem": problem, "self": describe(), "thread": worker[0],
                       "policy": os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK}))
     """
 )
@@ -56,7 +59,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (CAP_SYS_N
 @needs_root
 def test_the_loop_thread_becomes_round_robin_and_its_children_do_not() -> None:
     child, report = probe(20)
-    assert report == {"problem": None, "self": "rr/20", "policy": os.SCHED_RR}
+    assert report == {"problem": None, "self": "rr/20", "thread": "other", "policy": os.SCHED_RR}
     assert child == "other"  # the broker, rauc and worker threads: normal scheduling
 
 
