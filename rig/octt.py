@@ -15,6 +15,13 @@ takes its intervals and timestamps from that loop (App's `monotonic` and `wall_c
 back-off, heartbeats and timeouts of real length pass in milliseconds, and "nothing is
 sent" is checked at a moment the loop has provably passed.
 
+The TLS Test System (`tls=`, the PKI of tests/support/ocpp_pki.py): the TS is served
+over real TLS too (`front`, `tls_url`), by an endpoint that picks the server certificate
+or TLS versions handshake by handshake (`front.plan`) and records each handshake
+(`handshakes`); the station may run security profile 2 or 3 on it. `second_endpoint`
+gives the TS another address (same log, its own refusals or silence) for the
+network-profile cases; `attempts` lists the station's WebSocket handshakes at each.
+
 Nothing here imports pytest (rig/ rule); `tests/integration/oca/conftest.py` wires it
 to the tests.
 """

@@ -6,10 +6,12 @@ A_05, A_06 run on the whole firmware: tests/integration/oca/test_a_tls.py."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 from collections.abc import Iterator
 
 import pytest
+from ocpp.v201 import call
 
 from charger.protocols.ocpp.tls import client_context
 from rig.csms import CsmsState, ocpp_csms, tls_front
@@ -135,3 +137,28 @@ async def test_profile_3_server_refuses_a_station_without_certificate(
         assert not first.completed and "certificate" in first.error, first
         assert state.actions() == [] and state.connections == []
         assert st.client.registered is False  # type: ignore[attr-defined]
+
+
+async def test_a_new_basic_auth_password_reconnects_with_it_and_boots_again() -> None:
+    """Finding 18 (A01, TC_A_09): the answer goes out, then the station closes the
+    connection and opens a new one with the new password, and boots over it."""
+    state = CsmsState(interval=300)
+    new_password = "a-new-password-0002"
+    async with ocpp_csms(state) as url, station(url):
+        await state.wait_for("StatusNotification")
+        reply = await state.stations[0].call(
+            call.SetVariables(
+                set_variable_data=[
+                    {
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                        "attribute_value": new_password,
+                    }
+                ]
+            )
+        )
+        assert reply.set_variable_result[0]["attribute_status"] == "Accepted"
+        await state.wait_for("BootNotification", count=2)
+        assert len(state.connections) == 2
+        header = {k.lower(): v for k, v in state.headers[1].items()}["authorization"]
+        assert header == "Basic " + base64.b64encode(f"CS001:{new_password}".encode()).decode()
