@@ -175,6 +175,11 @@ class CsController:
         return {"evses": [e.status_and_limits() for e in self.evses.values()]}
 
     def _parameters(self, message: Message[Any]) -> messages.CsParametersResponse:
+        """cs_parameters, the last of Josev's boot-time queries: a service asks it when it
+        (re)starts, after the CS published its start-up state; so each EVSE's current
+        cp_status goes out again first (an EV plugged in across a reboot, OCA TC_B_21)."""
+        for evse in self.evses.values():
+            evse.publish_cp_status()
         params: list[messages.EvseParameters] = []
         for e in self.evses.values():
             cfg = e.config

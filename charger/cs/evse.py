@@ -132,6 +132,7 @@ class EvseController:
         self._plugged = False  # an EV has been seen since the last state A
         self._authorized_at: float | None = None
         self._last_limits: dict[str, Any] | None = None
+        self._cp_status: messages.CpStatusUpdate | None = None  # the last one published
 
     @property
     def evse_id(self) -> str:
@@ -442,6 +443,7 @@ class EvseController:
                         "min_voltage": ev.negative_v,
                         "duty_cycle": ev.duty_percent,
                     }
+                    self._cp_status = data
                     self._bus.publish(messages.CP_STATUS_UPDATE.make(data))
                     if self.fsm.ev_connected and not self._plugged:
                         self._plugged = True
@@ -548,6 +550,12 @@ class EvseController:
         if closed is None:
             closed = self.fsm.outputs.contactor_closed
         return {"evse_id": self.evse_id, "status": "closed" if closed else "opened"}
+
+    def publish_cp_status(self) -> None:
+        """The current control-pilot state again, for a service that started after it
+        was published (Josev's boot-time queries, `CsController._parameters`)."""
+        if self._cp_status is not None:
+            self._bus.publish(messages.CP_STATUS_UPDATE.make(self._cp_status))
 
     def _publish_contactor(self, info: str | None = None) -> None:
         data = self.contactor_status()

@@ -167,6 +167,7 @@ class OcppClient:
         # charging goes on up to MaxEnergyOnInvalidId (C12.FR.04, E05)
         self._invalid_token: set[int] = set()
         self._ended_waiters: dict[int, list[asyncio.Future[None]]] = {}  # stop_energy
+        self._learning = False  # the CS is telling the state the station started in
         configured = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.networks = network_profiles or NetworkProfiles(None, configured)
         self.link = CsmsConnection(
@@ -227,6 +228,21 @@ class OcppClient:
         if self._s.answer_authorization:
             bus.subscribe(messages.AUTHORIZATION_REQUEST, self._authorize, owner=tasks)
         self._publish_ws_status(connected=False)
+        self._learn_cp_states()
+
+    def _learn_cp_states(self) -> None:
+        """The CS published its start-up cp_status before this client subscribed: the
+        boot-time query (cs_parameters) has it publish each EVSE's state again, before
+        its answer. What an in-process CS says so, within the query's delivery (the bus
+        delivers synchronously), is the state the station started in, not a plug-in: an
+        EV left plugged in across a reboot is Occupied, but starts no transaction by
+        TxStartPoint EVConnected (that condition became true before, E01). A remote CS
+        answers later; what it sends then counts as news. Nobody waits for the answer."""
+        self._learning = True
+        try:
+            self._bus.publish(messages.CS_PARAMETERS_REQUEST.make({}))
+        finally:
+            self._learning = False
 
     async def close(self) -> None:
         """Stops every task the client started (the connection's own end with run())."""
@@ -239,7 +255,7 @@ class OcppClient:
         if (connector := self._connector(message.data["evse_id"])) is None:
             return
         evse, state = connector.ocpp_evse_id, message.data["state"]
-        self._emit(evse, self.tx.cp_state(evse, state))
+        self._emit(evse, self.tx.cp_state(evse, state, held=self._learning))
         self.status.cp_status(evse, state)
         self._settle_soon(evse)
 

@@ -220,13 +220,20 @@ class TransactionManager:
         e.power_path_opened = not closed
         return []
 
-    def cp_state(self, evse: int, state: str) -> list[dict[str, Any]]:
+    def cp_state(self, evse: int, state: str, *, held: bool = False) -> list[dict[str, Any]]:
         """PWM on (x2) and EV wanting energy (C/D) refine the charging state. A plug-in
         is reported as such (EVConnected) even when the CS offered energy in the same
         step (a session authorized first: B2 at once); the offer and the EV's answer
-        follow as a ChargingStateChanged at `settle` (E02, TC_E_04, TC_E_38)."""
+        follow as a ChargingStateChanged at `settle` (E02, TC_E_04, TC_E_38). `held`: the
+        state the station started in (after a reboot), which is no plug-in: the EV is
+        connected, but the EVConnected condition did not become true now (E01)."""
         e = self._evses[evse]
         connected = state[0] in "BCD"
+        if held and connected and not e.ev_connected and e.transaction_id is None:
+            # the state the station started in: the EV was there before, no plug-in now
+            e.ev_connected = e.session_over = True
+            e.pwm_offered, e.ev_drawing = state.endswith("2"), state[0] in "CD"
+            return []
         events = []
         if connected and not e.ev_connected:
             e.pwm_offered = e.ev_drawing = False

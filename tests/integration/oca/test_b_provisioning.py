@@ -15,15 +15,7 @@ from typing import Any
 import pytest
 from ocpp.exceptions import OCPPError
 
-from rig.octt import Octt
-
-# Firmware defects these cases found (docs/ocpp-oca.md, "Open findings"); each test is
-# expected to fail until its defect is fixed, and fails loudly (strict) once it passes.
-REBOOT_PLUGGED = pytest.mark.xfail(
-    strict=True,
-    reason="finding 9: after a reboot with the EV plugged in the station reports the "
-    "connector Available (the OCPP client misses the CS's start-up cp_status)",
-)
+from rig.octt import Octt, connector
 
 OFFLINE = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"}}
 
@@ -566,6 +558,30 @@ async def test_TC_B_53_CS_mandatory_dm_variables_via_full_inventory(
 # ------------------------------------------------------------------ B11, B12 reset
 
 
+async def occupied_after(octt: Octt, after: int, evse: int = 1) -> None:
+    """The connector's StatusNotification Occupied and its AvailabilityState Delta, sent
+    after the log entry `after` (a boot's: step 9 of TC_B_21, 7 of TC_B_22)."""
+    await octt.expect(
+        "StatusNotification",
+        within_s=5,
+        after=after,
+        connectorStatus="Occupied",
+        evseId=evse,
+        connectorId=1,
+    )
+    await octt.expect(
+        "NotifyEvent",
+        within_s=5,
+        after=after,
+        eventData=lambda d: (
+            d[0]["trigger"] == "Delta"
+            and d[0]["actualValue"] == "Occupied"
+            and d[0]["component"] == connector(evse)
+            and d[0]["variable"] == {"name": "AvailabilityState"}
+        ),
+    )
+
+
 async def test_TC_B_20_CS_reset_without_ongoing_transaction_on_idle(
     rig: Callable[..., Any],
 ) -> None:
@@ -582,7 +598,6 @@ async def test_TC_B_20_CS_reset_without_ongoing_transaction_on_idle(
         )
 
 
-@REBOOT_PLUGGED
 async def test_TC_B_21_CS_reset_with_ongoing_transaction_on_idle(rig: Callable[..., Any]) -> None:
     async with rig() as octt:
         # Before: State is EnergyTransferStarted
@@ -598,16 +613,17 @@ async def test_TC_B_21_CS_reset_with_ongoing_transaction_on_idle(rig: Callable[.
         _, ended = await octt.stop_authorized()
         assert ended["transactionInfo"]["stoppedReason"] == "Local"
         # 7-8. BootNotification reason ScheduledReset
-        await octt.booted(reason="ScheduledReset")
-        # 9. the transaction was stopped at step 3 with the EV still there: Occupied
-        await octt.expect("StatusNotification", connectorStatus="Occupied", evseId=1, connectorId=1)
+        boot = await octt.expect_msg("BootNotification", within_s=60, reason="ScheduledReset")
+        after = octt.ts.log.index(boot)
+        # 9. the transaction was stopped at step 3 with the EV still there: Occupied, with
+        # its AvailabilityState Delta
+        await occupied_after(octt, after)
+        assert octt.sent("StatusNotification", after=after, connectorStatus="Available") == []
         # 11. the security event of the reboot
-        assert octt.sent("SecurityEventNotification", after=octt.step_mark)[0]["type"] == (
-            "ResetOrReboot"
-        )
+        await octt.expect("SecurityEventNotification", within_s=5, after=after)
+        assert octt.sent("SecurityEventNotification", after=after)[0]["type"] == "ResetOrReboot"
 
 
-@REBOOT_PLUGGED
 async def test_TC_B_22_CS_reset_with_ongoing_transaction_immediate(
     rig: Callable[..., Any],
 ) -> None:
@@ -628,7 +644,30 @@ async def test_TC_B_22_CS_reset_with_ongoing_transaction_immediate(
         boot = await octt.expect_msg("BootNotification", within_s=60)
         assert boot.payload["reason"] == "RemoteReset"
         assert boot.at >= octt.messages("TransactionEvent", eventType="Ended")[0].at
-        await octt.expect("StatusNotification", within_s=5, connectorStatus="Occupied")
+        await occupied_after(octt, octt.ts.log.index(boot))
+
+
+async def test_an_ev_plugged_in_across_a_power_cycle_is_occupied_and_no_new_plug_in(
+    rig: Callable[..., Any],
+) -> None:
+    """Finding 9: the state the station starts in reaches the OCPP client (Occupied), as
+    the state it was in, not a plug-in: TxStartPoint EVConnected starts nothing; the
+    driver's card starts the next transaction."""
+    async with rig() as octt:
+        await octt.charging()
+        await octt.stop_authorized()  # the transaction ends, the EV stays plugged in
+        await octt.power_cycle()
+        boot = await octt.expect_msg("BootNotification", within_s=60, reason="PowerUp")
+        after = octt.ts.log.index(boot)
+        await occupied_after(octt, after)
+        await octt.next_heartbeat()
+        assert octt.sent("TransactionEvent", after=after) == []
+        started = await octt.authorized()
+        assert (started["eventType"], started["transactionInfo"]["chargingState"]) == (
+            "Started",
+            "EVConnected",
+        )
+        await octt.energy_transfer_started()
 
 
 async def test_TC_B_23_CS_reset_unavailable_persists_reset(rig: Callable[..., Any]) -> None:
@@ -653,7 +692,6 @@ async def test_TC_B_23_CS_reset_unavailable_persists_reset(rig: Callable[..., An
         assert statuses == {(1, "Unavailable"), (2, "Available")}
 
 
-@REBOOT_PLUGGED
 async def test_TC_B_41_CS_reset_with_multiple_ongoing_transactions_on_idle(
     rig: Callable[..., Any],
 ) -> None:

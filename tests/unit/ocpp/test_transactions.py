@@ -117,6 +117,19 @@ def test_a_plug_in_with_the_offer_in_the_same_step_is_reported_as_a_plug_in() ->
         ]
 
 
+def test_the_state_the_station_started_in_is_no_plug_in() -> None:
+    """Finding 9: an EV found plugged in at start-up (held) starts no transaction by
+    EVConnected; an authorization does, and the next real plug-in too."""
+    tx = manager()
+    assert tx.cp_state(1, "B1", held=True) == []
+    assert tx.settle(1) == []
+    assert check(tx.authorized(1, TOKEN)) == [("Started", "Authorized", 0, "EVConnected")]
+    tx = manager()
+    assert tx.cp_state(1, "B1", held=True) == []
+    assert tx.cp_state(1, "A1") == []
+    assert check(tx.cp_state(1, "B1")) == [("Started", "CablePluggedIn", 0, "EVConnected")]
+
+
 def charging(tx: TransactionManager) -> None:
     tx.cp_state(1, "B1")
     tx.authorized(1, TOKEN)
