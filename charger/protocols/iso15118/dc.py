@@ -1,18 +1,20 @@
 """DC charging as DIN SPEC 70121 and ISO 15118-2 share it, in neutral values: the
 EVSE's limits, the cable check, pre-charge, the current demand and what goes to the CS
 on the bus (cable_check, power_electronics_setpoint, display_params). Each protocol core
-writes the results in its own message types.
+writes the results in its own message types; `DcRequests` answers the DC requests whose
+messages both protocols name and fill alike (CableCheck, PreCharge, WeldingDetection, the
+common part of CurrentDemandRes, DC_EVSEStatus) in the core's own message module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from charger.bus import messages
 from charger.bus.api import Message
-from charger.protocols.iso15118.core import Fail, Timers
+from charger.protocols.iso15118.core import Context, Fail, Timers, from_physical, to_physical
 from charger.protocols.iso15118.evse import EvseView
 
 PRECHARGE_CURRENT_MAX_A = 2.0  # ISO 15118-2 / DIN: the EV asks for at most 2 A in PreCharge
@@ -273,3 +275,135 @@ class DcSession:
     def _setpoint(self, message: Message[Any] | None) -> None:
         if message is not None:
             self._request(message)
+
+
+# ------------------------------------------------------------------ the requests
+
+
+class DcStates(NamedTuple):
+    """A core's states for the DC requests `DcRequests` answers."""
+
+    cable_check: Any  # CableCheckReq answered Ongoing
+    cable_checked: Any  # the cable check finished: PreChargeReq next
+    precharge: Any
+
+
+class _DcCore(Protocol):
+    """What `DcRequests` needs of the protocol core it is mixed into."""
+
+    MESSAGES: ClassVar[Any]
+    ISOLATION_LEVELS: ClassVar[Mapping[str, str]]
+    DC_STATES: ClassVar[DcStates]
+    ctx: Context
+    state: Any
+    _dc: DcSession
+
+    def must_stop(self, now: float) -> bool: ...
+
+
+def _physical(messages: Any, value: float, unit: str) -> Any:
+    number, multiplier = to_physical(value)
+    return messages.PhysicalValue(
+        value=number, multiplier=multiplier, unit=getattr(messages.UnitSymbol, unit)
+    )
+
+
+def _value(pv: Any) -> float | None:
+    return None if pv is None else from_physical(pv.value, pv.multiplier)
+
+
+def dc_evse_status(
+    core: _DcCore, now: float, *, charging: bool = False, code: str | None = None
+) -> Any:
+    """The core's DC_EVSEStatus: StopCharging while charging when the EV must stop."""
+    m, view = core.MESSAGES, core.ctx.view
+    notification = m.EVSENotification.None_
+    if charging and core.must_stop(now):
+        notification = m.EVSENotification.StopCharging
+    level = isolation(view)
+    return m.DC_EVSEStatus(
+        evse_status_code=m.DC_EVSEStatusCode(code or status_code(view)),
+        notification_max_delay=core.ctx.settings.notification_max_delay_s,
+        evse_notification=notification,
+        evse_isolation_status=None
+        if level is None
+        else m.IsolationLevel(core.ISOLATION_LEVELS[level]),
+    )
+
+
+class DcRequests:
+    """The DC request handlers DIN SPEC 70121 and ISO 15118-2 share, mixed into their
+    cores (before `Core`). The core sets `MESSAGES` (its EXI message module),
+    `ISOLATION_LEVELS` (isolation -> its isolationLevelType literal) and `DC_STATES`, and
+    keeps a `DcSession` as `_dc`. The message shapes stay the protocol's: each field is
+    built in its module's types, and a core adds its own fields to CurrentDemandRes."""
+
+    def _dc_status(
+        self: _DcCore, now: float, *, charging: bool = False, code: str | None = None
+    ) -> Any:
+        return dc_evse_status(self, now, charging=charging, code=code)
+
+    def _cable_check(self: _DcCore, req: Any, now: float) -> Any:
+        m, states = self.MESSAGES, self.DC_STATES
+        self.state = states.cable_check
+        if self._dc.cable_check(now, req.dc_ev_status.evresssoc):
+            self.state = states.cable_checked
+            return m.CableCheckRes(
+                response_code=m.ResponseCode.OK,
+                dc_evse_status=dc_evse_status(self, now),
+                evse_processing=m.EVSEProcessing.Finished,
+            )
+        return m.CableCheckRes(
+            response_code=m.ResponseCode.OK,
+            dc_evse_status=dc_evse_status(self, now, code="EVSE_IsolationMonitoringActive"),
+            evse_processing=m.EVSEProcessing.Ongoing,
+        )
+
+    def _pre_charge(self: _DcCore, req: Any, now: float) -> Any:
+        m = self.MESSAGES
+        self.state = self.DC_STATES.precharge
+        self._dc.pre_charge(
+            now,
+            _value(req.ev_target_voltage) or 0.0,
+            _value(req.ev_target_current) or 0.0,
+            req.dc_ev_status.evresssoc,
+        )
+        return m.PreChargeRes(
+            response_code=m.ResponseCode.OK,
+            dc_evse_status=dc_evse_status(self, now),
+            evse_present_voltage=_physical(m, self.ctx.view.present_voltage_v(), "V"),
+        )
+
+    def _current_demand_fields(self: _DcCore, req: Any, now: float) -> dict[str, Any]:
+        """The CurrentDemandRes fields both protocols have; the setpoint goes to the CS."""
+        m, view = self.MESSAGES, self.ctx.view
+        lim, wanted = self._dc.current_demand(
+            target_v=_value(req.ev_target_voltage) or 0.0,
+            target_a=_value(req.ev_target_current) or 0.0,
+            ev_max_voltage_v=_value(req.ev_maximum_voltage_limit),
+            soc=req.dc_ev_status.evresssoc,
+            complete=req.charging_complete,
+            to_full_s=_value(req.remaining_time_to_full_soc),
+            to_bulk_s=_value(req.remaining_time_to_bulk_soc),
+        )
+        return {
+            "response_code": m.ResponseCode.OK,
+            "dc_evse_status": dc_evse_status(self, now, charging=True),
+            "evse_present_voltage": _physical(m, view.present_voltage_v(), "V"),
+            "evse_present_current": _physical(m, view.present_current_a(), "A"),
+            "evse_current_limit_achieved": wanted.current_limit_achieved,
+            "evse_voltage_limit_achieved": wanted.voltage_limit_achieved,
+            "evse_power_limit_achieved": wanted.power_limit_achieved,
+            "evse_maximum_voltage_limit": _physical(m, lim.max_voltage_v, "V"),
+            "evse_maximum_current_limit": _physical(m, lim.max_current_a, "A"),
+            "evse_maximum_power_limit": _physical(m, lim.max_power_w, "W"),
+        }
+
+    def _welding_detection(self: _DcCore, req: Any, now: float) -> Any:
+        m = self.MESSAGES
+        self._dc.display.set("present_soc", req.dc_ev_status.evresssoc)
+        return m.WeldingDetectionRes(
+            response_code=m.ResponseCode.OK,
+            dc_evse_status=dc_evse_status(self, now),
+            evse_present_voltage=_physical(m, self.ctx.view.present_voltage_v(), "V"),
+        )

@@ -14,6 +14,7 @@ DIN has no pause, no AC, no TLS and no Plug & Charge in practice; the EVSE side 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from charger.bus import messages
@@ -105,8 +106,11 @@ def value_of(pv: m.PhysicalValue | None) -> float | None:
 _V, _A, _W, _WH = m.UnitSymbol.V, m.UnitSymbol.A, m.UnitSymbol.W, m.UnitSymbol.Wh
 
 
-class DinCore(Core):
+class DinCore(dc.DcRequests, Core):
     protocol: ClassVar[V2gProtocol] = V2gProtocol.DIN_SPEC_70121
+    MESSAGES: ClassVar[Any] = m
+    ISOLATION_LEVELS: ClassVar[Mapping[str, str]] = _ISOLATION
+    DC_STATES: ClassVar[dc.DcStates] = dc.DcStates(S.CABLE_CHECK, S.CABLE_CHECKED, S.PRECHARGE)
     ALLOWED = ALLOWED
     PERFORMANCE_S = PERFORMANCE_S
     HANDLERS: ClassVar[dict[type, str]] = {
@@ -194,21 +198,6 @@ class DinCore(Core):
         return builders[kind]()
 
     # ------------------------------------------------------------------ status
-
-    def _status(
-        self, now: float, *, charging: bool = False, code: str | None = None
-    ) -> m.DC_EVSEStatus:
-        view = self.ctx.view
-        notification = m.EVSENotification.None_
-        if charging and self.must_stop(now):
-            notification = m.EVSENotification.StopCharging
-        level = dc.isolation(view)
-        return m.DC_EVSEStatus(
-            evse_status_code=m.DC_EVSEStatusCode(code or dc.status_code(view)),
-            notification_max_delay=self.ctx.settings.notification_max_delay_s,
-            evse_notification=notification,
-            evse_isolation_status=None if level is None else m.IsolationLevel(_ISOLATION[level]),
-        )
 
     def _charge_service(self) -> m.ServiceCharge:
         return m.ServiceCharge(
@@ -360,7 +349,7 @@ class DinCore(Core):
             )
         else:
             self.request_bus(messages.CS_STATUS_AND_LIMITS_REQUEST.make({}))
-        status = self._status(now)
+        status = self._dc_status(now)
         if schedules is None:
             self.ongoing(now, "the station's limits")
             self.state = S.PARAMETERS_ONGOING
@@ -379,35 +368,6 @@ class DinCore(Core):
             evse_processing=m.EVSEProcessing.Finished,
             sa_schedules=self._schedule_list(schedules),
             evse_charge_parameter=self._evse_charge_parameter(status),
-        )
-
-    def _cable_check(self, req: m.CableCheckReq, now: float) -> m.CableCheckRes:
-        self.state = S.CABLE_CHECK
-        if self._dc.cable_check(now, req.dc_ev_status.evresssoc):
-            self.state = S.CABLE_CHECKED
-            return m.CableCheckRes(
-                response_code=RC.OK,
-                dc_evse_status=self._status(now),
-                evse_processing=m.EVSEProcessing.Finished,
-            )
-        return m.CableCheckRes(
-            response_code=RC.OK,
-            dc_evse_status=self._status(now, code="EVSE_IsolationMonitoringActive"),
-            evse_processing=m.EVSEProcessing.Ongoing,
-        )
-
-    def _pre_charge(self, req: m.PreChargeReq, now: float) -> m.PreChargeRes:
-        self.state = S.PRECHARGE
-        self._dc.pre_charge(
-            now,
-            value_of(req.ev_target_voltage) or 0.0,
-            value_of(req.ev_target_current) or 0.0,
-            req.dc_ev_status.evresssoc,
-        )
-        return m.PreChargeRes(
-            response_code=RC.OK,
-            dc_evse_status=self._status(now),
-            evse_present_voltage=physical(self.ctx.view.present_voltage_v(), _V),
         )
 
     def _power_delivery(self, req: m.PowerDeliveryReq, now: float) -> m.PowerDeliveryRes:
@@ -442,39 +402,10 @@ class DinCore(Core):
             self._dc.display.set("present_soc", parameter.dc_ev_status.evresssoc)
             self._dc.display.set("charging_complete", parameter.charging_complete)
             self._dc.publish_display()
-        return m.PowerDeliveryRes(response_code=RC.OK, evse_status=self._status(now))
+        return m.PowerDeliveryRes(response_code=RC.OK, evse_status=self._dc_status(now))
 
     def _current_demand(self, req: m.CurrentDemandReq, now: float) -> m.CurrentDemandRes:
-        view = self.ctx.view
-        lim, demand = self._dc.current_demand(
-            target_v=value_of(req.ev_target_voltage) or 0.0,
-            target_a=value_of(req.ev_target_current) or 0.0,
-            ev_max_voltage_v=value_of(req.ev_maximum_voltage_limit),
-            soc=req.dc_ev_status.evresssoc,
-            complete=req.charging_complete,
-            to_full_s=value_of(req.remaining_time_to_full_soc),
-            to_bulk_s=value_of(req.remaining_time_to_bulk_soc),
-        )
-        return m.CurrentDemandRes(
-            response_code=RC.OK,
-            dc_evse_status=self._status(now, charging=True),
-            evse_present_voltage=physical(view.present_voltage_v(), _V),
-            evse_present_current=physical(view.present_current_a(), _A),
-            evse_current_limit_achieved=demand.current_limit_achieved,
-            evse_voltage_limit_achieved=demand.voltage_limit_achieved,
-            evse_power_limit_achieved=demand.power_limit_achieved,
-            evse_maximum_voltage_limit=physical(lim.max_voltage_v, _V),
-            evse_maximum_current_limit=physical(lim.max_current_a, _A),
-            evse_maximum_power_limit=physical(lim.max_power_w, _W),
-        )
-
-    def _welding_detection(self, req: m.WeldingDetectionReq, now: float) -> m.WeldingDetectionRes:
-        self._dc.display.set("present_soc", req.dc_ev_status.evresssoc)
-        return m.WeldingDetectionRes(
-            response_code=RC.OK,
-            dc_evse_status=self._status(now),
-            evse_present_voltage=physical(self.ctx.view.present_voltage_v(), _V),
-        )
+        return m.CurrentDemandRes(**self._current_demand_fields(req, now))
 
     def _session_stop(self, req: m.SessionStop, now: float) -> m.SessionStopRes:
         self.state = S.FINISHED

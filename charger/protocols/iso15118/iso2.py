@@ -18,6 +18,7 @@ paused session is resumed by a SessionSetupReq carrying its session ID.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from charger.bus import messages
@@ -118,8 +119,11 @@ def value_of(pv: m.PhysicalValue | None) -> float | None:
 _V, _A, _W, _WH = m.UnitSymbol.V, m.UnitSymbol.A, m.UnitSymbol.W, m.UnitSymbol.Wh
 
 
-class Iso2Core(Core):
+class Iso2Core(dc.DcRequests, Core):
     protocol: ClassVar[V2gProtocol] = V2gProtocol.ISO_15118_2
+    MESSAGES: ClassVar[Any] = m
+    ISOLATION_LEVELS: ClassVar[Mapping[str, str]] = dc.ISOLATION
+    DC_STATES: ClassVar[dc.DcStates] = dc.DcStates(S.CABLE_CHECK, S.CABLE_CHECKED, S.PRECHARGE)
     ALLOWED = ALLOWED
     PERFORMANCE_S = PERFORMANCE_S
     HANDLERS: ClassVar[dict[type, str]] = {
@@ -291,20 +295,10 @@ class Iso2Core(Core):
             rcd=bool(ac is not None and ac["rcd_error"]),
         )
 
-    def _dc_status(
-        self, now: float, *, charging: bool = False, code: str | None = None
-    ) -> m.DC_EVSEStatus:
-        level = dc.isolation(self.ctx.view)
-        return m.DC_EVSEStatus(
-            notification_max_delay=self.ctx.settings.notification_max_delay_s,
-            evse_notification=self._notification(now) if charging else m.EVSENotification.None_,
-            evse_status_code=m.DC_EVSEStatusCode(code or dc.status_code(self.ctx.view)),
-            evse_isolation_status=None if level is None else m.IsolationLevel(dc.ISOLATION[level]),
-        )
-
     def _status(self, now: float, charging: bool = False) -> m.AC_EVSEStatus | m.DC_EVSEStatus:
         if self._is_dc:
-            return self._dc_status(now, charging=charging)
+            status: m.DC_EVSEStatus = self._dc_status(now, charging=charging)
+            return status
         return self._ac_status(now, charging)
 
     @property
@@ -642,70 +636,15 @@ class Iso2Core(Core):
 
     # ------------------------------------------------------------------ DC
 
-    def _cable_check(self, req: m.CableCheckReq, now: float) -> m.CableCheckRes:
-        self.state = S.CABLE_CHECK
-        if self._dc.cable_check(now, req.dc_ev_status.evresssoc):
-            self.state = S.CABLE_CHECKED
-            return m.CableCheckRes(
-                response_code=RC.OK,
-                dc_evse_status=self._dc_status(now),
-                evse_processing=m.EVSEProcessing.Finished,
-            )
-        return m.CableCheckRes(
-            response_code=RC.OK,
-            dc_evse_status=self._dc_status(now, code="EVSE_IsolationMonitoringActive"),
-            evse_processing=m.EVSEProcessing.Ongoing,
-        )
-
-    def _pre_charge(self, req: m.PreChargeReq, now: float) -> m.PreChargeRes:
-        self.state = S.PRECHARGE
-        self._dc.pre_charge(
-            now,
-            value_of(req.ev_target_voltage) or 0.0,
-            value_of(req.ev_target_current) or 0.0,
-            req.dc_ev_status.evresssoc,
-        )
-        return m.PreChargeRes(
-            response_code=RC.OK,
-            dc_evse_status=self._dc_status(now),
-            evse_present_voltage=physical(self.ctx.view.present_voltage_v(), _V),
-        )
-
     def _current_demand(self, req: m.CurrentDemandReq, now: float) -> m.CurrentDemandRes:
-        view = self.ctx.view
-        lim, demand = self._dc.current_demand(
-            target_v=value_of(req.ev_target_voltage) or 0.0,
-            target_a=value_of(req.ev_target_current) or 0.0,
-            ev_max_voltage_v=value_of(req.ev_maximum_voltage_limit),
-            soc=req.dc_ev_status.evresssoc,
-            complete=req.charging_complete,
-            to_full_s=value_of(req.remaining_time_to_full_soc),
-            to_bulk_s=value_of(req.remaining_time_to_bulk_soc),
-        )
+        fields = self._current_demand_fields(req, now)
         receipt = self._receipt()
         return m.CurrentDemandRes(
-            response_code=RC.OK,
-            dc_evse_status=self._dc_status(now, charging=True),
-            evse_present_voltage=physical(view.present_voltage_v(), _V),
-            evse_present_current=physical(view.present_current_a(), _A),
-            evse_current_limit_achieved=demand.current_limit_achieved,
-            evse_voltage_limit_achieved=demand.voltage_limit_achieved,
-            evse_power_limit_achieved=demand.power_limit_achieved,
+            **fields,
             evseid=self.evse_id,
             sa_schedule_tuple_id=self._tuple_id,
-            evse_maximum_voltage_limit=physical(lim.max_voltage_v, _V),
-            evse_maximum_current_limit=physical(lim.max_current_a, _A),
-            evse_maximum_power_limit=physical(lim.max_power_w, _W),
             meter_info=self._meter_info() if receipt else None,
             receipt_required=receipt,
-        )
-
-    def _welding_detection(self, req: m.WeldingDetectionReq, now: float) -> m.WeldingDetectionRes:
-        self._dc.display.set("present_soc", req.dc_ev_status.evresssoc)
-        return m.WeldingDetectionRes(
-            response_code=RC.OK,
-            dc_evse_status=self._dc_status(now),
-            evse_present_voltage=physical(self.ctx.view.present_voltage_v(), _V),
         )
 
     def _session_stop(self, req: m.SessionStopReq, now: float) -> m.SessionStopRes:
