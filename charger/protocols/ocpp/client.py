@@ -209,6 +209,7 @@ class OcppClient:
             call_timeout_s=settings.call_timeout_s,
         )
         self.meter.monotonic, self.meter.wall_clock = monotonic, wall_clock
+        self.meter.read = self._read_meter
         self.status.monotonic = monotonic
 
     # ------------------------------------------------------------------ bus
@@ -274,17 +275,27 @@ class OcppClient:
         """A stopped transaction's Ended event, once the power path has opened: with a
         meter reading asked for now, so all the energy of the session is in it."""
         evse = connector.ocpp_evse_id
+        # a silent meter: the Ended event goes with the last reading
+        if (reading := await self._read_meter(evse)) is not None:
+            self.meter.reading(evse, reading)
+        self._emit(evse, self.tx.finish(evse))
+
+    async def _read_meter(self, ocpp_evse_id: int) -> dict[str, Any] | None:
+        """A reading of the EVSE's meter asked for now; None when it does not answer."""
+        evse_id = self.evse_id(ocpp_evse_id)
+        if evse_id is None:
+            return None
         request = messages.METER_VALUES_REQUEST.make(
-            {"evse_id": connector.evse_id, "timestamp": self._timestamp()}
+            {"evse_id": evse_id, "timestamp": self._timestamp()}
         )
         try:
             reply = await self._bus.request(request, FINAL_READING_TIMEOUT_S)
-        except TimeoutError:  # a silent meter: the Ended event goes with the last reading
-            event(log, logging.WARNING, "ocpp_no_final_reading", evse=evse)
-        else:
-            if reply.data.get("total_active_energy_imported") is not None:
-                self.meter.reading(evse, dict(reply.data))
-        self._emit(evse, self.tx.finish(evse))
+        except TimeoutError:
+            event(log, logging.WARNING, "ocpp_no_meter_reading", evse=ocpp_evse_id)
+            return None
+        if reply.data.get("total_active_energy_imported") is None:
+            return None
+        return dict(reply.data)
 
     def _stopped(self, evse: int, events: list[dict[str, Any]]) -> None:
         """Events of a stop; if it ended the transaction while the power path is closed,

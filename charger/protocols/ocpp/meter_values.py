@@ -6,8 +6,9 @@ Updated events (per AlignedDataCtrlr), and the samples gathered for the Ended ev
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from charger.protocols.ocpp.device_model import DeviceModel
@@ -17,6 +18,7 @@ from charger.protocols.ocpp.transactions import TransactionManager
 from charger.runtime.tasks import TaskOwner, wait_event
 
 Emit = Callable[[int, list[dict[str, Any]]], None]  # TransactionEvents of an EVSE
+Read = Callable[[int], Awaitable[dict[str, Any] | None]]  # a fresh meter_values, or None
 
 _MEASURANDS = {
     "Started": ("SampledDataCtrlr", "TxStartedMeasurands"),
@@ -45,12 +47,14 @@ class MeterSampler:
         self._session = session
         self._meters: dict[int, dict[str, Any]] = {}  # last meter_values data per EVSE
         self._last_periodic: dict[int, float] = {}
-        # TxEndedInterval / AlignedDataCtrlr.TxEndedInterval samples of each EVSE's tx:
-        # (meter values, monotonic time of the last periodic one, last clock slot)
-        self._ended: dict[int, tuple[list[dict[str, Any]], float, int]] = {}
+        # SampledDataCtrlr / AlignedDataCtrlr.TxEndedInterval samples of each EVSE's tx:
+        # (its transactionId, meter values, monotonic time of the last periodic one)
+        self._ended: dict[int, tuple[str, list[dict[str, Any]], float]] = {}
         self.dm_changed = asyncio.Event()  # the client sets it after every SetVariables
         self.monotonic = time.monotonic  # the clock of sampling intervals (tests set it)
         self.wall_clock = time.time  # the clock that clock-aligned samples follow
+        # asks the CS for a reading now (the client's bus request); None: the last one
+        self.read: Read | None = None
         tx.sampler = self.sample
         tx.ended_values = self.take_ended_values
 
@@ -79,25 +83,71 @@ class MeterSampler:
         if events:
             self._last_periodic[evse] = now
         self._emit(evse, events)
-        if self._tx.transaction_id(evse) is not None:
-            self._gather_ended_values(evse, now)
+        if (tx_id := self._tx.transaction_id(evse)) is not None:
+            self._gather_ended_values(evse, tx_id, now)
 
     async def clock_aligned_forever(self, evses: list[int]) -> None:
-        """J02: every AlignedDataCtrlr.Interval seconds, aligned to the wall clock: in a
-        transaction an Updated event (none when SendDuringIdle is set), else MeterValues."""
+        """J02 and J01: at each boundary of AlignedDataCtrlr.Interval on the wall clock,
+        in a transaction an Updated event (none when SendDuringIdle is set), else
+        MeterValues; at each boundary of AlignedDataCtrlr.TxEndedInterval a sample for
+        the Ended event of every transaction (`_aligned_ended_sample`)."""
+        done: dict[str, int] = {}  # the last boundary handled, per interval
         while True:
-            interval = self._dm.integer("AlignedDataCtrlr", "Interval")
+            intervals = {
+                name: self._dm.integer("AlignedDataCtrlr", name)
+                for name in ("Interval", "TxEndedInterval")
+            }
             self.dm_changed.clear()
-            wait = None if interval <= 0 else interval - self.wall_clock() % interval
+            now = self.wall_clock()
+            due: dict[str, int] = {}  # the next boundary of each interval, as its count
+            for name, interval_s in intervals.items():
+                if interval_s > 0:
+                    due[name] = max(math.floor(now / interval_s) + 1, done.get(name, -1) + 1)
+            at = {name: count * intervals[name] for name, count in due.items()}
+            wait = None if not at else max(min(at.values()) - now, 0.0)
             if await wait_event(self.dm_changed, wait):
-                continue  # the interval changed: start over
-            idle_only = self._dm.value("AlignedDataCtrlr", "SendDuringIdle") == "true"
-            for evse in evses:
-                if self._tx.transaction_id(evse) is not None:
-                    if not idle_only:
-                        self._emit(evse, self._tx.clock(evse))
-                elif (session := self._session()) is not None:
-                    self.send(session, evse, "Sample.Clock")
+                continue  # an interval changed: start over
+            first = min(at.values())
+            for name in [n for n, t in at.items() if t - first < 1e-3]:
+                done[name] = due[name]
+                if name == "Interval":
+                    self._clock_aligned(evses)
+                else:
+                    for evse in evses:
+                        if (tx_id := self._tx.transaction_id(evse)) is not None:
+                            self._tasks.spawn(
+                                self._aligned_ended_sample(evse, tx_id, self._timestamp()),
+                                "ocpp aligned ended sample",
+                            )
+
+    def _clock_aligned(self, evses: list[int]) -> None:
+        idle_only = self._dm.value("AlignedDataCtrlr", "SendDuringIdle") == "true"
+        for evse in evses:
+            if self._tx.transaction_id(evse) is not None:
+                if not idle_only:
+                    self._emit(evse, self._tx.clock(evse))
+            elif (session := self._session()) is not None:
+                self.send(session, evse, "Sample.Clock")
+
+    async def _aligned_ended_sample(self, evse: int, tx_id: str, stamp: str) -> None:
+        """A clock-aligned sample for the Ended event (AlignedDataCtrlr.TxEndedInterval,
+        J02, TC_J_03) of the transaction open at the boundary: the boundary's time, with
+        a reading asked for at the boundary (the last periodic one may be as old as the
+        CS's meter interval; the labs allow 4 s)."""
+        data = await self.read(evse) if self.read is not None else None
+        if data is not None:
+            self.reading(evse, data)
+        meter = self._meters.get(evse)
+        entry = self._ended.get(evse)
+        if meter is None or self._tx.transaction_id(evse) != tx_id:
+            return  # no reading yet, or the transaction ended meanwhile
+        if entry is None or entry[0] != tx_id:
+            entry = (tx_id, [], self.monotonic())
+            self._ended[evse] = entry
+        measurands = self._dm.members("AlignedDataCtrlr", "TxEndedMeasurands")
+        sampled = sampled_values(meter, measurands, "Sample.Clock")
+        if sampled:
+            entry[1].append({"timestamp": stamp, "sampledValue": sampled})
 
     def send(self, session: Session, evse: int, context: str) -> None:
         """MeterValues with the AlignedDataCtrlr measurands (J02 outside a transaction,
@@ -110,30 +160,25 @@ class MeterSampler:
                 session.call_quietly("MeterValues", payload), f"ocpp {context} values"
             )
 
-    def _gather_ended_values(self, evse: int, now: float) -> None:
-        """Samples for the Ended event: every SampledDataCtrlr.TxEndedInterval seconds and
-        at each boundary of AlignedDataCtrlr.TxEndedInterval on the wall clock (J01/J02)."""
+    def _gather_ended_values(self, evse: int, tx_id: str, now: float) -> None:
+        """Samples for the Ended event every SampledDataCtrlr.TxEndedInterval seconds
+        (J01); the clock-aligned ones come from `clock_aligned_forever`."""
         meter = self._meters[evse]
-        values, last, slot = self._ended.get(evse, ([], now, -1))
-
-        def sample(component: str, context: str) -> None:
-            measurands = self._dm.members(component, "TxEndedMeasurands")
-            sampled = sampled_values(meter, measurands, context)
-            if sampled:
-                values.append({"timestamp": self._timestamp(), "sampledValue": sampled})
-
+        entry = self._ended.get(evse)
+        if entry is None or entry[0] != tx_id:
+            entry = (tx_id, [], now)
+        _, values, last = entry
         periodic_s = self._dm.integer("SampledDataCtrlr", "TxEndedInterval")
         if periodic_s > 0 and now - last >= periodic_s:
-            sample("SampledDataCtrlr", "Sample.Periodic")
+            measurands = self._dm.members("SampledDataCtrlr", "TxEndedMeasurands")
+            sampled = sampled_values(meter, measurands, "Sample.Periodic")
+            if sampled:
+                values.append({"timestamp": self._timestamp(), "sampledValue": sampled})
             last = now
-        aligned_s = self._dm.integer("AlignedDataCtrlr", "TxEndedInterval")
-        if aligned_s > 0:
-            current = int(self.wall_clock() // aligned_s)
-            if slot >= 0 and current != slot:
-                sample("AlignedDataCtrlr", "Sample.Clock")
-            slot = current
-        self._ended[evse] = (values, last, slot)
+        self._ended[evse] = (tx_id, values, last)
 
     def take_ended_values(self, evse: int) -> list[dict[str, Any]]:
-        values, _, _ = self._ended.pop(evse, ([], 0.0, -1))
-        return values
+        entry = self._ended.pop(evse, None)
+        if entry is None or entry[0] != self._tx.transaction_id(evse):
+            return []
+        return entry[1]

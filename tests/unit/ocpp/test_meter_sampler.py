@@ -3,6 +3,7 @@ defect 4: the timer kept its phase from the previous transaction)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from charger.protocols.ocpp.meter_values import MeterSampler
@@ -65,3 +66,49 @@ def test_the_first_periodic_value_comes_one_interval_after_the_start() -> None:
     run_until(30)
     periodic = [t for t, kind, why in sent if why == "MeterValuePeriodic"]
     assert periodic == [10.0, 27.0]
+
+
+async def test_a_clock_aligned_ended_sample_has_the_boundary_time_and_a_fresh_reading() -> None:
+    """Finding 17: at an AlignedDataCtrlr.TxEndedInterval boundary the sample is stamped
+    with the boundary and carries a reading asked for then, not the last one the CS
+    reported (up to its meter interval old)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    wall = lambda: 1_800_000_000.0 - 0.05 + (loop.time() - start)  # noqa: E731
+    tx = TransactionManager(TxSettings(), [(1, 1)], now=lambda: "now")
+    dm = build_device_model(SETTINGS)
+    dm.assign("AlignedDataCtrlr", "TxEndedInterval", "60")
+    dm.assign("AlignedDataCtrlr", "TxEndedMeasurands", "Energy.Active.Import.Register")
+    asked: list[float] = []
+
+    async def read(evse: int) -> dict[str, Any]:
+        asked.append(wall())
+        return reading(1234.0)  # the meter now
+
+    class Tasks(TaskOwner):
+        spawned: list[asyncio.Task[Any]] = []
+
+        def spawn(self, work: Any, what: str) -> asyncio.Task[Any]:
+            task = super().spawn(work, what)
+            self.spawned.append(task)
+            return task
+
+    tasks = Tasks("t")
+    sampler = MeterSampler(dm, tx, lambda e, ev: None, lambda: f"{wall():.2f}", lambda: None, tasks)
+    sampler.wall_clock, sampler.read = wall, read
+    tx.cp_state(1, "B1")  # a transaction
+    sampler.reading(1, reading(1000.0))  # the CS's last periodic reading
+    aligned = asyncio.create_task(sampler.clock_aligned_forever([1]))
+    try:
+        async with asyncio.timeout(5):
+            while not tasks.spawned:  # the boundary: its sample is being taken
+                await asyncio.wait({aligned}, timeout=0.01)
+            await tasks.spawned[0]
+    finally:
+        aligned.cancel()
+        await tasks.close()
+    [sample] = sampler.take_ended_values(1)
+    assert sample["timestamp"] == "1800000000.00"  # the boundary
+    assert sample["sampledValue"][0]["value"] == 1234.0
+    assert sample["sampledValue"][0]["context"] == "Sample.Clock"
+    assert asked[0] >= 1_800_000_000.0
