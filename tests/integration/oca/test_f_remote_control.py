@@ -243,6 +243,20 @@ async def test_TC_F_24_CS_trigger_message_status_notification_occupied(
         await octt.occupied()
 
 
+async def test_a_triggered_status_notification_is_for_the_connector_named(
+    rig: Callable[..., Any],
+) -> None:
+    """F06 with evse.connectorId: that connector's status; one the EVSE does not have is
+    refused, as an unknown EVSE is."""
+    async with rig(evses=2) as octt:
+        assert await trigger(octt, "StatusNotification", id=2, connectorId=1) == "Accepted"
+        await octt.occupied(2, status="Available")
+        assert [p["evseId"] for p in octt.sent("StatusNotification")] == [2]
+        assert await trigger(octt, "StatusNotification", id=1, connectorId=2) == "Rejected"
+        await octt.next_heartbeat()
+        assert octt.sent("StatusNotification") == []
+
+
 async def test_TC_F_26_CS_trigger_message_boot_notification_rejected(
     rig: Callable[..., Any],
 ) -> None:
