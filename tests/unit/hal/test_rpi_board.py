@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from charger.bus import Bus
 from charger.config import EvseConfig, RpiConfig
 from charger.cs.evse import EvseController, EvseSettings
+from charger.cs.iec61851 import CONTACTOR_FEEDBACK_S
 from charger.hal.rpi import Devices, RpiBoard, create_board
 from charger.hal.rpi.gpio import GpiodGpio
 from charger.hal.rpi.meter import NoMeter
@@ -75,6 +77,24 @@ async def wait(predicate: Callable[[], bool], timeout_s: float = 3.0) -> None:
     await eventually(predicate, timeout_s)
 
 
+class Readings:
+    """The controller's clock, each reading kept. Every step of the controller reads it
+    first and judges its inputs (the contactor's feedback among them) at that time, and
+    the test only runs between steps: two readings at or after `at` mean a whole step
+    judged the board at `at` or later."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def __call__(self) -> float:
+        now = time.monotonic()
+        self.times.append(now)
+        return now
+
+    async def past(self, at: float) -> None:
+        await wait(lambda: sum(t >= at for t in self.times[-50:]) >= 2)
+
+
 async def test_a_session_on_the_board(tmp_path: Path) -> None:
     evse = EvseConfig(id=1, evse_id="DE*PI*E1", socket_outlet=True, max_current_a=32)
     board, chip, car = build(tmp_path, evse)
@@ -84,6 +104,7 @@ async def test_a_session_on_the_board(tmp_path: Path) -> None:
     seen: list[str] = []
     bus.subscribe_all(lambda m: seen.append(m.data["state"]) if m.name == "cp_status" else None)
     tasks = TaskOwner("test")
+    clock = Readings()
     controller = EvseController(
         evse,
         hw,
@@ -91,6 +112,7 @@ async def test_a_session_on_the_board(tmp_path: Path) -> None:
         EvseSettings(free_charging=False, meter_interval_s=10, connection_timeout_s=60),
         tasks,
         next_event_id=lambda: 1,
+        clock=clock,
     )
     await board.start()
     controller.start()
@@ -108,14 +130,17 @@ async def test_a_session_on_the_board(tmp_path: Path) -> None:
         chip.drive("GPIO23", True)  # and reaches its position
         car.level_v = 6.0
         await wait(lambda: chip.level("GPIO17"))  # the contactor closes
+        closed_at = time.monotonic()
         chip.drive("GPIO27", True)  # its auxiliary contact follows
         await wait(lambda: "C2" in seen)
-        await asyncio.sleep(0.4)
+        # no fault once the controller judged the feedback past its deadline
+        await clock.past(closed_at + CONTACTOR_FEEDBACK_S)
         assert not controller.fsm.faults
         car.level_v = 9.0  # the car stops
         await wait(lambda: not chip.level("GPIO17"))
+        opened_at = time.monotonic()
         chip.drive("GPIO27", False)
-        await asyncio.sleep(0.4)
+        await clock.past(opened_at + CONTACTOR_FEEDBACK_S)
         assert not controller.fsm.faults
     finally:
         run.cancel()
