@@ -104,14 +104,26 @@ async def test_remote_cs_mode(broker: Broker, start_charger: Callable[..., Charg
             topic="cs/josev",
         )
         assert reply["data"] == {"status": "accepted"}
-        # with no local CS, nobody in the process answers CS requests
+        # with no local CS, nobody in the process answers CS requests: the bridge's
+        # error reply to a later invalid request of the same sender comes after any
+        # answer to the first (one queue per sender, injected in order, and a local CS
+        # answers cs_parameters as it is injected)
         mark = probe.mark()
+        asked = str(uuid.uuid4())
+        await probe.publish(
+            "josev/cs", {"id": asked, "name": "cs_parameters", "type": "request", "data": {}}
+        )
+        barrier = str(uuid.uuid4())
         await probe.publish(
             "josev/cs",
-            {"id": str(uuid.uuid4()), "name": "cs_parameters", "type": "request", "data": {}},
+            {"id": barrier, "name": "cp_pwm", "type": "request", "data": {"evse_id": EVSE_ID}},
         )
-        await asyncio.sleep(0.5)
-        assert [n for n in probe.names(after=mark) if n.endswith("response")] == []
+        reply = await probe.wait_for(
+            lambda t, m: m.get("id") == barrier and m["type"] == "response", after=mark
+        )
+        assert reply["data"]["status"] == "invalid"
+        responses = [(t, m) for t, m in probe.messages[mark:] if m.get("type") == "response"]
+        assert [m["id"] for _, m in responses] == [barrier], responses
         await probe.publish("sim/cmd", {"cmd": "plug_in", "id": "x"})
         reply = await probe.wait_for(lambda t, m: t == "sim/reply")
         assert reply["ok"] is False and "not sim" in reply["error"]
