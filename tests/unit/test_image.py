@@ -338,6 +338,13 @@ def test_charger_unit_is_notify_with_watchdog_and_hardened() -> None:
     assert service["RestrictRealtime"] == "yes"
 
 
+def test_the_kernel_lets_the_unit_start_real_time() -> None:
+    # with RT group scheduling, a service's cgroup has no real-time budget: the unit's
+    # CPUSchedulingPolicy=rr would fail to start the charger at all
+    fragment = (IMAGE / "meta-charger/recipes-kernel/linux/files/charger.cfg").read_text()
+    assert "# CONFIG_RT_GROUP_SCHED is not set" in fragment.splitlines()
+
+
 @pytest.mark.parametrize(
     "key, value",
     [("ProtectSystem", None), ("PrivateTmp", "no"), ("CapabilityBoundingSet", "CAP_SYS_ADMIN")],
