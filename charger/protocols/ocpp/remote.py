@@ -63,6 +63,17 @@ class Station(Protocol):
     ) -> str: ...
 
 
+@dataclass(frozen=True)
+class _ScheduledInoperative:
+    """A ChangeAvailability Inoperative waiting for `evse`'s transaction to end."""
+
+    evse: int
+    apply: Callable[[], Awaitable[None]]
+
+    def __call__(self) -> Awaitable[None]:
+        return self.apply()
+
+
 @dataclass
 class RemoteOperations:
     bus: Bus
@@ -72,6 +83,8 @@ class RemoteOperations:
     _scheduled: list[tuple[frozenset[int], Callable[[], Awaitable[None]]]] = field(
         default_factory=list
     )
+    # EVSEs whose scheduled Inoperative (one each in _scheduled) has not run yet
+    _inoperative_scheduled: set[int] = field(default_factory=set)
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
         return {
@@ -165,12 +178,32 @@ class RemoteOperations:
             if free and not await self._make_available(free, evse is None, False):
                 return {"status": "Rejected"}
             for e in sorted(busy):
-                self._scheduled.append((frozenset({e}), self._scheduled_inoperative(e)))
+                if e not in self._inoperative_scheduled:  # once, however often asked
+                    self._inoperative_scheduled.add(e)
+                    self._scheduled.append((frozenset({e}), self._scheduled_inoperative(e)))
             self.station.schedule_unavailable(sorted(busy))
             return {"status": "Scheduled"}
         if not await self._make_available(targets, evse is None, operative):
             return {"status": "Rejected"}
+        if operative:
+            self._cancel_scheduled_inoperative(targets)
         return {"status": "Accepted"}
+
+    def _cancel_scheduled_inoperative(self, evses: list[int]) -> None:
+        """A later ChangeAvailability supersedes a scheduled one (G03/G04): an Operative
+        for an EVSE whose Inoperative waits for its transaction to end cancels that, so
+        the EVSE stays operative when the transaction ends."""
+        cancelled = self._inoperative_scheduled.intersection(evses)
+        if not cancelled:
+            return
+        self._inoperative_scheduled -= cancelled
+        self._scheduled = [
+            (group, op)
+            for group, op in self._scheduled
+            if not (isinstance(op, _ScheduledInoperative) and op.evse in cancelled)
+        ]
+        self.station.unschedule_unavailable(sorted(cancelled))
+        event(log, logging.INFO, "ocpp_inoperative_cancelled", evses=sorted(cancelled))
 
     async def _make_available(self, evses: list[int], station: bool, operative: bool) -> bool:
         """Asks the CS (once for the whole station when `station` and these are all its
@@ -192,17 +225,18 @@ class RemoteOperations:
             self.station.set_available(e, operative, report_unchanged=whole)
         return True
 
-    def _scheduled_inoperative(self, evse: int) -> Callable[[], Awaitable[None]]:
+    def _scheduled_inoperative(self, evse: int) -> _ScheduledInoperative:
         """A scheduled Inoperative of one EVSE, run when its transaction has ended."""
 
         async def apply() -> None:
+            self._inoperative_scheduled.discard(evse)
             data = {"operational_status": "inoperative", "evse_id": self.station.evse_id(evse)}
             reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
             accepted = reply is not None and reply["status"] == "accepted"
             self.station.unschedule_unavailable([evse])
             self.station.set_available(evse, not accepted)
 
-        return apply
+        return _ScheduledInoperative(evse, apply)
 
     # ------------------------------------------------------------------ F05, F06, P01
 

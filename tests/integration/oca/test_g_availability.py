@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from rig.octt import Octt
 
 AVAILABILITY_COMPONENTS = ("Connector", "EVSE", "ChargingStation")
@@ -236,6 +238,59 @@ async def test_a_station_wide_inoperative_takes_each_evse_as_its_transaction_end
         await octt.next_heartbeat()
         assert octt.sim(1).out.pwm_duty is None  # EVSE 1 offers nothing
         assert octt.open_transactions() and octt.sim(2).contactor_closed  # EVSE 2 charges on
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param({"evse": 1}, id="evse"),
+        pytest.param({"evse": 1, "connector": 1}, id="connector"),
+        pytest.param({}, id="station"),
+    ],
+)
+async def test_an_operative_cancels_the_scheduled_inoperative(
+    rig: Callable[..., Any], target: dict[str, int]
+) -> None:
+    """G03/G04: a later ChangeAvailability supersedes a scheduled one. Operative while the
+    Inoperative waits for the transaction: Accepted, and the EVSE stays operative when the
+    transaction ends (finding 19)."""
+    async with rig() as octt:
+        await octt.charging()
+        assert await change(octt, "Inoperative", **target) == "Scheduled"
+        assert await change(octt, "Operative", **target) == "Accepted"
+        since = octt.mark()
+        await octt.stop_authorized()
+        # EVDisconnected: Available with its Delta, never Unavailable
+        await octt.ev_disconnected()
+        # and the CS is operative: a new session charges
+        await octt.charging()
+        await octt.next_heartbeat()
+        reported = [p["connectorStatus"] for p in octt.sent("StatusNotification", after=since)]
+        assert "Unavailable" not in reported and reported[-1] == "Occupied"
+
+
+async def test_an_evse_operative_cancels_its_part_of_a_station_wide_inoperative(
+    rig: Callable[..., Any],
+) -> None:
+    """G04 then G03: the station-wide Inoperative scheduled for both busy EVSEs; an
+    Operative for EVSE 1 keeps it operative at its transaction's end, EVSE 2 still goes
+    Unavailable at its own (finding 19)."""
+    async with rig(evses=2) as octt:
+        await octt.charging(1)
+        await octt.charging(2, token="B0B0B0B1")
+        assert await change(octt, "Inoperative") == "Scheduled"
+        assert await change(octt, "Operative", evse=1) == "Accepted"
+        since = octt.mark()
+        await octt.stop_authorized(1)
+        await octt.ev_disconnected(1)
+        await octt.stop_authorized(2, token="B0B0B0B1")
+        await octt.expect("StatusNotification", within_s=5, connectorStatus="Unavailable", evseId=2)
+        await octt.next_heartbeat()
+        reported = [
+            (p["evseId"], p["connectorStatus"])
+            for p in octt.sent("StatusNotification", after=since)
+        ]
+        assert (1, "Unavailable") not in reported and reported[-1] == (2, "Unavailable")
 
 
 # ------------------------------------------------------------------ G03 connector
