@@ -108,39 +108,59 @@ class MeterSampler:
             if await wait_event(self.dm_changed, wait):
                 continue  # an interval changed: start over
             first = min(at.values())
-            for name in [n for n, t in at.items() if t - first < 1e-3]:
+            names = {n for n, t in at.items() if t - first < 1e-3}
+            for name in names:
                 done[name] = due[name]
-                if name == "Interval":
-                    self._clock_aligned(evses)
-                else:
-                    for evse in evses:
-                        if (tx_id := self._tx.transaction_id(evse)) is not None:
-                            self._tasks.spawn(
-                                self._aligned_ended_sample(evse, tx_id, self._timestamp()),
-                                "ocpp aligned ended sample",
-                            )
+            stamp = self._timestamp()  # the boundary's time, whenever the reading comes
+            for evse in evses:
+                tx_id = self._tx.transaction_id(evse)
+                if wanted := self._clock_aligned_wanted(names, tx_id):
+                    self._tasks.spawn(
+                        self._at_boundary(evse, wanted, tx_id, stamp),
+                        "ocpp clock-aligned sample",
+                    )
 
-    def _clock_aligned(self, evses: list[int]) -> None:
-        idle_only = self._dm.value("AlignedDataCtrlr", "SendDuringIdle") == "true"
-        for evse in evses:
-            if self._tx.transaction_id(evse) is not None:
-                if not idle_only:
-                    self._emit(evse, self._tx.clock(evse))
+    def _clock_aligned_wanted(self, names: set[str], tx_id: str | None) -> set[str]:
+        """What a boundary of `names` asks of an EVSE with `tx_id` (None: idle): Interval's
+        Updated event or MeterValues (SendDuringIdle: none in a transaction), and
+        TxEndedInterval's sample for the Ended event of a transaction."""
+        wanted = set(names)
+        if tx_id is None:
+            wanted.discard("TxEndedInterval")
+            if self._session() is None:
+                wanted.discard("Interval")  # MeterValues go over a registered session
+        elif self._dm.value("AlignedDataCtrlr", "SendDuringIdle") == "true":
+            wanted.discard("Interval")
+        return wanted
+
+    async def _at_boundary(
+        self, evse: int, wanted: set[str], tx_id: str | None, stamp: str
+    ) -> None:
+        """J02 and J01 at a clock-aligned boundary (`stamp`): one reading asked for then
+        (the last one the CS reported may be as old as its meter interval, [station]
+        meter_interval_s; the labs allow 4 s) for the Updated event (MeterValueClock) or
+        the MeterValues of an idle EVSE, and for the Ended event's sample."""
+        data = await self.read(evse) if self.read is not None else None
+        if data is not None:  # a silent meter: the last reading
+            self.reading(evse, data)
+        if self._tx.transaction_id(evse) != tx_id:
+            return  # the transaction ended or one started meanwhile: it was not this
+        if "Interval" in wanted:
+            if tx_id is not None:
+                self._emit(evse, self._tx.clock(evse, stamp))
             elif (session := self._session()) is not None:
-                self.send(session, evse, "Sample.Clock")
+                self.send(session, evse, "Sample.Clock", stamp)
+        if "TxEndedInterval" in wanted and tx_id is not None:
+            self._aligned_ended_sample(evse, tx_id, stamp)
 
-    async def _aligned_ended_sample(self, evse: int, tx_id: str, stamp: str) -> None:
+    def _aligned_ended_sample(self, evse: int, tx_id: str, stamp: str) -> None:
         """A clock-aligned sample for the Ended event (AlignedDataCtrlr.TxEndedInterval,
         J02, TC_J_03) of the transaction open at the boundary: the boundary's time, with
-        a reading asked for at the boundary (the last periodic one may be as old as the
-        CS's meter interval; the labs allow 4 s)."""
-        data = await self.read(evse) if self.read is not None else None
-        if data is not None:
-            self.reading(evse, data)
+        the reading asked for then (`_at_boundary`)."""
         meter = self._meters.get(evse)
         entry = self._ended.get(evse)
-        if meter is None or self._tx.transaction_id(evse) != tx_id:
-            return  # no reading yet, or the transaction ended meanwhile
+        if meter is None:
+            return  # no reading yet
         if entry is None or entry[0] != tx_id:
             entry = (tx_id, [], self.monotonic())
             self._ended[evse] = entry
@@ -149,12 +169,13 @@ class MeterSampler:
         if sampled:
             entry[1].append({"timestamp": stamp, "sampledValue": sampled})
 
-    def send(self, session: Session, evse: int, context: str) -> None:
+    def send(self, session: Session, evse: int, context: str, stamp: str | None = None) -> None:
         """MeterValues with the AlignedDataCtrlr measurands (J02 outside a transaction,
-        F06 on a trigger, also while the boot is Pending); none before a first reading."""
+        F06 on a trigger, also while the boot is Pending); none before a first reading.
+        `stamp`: the reading's time (a clock-aligned boundary), else now."""
         samples = self.sample(evse, "Clock", context)
         if samples:
-            reading = {"timestamp": self._timestamp(), "sampledValue": samples}
+            reading = {"timestamp": stamp or self._timestamp(), "sampledValue": samples}
             payload = {"evseId": evse, "meterValue": [reading]}
             self._tasks.spawn(
                 session.call_quietly("MeterValues", payload), f"ocpp {context} values"

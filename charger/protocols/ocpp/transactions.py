@@ -282,12 +282,13 @@ class TransactionManager:
             return [self._event(e, "Updated", "MeterValuePeriodic", with_meter=True)]
         return []
 
-    def clock(self, evse: int) -> list[dict[str, Any]]:
-        """J02: a clock-aligned reading during a transaction."""
+    def clock(self, evse: int, timestamp: str | None = None) -> list[dict[str, Any]]:
+        """J02: a clock-aligned reading during a transaction; `timestamp`: the boundary's
+        (the event's and its sample's time), else now."""
         e = self._evses[evse]
         if e.transaction_id is None:
             return []
-        return [self._event(e, "Updated", "MeterValueClock", with_meter=True)]
+        return [self._event(e, "Updated", "MeterValueClock", with_meter=True, timestamp=timestamp)]
 
     def restore(
         self, evse: int, transaction_id: str, state: dict[str, Any]
@@ -359,6 +360,7 @@ class TransactionManager:
         *,
         with_meter: bool = False,
         stopped_reason: str | None = None,
+        timestamp: str | None = None,
     ) -> dict[str, Any]:
         assert e.transaction_id is not None
         info: dict[str, Any] = {
@@ -371,7 +373,7 @@ class TransactionManager:
             info["remoteStartId"] = e.remote_start_id
         payload: dict[str, Any] = {
             "eventType": kind,
-            "timestamp": self.now(),
+            "timestamp": timestamp or self.now(),
             "triggerReason": trigger,
             "seqNo": e.seq_no,
             "transactionInfo": info,

@@ -8,10 +8,13 @@ and the alignment to the clock can be checked exactly.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+
+import pytest
 
 from charger.cs.settings import StationConfig
 from rig.octt import Octt
@@ -246,3 +249,49 @@ async def test_clock_aligned_values_follow_the_virtual_clock(rig: Callable[..., 
         await octt.advance(600)
         assert round(octt.loop.wall() - before) == 600
         assert isinstance(octt, Octt)
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["idle", "transaction"])
+async def test_clock_aligned_values_are_read_at_the_boundary(
+    rig: Callable[..., Any], in_transaction: bool
+) -> None:
+    """Finding 20: the MeterValues of an idle EVSE and the MeterValueClock events of a
+    transaction (AlignedDataCtrlr.Interval) carry a reading taken at the boundary, not
+    the CS's last one, up to its meter interval ([station] meter_interval_s, 10 s) old.
+    Just before each boundary the simulated meter's register jumps by 1 kWh, more than a
+    meter interval of charging: a value from before the boundary has no jump."""
+    async with rig() as octt:
+        default = StationConfig.__dataclass_fields__["meter_interval_s"].default
+        octt.config = replace(
+            octt.config, station=replace(octt.config.station, meter_interval_s=default)
+        )
+        await octt.power_cycle()
+        await octt.booted()
+        await octt.set_variables(
+            AlignedDataCtrlr__Interval="60",
+            AlignedDataCtrlr__Measurands="Energy.Active.Import.Register",
+            AlignedDataCtrlr__SendDuringIdle="false",
+        )
+        if in_transaction:
+            await octt.charging()
+        action = "TransactionEvent" if in_transaction else "MeterValues"
+        fields = {"triggerReason": "MeterValueClock"} if in_transaction else {}
+        for _ in range(2):
+            wall = octt.loop.wall()
+            boundary = (math.floor(wall / 60) + 1) * 60
+            if boundary - wall < 1:
+                boundary += 60
+            await octt.advance(boundary - 0.05 - wall)
+            meter = octt.sim()
+            meter.energy_import_wh += 1000
+            jumped = meter.energy_import_wh
+            octt.mark()
+            message = await octt.expect(action, within_s=1, **fields)
+            [reading] = message["meterValue"]
+            assert seconds(reading["timestamp"]) == pytest.approx(boundary, abs=0.1)
+            [sample] = reading["sampledValue"]
+            assert sample["context"] == "Sample.Clock"
+            # the register at the boundary: the jump, plus at most what was charged
+            # between the jump and the boundary
+            assert round(jumped, 3) <= sample["value"] <= round(meter.energy_import_wh, 3)
+            assert (octt.sim().contactor_closed) is in_transaction
