@@ -631,11 +631,6 @@ async def test_a_failing_car_tries_again_then_gives_up(
     assert (session["attempt"], session["outcome"], session.get("gave_up")) == (3, "failed", True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SLAC service takes the CP from F to B after the SECC's basic-charging "
-    "fallback as a new plug-in and asks for 5 % again (charger/protocols/slac/service.py)",
-)
 async def test_after_the_retries_an_ac_car_charges_basic(tmp_path: Path) -> None:
     """After its retries the AC car charges by PWM at the station's nominal duty cycle."""
     async with hlc_station(tmp_path, "hlc = true", retries=1) as (st, timeline, _car):
@@ -644,6 +639,7 @@ async def test_after_the_retries_an_ac_car_charges_basic(tmp_path: Path) -> None
         )
         st.ev.plug_in()
         await timeline.wait(log("sim_evcc_gave_up", attempts=2))
+        await timeline.wait(log("v2g_basic_charging"))
         basic = timeline.find(log("v2g_basic_charging"))
         await timeline.wait(
             lambda e: (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from tests.support.station import EVSE_ID, running_station, station_config
 
 HLC = "hlc = true"
@@ -98,3 +100,33 @@ async def test_an_ef_toggle_by_another_service_starts_slac_again(tmp_path: Path)
             for s in ("unmatched", "matching", "matched")
         ]
         assert statuses == ["unmatched", "matching", "matched"]
+
+
+async def test_after_an_ef_toggle_the_toggler_keeps_the_duty_cycle(tmp_path: Path) -> None:
+    """The SECC's last E/F toggle ends with the nominal duty cycle (ISO 15118-3: basic
+    charging after its retries): SLAC is ready for the car again but does not ask for
+    5 %, which would take the car's PWM away; after its own retries it does."""
+    from charger.bus import messages
+
+    cfg = station_config(tmp_path, evse=HLC, sim="ev_hlc = true")
+    async with running_station(cfg) as st:
+        st.ev.plug_in()
+        await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "matched")
+        mark = len(st.messages)
+        pwm: dict[str, object] = {"evse_id": EVSE_ID, "hlc": False, "error_state": False}
+        await st.bus.request(
+            messages.CP_PWM_REQUEST.make({**pwm, "current": 0.0, "fault_state": True})
+        )
+        await st.wait_state("F", after=mark)
+        await st.bus.request(
+            messages.CP_PWM_REQUEST.make({**pwm, "current": 16.0, "fault_state": False})
+        )
+        await st.wait_for(
+            lambda m: m.name == "cp_status" and m.data["state"][0] in "BC", after=mark
+        )
+        # the car charges at the nominal duty cycle: by then anything SLAC started on
+        # the return to B has long had its turn
+        await st.wait_state("C2", after=mark)
+        after = st.messages[mark:]
+        assert not [m for m in after if m.name == "cp_pwm" and m.data.get("hlc") is True]
+        assert st.board.evse(1).out.pwm_duty == pytest.approx(16 / 0.6, abs=0.01)  # Table A.7

@@ -63,6 +63,7 @@ class SlacService:
         )
         self._plugged = False
         self._own_ef = False  # the E/F on the CP is this service's own retry
+        self._after_foreign_ef = False  # unplugged by another service's E/F, not state A
         self._retries = 0
         self._last_run: bytes | None = None
 
@@ -97,16 +98,24 @@ class SlacService:
         restart = state[0] in "EF" and not self._own_ef
         if (state[0] == "A" or restart) and self._plugged:
             self._plugged = False
+            self._after_foreign_ef = restart
             self._end_plug_in()
         elif connected and not self._plugged:
             self._plugged = True
-            self._begin()
+            # After someone else's E/F, that service decides the duty cycle: 5 % for the
+            # EV's retry, or the nominal one once the SECC gave up (basic charging,
+            # ISO 15118-3), which a request for 5 % here would take from the car.
+            foreign, self._after_foreign_ef = self._after_foreign_ef, False
+            self._begin(ask_for_hlc=not foreign)
 
     # ------------------------------------------------------------------ session
 
-    def _begin(self) -> None:
+    def _begin(self, *, ask_for_hlc: bool = True) -> None:
         self._retries = 0
-        self._tasks.spawn(self._start_matching(), "start matching")
+        if ask_for_hlc:
+            self._tasks.spawn(self._start_matching(), "start matching")
+        else:
+            self._step(lambda now: self._fsm.start(now))
 
     async def _start_matching(self) -> None:
         if not await self._cp_pwm(hlc=True):
