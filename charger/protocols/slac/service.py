@@ -5,7 +5,10 @@ starts matching; progress goes out as slac_status updates. When the EV leaves (s
 everything is reset. If SLAC fails, ISO 15118-3's retry applies: the CP goes to state F
 for T_step_EF and matching starts again, at most C_sequ_retry times; after that the
 station falls back to basic charging (cp_pwm with the EVSE's current) and says so with
-slac_status basic_charging.
+slac_status basic_charging. An E/F that another service toggles (the SECC's retry after
+a failed V2G session) ends the match too; on the return to B SLAC waits for the car
+again, leaving the duty cycle to that service: 5 % for the EV's retry, or the nominal
+one once it gave high-level communication up.
 """
 
 from __future__ import annotations
