@@ -8,9 +8,9 @@ Every TC_L case of the Core profile is here or in docs/ocpp-oca.md with its reas
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,19 +132,52 @@ def connector_statuses(state: CsmsState, evse: int = 1) -> list[str]:
     ]
 
 
+def transaction_ended(state: CsmsState, evse: int) -> bool:
+    """A transaction at `evse` has ended (its TransactionEvent Ended has come)."""
+    events = [p for a, p in state.received if a == "TransactionEvent"]
+    started = {
+        p["transaction_info"]["transaction_id"]
+        for p in events
+        if p["event_type"] == "Started" and p.get("evse", {}).get("id") == evse
+    }
+    return any(
+        p["event_type"] == "Ended" and p["transaction_info"]["transaction_id"] in started
+        for p in events
+    )
+
+
 async def until_status(state: CsmsState, status: str, count: int = 1) -> None:
     await eventually(lambda: statuses(state).count(status) >= count, UPDATE_TIMEOUT_S)
 
 
-def station(state: CsmsState) -> Any:
-    """The CSMS's handler of the station's latest connection."""
-    return state.stations[-1]
+@dataclass
+class Up:
+    """The test CSMS and `charger sim` connected to it, booted."""
+
+    state: CsmsState
+    charger: Charger
+
+    @property
+    def station(self) -> Any:
+        """The CSMS's handler of the station's latest connection."""
+        return self.state.stations[-1]
 
 
-def start(
-    start_charger: Callable[..., Charger], broker: Broker, rig: Rig, url: str, more: str = ""
-) -> Charger:
-    tail = f"""
+Connect = Callable[..., contextlib.AbstractAsyncContextManager[Up]]
+
+
+@pytest.fixture
+def connect(broker: Broker, start_charger: Callable[..., Charger], rig: Rig) -> Connect:
+    """`async with connect(more=..., evses=...) as up`: the CSMS, then the charger with
+    OCPP to it and the rig's manufacturer root (`more`: lines of [firmware], `evses`:
+    more [[evse]] tables), until its first BootNotification."""
+
+    @contextlib.asynccontextmanager
+    async def up(more: str = "", evses: str = "") -> AsyncIterator[Up]:
+        state = CsmsState(interval=300)
+        async with ocpp_csms(state) as url:
+            tail = f"""
+{evses}
 [ocpp]
 enabled = true
 csms_url = "{url}"
@@ -153,7 +186,33 @@ manufacturer_root_file = "{rig.maker.root.cert_file}"
 health_timeout_s = 5
 {more}
 """
-    return start_charger(broker.port, tail=tail)
+            charger = start_charger(broker.port, tail=tail)
+            await state.wait_for("BootNotification")
+            yield Up(state, charger)
+
+    return up
+
+
+async def nothing_downloaded(up: Up, rig: Rig, refused: int) -> None:
+    """A refused update started nothing: a later one is Accepted, not AcceptedCanceled
+    (no update was under way, L01.FR.24), and the file server's only request is the later
+    one's, for a file it does not have (a quick DownloadFailed)."""
+    later = update_request(rig, refused + 1000, location=rig.server.url("later.raucb"), retries=0)
+    assert (await up.station.call(later)).status == "Accepted"
+    await until_status(up.state, "DownloadFailed")
+    assert statuses(up.state, refused) == []
+    assert statuses(up.state) == ["Downloading", "DownloadFailed"]
+    assert rig.server.requests == ["/later.raucb"]
+
+
+async def still_scheduled(up: Up) -> None:
+    """The update waits: a status triggered now (L01.FR.26: the last one) is
+    InstallScheduled, and nothing was installed."""
+    sent = len(statuses(up.state))
+    trigger = call.TriggerMessage(requested_message="FirmwareStatusNotification")
+    assert (await up.station.call(trigger)).status == "Accepted"
+    await eventually(lambda: len(statuses(up.state)) > sent, 10)
+    assert statuses(up.state)[sent:] == ["InstallScheduled"]
 
 
 async def updated(state: CsmsState, charger: Charger, request_id: int) -> None:
@@ -171,14 +230,12 @@ async def updated(state: CsmsState, charger: Charger, request_id: int) -> None:
 
 
 async def test_TC_L_01_CS_secure_update_installed_after_the_reboot(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
+    connect: Connect, rig: Rig
 ) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+    async with connect() as up:
+        state, charger = up.state, up.charger
         await state.wait_for("StatusNotification")
-        reply = await station(state).call(update_request(rig, 101))
+        reply = await up.station.call(update_request(rig, 101))
         assert reply.status == "Accepted"
         await updated(state, charger, 101)
         assert statuses(state) == [
@@ -198,20 +255,16 @@ async def test_TC_L_01_CS_secure_update_installed_after_the_reboot(
         assert slots["slots"]["B"]["version"] == "2.0.0"
         # L01.FR.25: after Installed a triggered status is Idle
         trigger = call.TriggerMessage(requested_message="FirmwareStatusNotification")
-        assert (await station(state).call(trigger)).status == "Accepted"
+        assert (await up.station.call(trigger)).status == "Accepted"
         await eventually(lambda: statuses(state)[-1] == "Idle", 10)
         assert [a for a, _ in state.received].count("FirmwareStatusNotification") == 7
     assert charger.alive()  # the same process, re-executed in place
 
 
-async def test_TC_L_02_CS_install_scheduled_for_later(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
-        reply = await station(state).call(update_request(rig, 102, install_s=4))
+async def test_TC_L_02_CS_install_scheduled_for_later(connect: Connect, rig: Rig) -> None:
+    async with connect() as up:
+        state, charger = up.state, up.charger
+        reply = await up.station.call(update_request(rig, 102, install_s=4))
         assert reply.status == "Accepted"
         await until_status(state, "InstallScheduled")
         assert statuses(state) == [
@@ -224,15 +277,11 @@ async def test_TC_L_02_CS_install_scheduled_for_later(
         assert statuses(state)[4:] == ["Installing", "InstallRebooting", "Installed"]
 
 
-async def test_TC_L_03_CS_download_scheduled_for_later(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+async def test_TC_L_03_CS_download_scheduled_for_later(connect: Connect, rig: Rig) -> None:
+    async with connect() as up:
+        state, charger = up.state, up.charger
         request = update_request(rig, 103, retrieve_s=3)
-        reply = await station(state).call(request)
+        reply = await up.station.call(request)
         assert reply.status == "Accepted"
         await until_status(state, "DownloadScheduled")
         await updated(state, charger, 103)
@@ -253,34 +302,25 @@ async def test_TC_L_03_CS_download_scheduled_for_later(
 # ---------------------------------------------------------------------- refusals, failures
 
 
-async def test_TC_L_05_CS_invalid_signing_certificate(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+async def test_TC_L_05_CS_invalid_signing_certificate(connect: Connect, rig: Rig) -> None:
+    async with connect() as up:
+        state = up.state
         # trusted by nobody here: another manufacturer's signer
         request = update_request(rig, 105, signer=rig.maker.stranger)
-        reply = await station(state).call(request)
+        reply = await up.station.call(request)
         assert reply.status == "InvalidCertificate"
         event = await state.wait_for("SecurityEventNotification", count=2)  # after Startup
         assert event["type"] == "InvalidFirmwareSigningCertificate"
         assert "not issued by a manufacturer root" in event["tech_info"]
-        await asyncio.sleep(0.5)
-        assert statuses(state) == [] and rig.server.requests == []
+        await nothing_downloaded(up, rig, 105)
 
 
-async def test_TC_L_06_CS_invalid_signature(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+async def test_TC_L_06_CS_invalid_signature(connect: Connect, rig: Rig) -> None:
+    async with connect() as up:
+        state = up.state
         # a real signature, by another key than the certificate's
         request = update_request(rig, 106, signed_by=rig.maker.stranger)
-        assert (await station(state).call(request)).status == "Accepted"
+        assert (await up.station.call(request)).status == "Accepted"
         await until_status(state, "InvalidSignature")
         assert statuses(state, 106) == ["Downloading", "Downloaded", "InvalidSignature"]
         await eventually(lambda: "InvalidFirmwareSignature" in security_events(state), 10)
@@ -289,31 +329,25 @@ async def test_TC_L_06_CS_invalid_signature(
         assert list((rig.tmp / "state" / "firmware").iterdir()) == []  # file removed
 
 
-async def test_TC_L_07_CS_download_failed_after_the_retries(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+async def test_TC_L_07_CS_download_failed_after_the_retries(connect: Connect, rig: Rig) -> None:
+    async with connect() as up:
+        state = up.state
         missing = rig.server.url(rig.bundle.name) + "_does.not.exist"
         request = update_request(rig, 107, location=missing, retries=2, retry_interval=1)
-        assert (await station(state).call(request)).status == "Accepted"
+        assert (await up.station.call(request)).status == "Accepted"
         await until_status(state, "DownloadFailed")
         assert statuses(state, 107) == ["Downloading", "DownloadFailed"]
         assert len(rig.server.requests) == 3  # the first attempt and two retries
 
 
 async def test_download_retries_succeed_when_the_server_recovers(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
+    connect: Connect, rig: Rig
 ) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+    async with connect() as up:
+        state, charger = up.state, up.charger
         rig.server.fail_first = 2
         request = update_request(rig, 108, retries=3, retry_interval=1)
-        assert (await station(state).call(request)).status == "Accepted"
+        assert (await up.station.call(request)).status == "Accepted"
         await updated(state, charger, 108)
         assert len(rig.server.requests) == 3
         assert statuses(state)[:2] == ["Downloading", "Downloaded"]
@@ -321,9 +355,8 @@ async def test_download_retries_succeed_when_the_server_recovers(
 
 @pytest.mark.parametrize("failure", ["verification", "installation"])
 async def test_TC_L_08_CS_install_verification_or_installation_failed(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig, failure: str
+    connect: Connect, rig: Rig, failure: str
 ) -> None:
-    state = CsmsState(interval=300)
     if failure == "verification":
         # OCPP's signature holds, but RAUC's keyring does not know the bundle's signer
         bundle = build_bundle(rig.www, rig.maker.stranger, name="rogue")
@@ -332,11 +365,10 @@ async def test_TC_L_08_CS_install_verification_or_installation_failed(
         bundle = rig.bundle
         rig.fault(install="fail")  # writing the slot fails
         expected = "InstallationFailed"
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+    async with connect() as up:
+        state, charger = up.state, up.charger
         request = update_request(rig, 109, bundle=bundle)
-        assert (await station(state).call(request)).status == "Accepted"
+        assert (await up.station.call(request)).status == "Accepted"
         await until_status(state, expected)
         assert statuses(state, 109) == [
             "Downloading",
@@ -352,18 +384,14 @@ async def test_TC_L_08_CS_install_verification_or_installation_failed(
         assert rig.rauc_status()["booted"] == "A"
 
 
-async def test_TC_L_10_CS_a_new_update_cancels_the_download(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+async def test_TC_L_10_CS_a_new_update_cancels_the_download(connect: Connect, rig: Rig) -> None:
+    async with connect() as up:
+        state, charger = up.state, up.charger
         rig.server.trickle_s = 0.05  # a slow download, long enough to interrupt
-        assert (await station(state).call(update_request(rig, 110))).status == "Accepted"
+        assert (await up.station.call(update_request(rig, 110))).status == "Accepted"
         await until_status(state, "Downloading")
         rig.server.trickle_s = 0.0
-        reply = await station(state).call(update_request(rig, 111))
+        reply = await up.station.call(update_request(rig, 111))
         assert reply.status == "AcceptedCanceled"  # L01.FR.24
         await updated(state, charger, 111)
         assert statuses(state, 110) == ["Downloading"]
@@ -378,36 +406,28 @@ async def test_TC_L_10_CS_a_new_update_cancels_the_download(
 
 
 async def test_TC_L_18_CS_an_update_without_certificate_and_signature_is_rejected(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
+    connect: Connect, rig: Rig
 ) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
-        reply = await station(state).call(update_request(rig, 118, secure=False))
+    async with connect() as up:
+        reply = await up.station.call(update_request(rig, 118, secure=False))
         assert reply.status == "Rejected"
-        await asyncio.sleep(0.5)
-        assert statuses(state) == [] and rig.server.requests == []
+        await nothing_downloaded(up, rig, 118)
         # L03/L04 are a Local Controller's: the station does not publish firmware
         publish = call.PublishFirmware(
             location=rig.server.url(rig.bundle.name), checksum="0" * 32, request_id=1
         )
         with pytest.raises(NotSupportedError):
-            await station(state).call(publish, suppress=False)
+            await up.station.call(publish, suppress=False)
         unpublish = call.UnpublishFirmware(checksum="0" * 32)
         with pytest.raises(NotSupportedError):
-            await station(state).call(unpublish, suppress=False)
+            await up.station.call(unpublish, suppress=False)
 
 
-async def test_non_secure_update_where_the_station_allows_it(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
+async def test_non_secure_update_where_the_station_allows_it(connect: Connect, rig: Rig) -> None:
     """L02, with [firmware] allow_unsigned: no SignatureVerified; RAUC still checks."""
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url, "allow_unsigned = true")
-        await state.wait_for("BootNotification")
-        reply = await station(state).call(update_request(rig, 120, secure=False))
+    async with connect(more="allow_unsigned = true") as up:
+        state, charger = up.state, up.charger
+        reply = await up.station.call(update_request(rig, 120, secure=False))
         assert reply.status == "Accepted"
         await updated(state, charger, 120)
         assert statuses(state) == [
@@ -430,28 +450,26 @@ async def test_non_secure_update_where_the_station_allows_it(
     ],
 )
 async def test_TC_L_14_L_15_CS_installation_waits_for_the_transactions(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig, allow_new_sessions: bool
+    connect: Connect, broker: Broker, rig: Rig, allow_new_sessions: bool
 ) -> None:
     """L01.FR.06/.07/.33/.34: downloaded and verified during the transaction, installed
     once every transaction has ended; meanwhile (AllowNewSessionsPendingFirmwareUpdate
     false) the free EVSE is Unavailable at once and the busy one as its transaction ends,
     or (true) the free EVSE takes a new session."""
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start_two_evses(start_charger, broker, rig, url, SECOND_EVSE)
-        await state.wait_for("BootNotification")
+    async with connect(evses=SECOND_EVSE) as up:
+        state, charger = up.state, up.charger
         if allow_new_sessions:
             variable = {
                 "attribute_value": "true",
                 "component": {"name": "ChargingStation"},
                 "variable": {"name": "AllowNewSessionsPendingFirmwareUpdate"},
             }
-            reply = await station(state).call(call.SetVariables(set_variable_data=[variable]))
+            reply = await up.station.call(call.SetVariables(set_variable_data=[variable]))
             assert reply.set_variable_result[0]["attribute_status"] == "Accepted"
         async with probe_on(broker.port) as probe:
             await probe.sim("plug_in")  # EVSE 1: a transaction (TxStartPoint EVConnected)
             await state.wait_for("TransactionEvent")
-            reply = await station(state).call(update_request(rig, 114))
+            reply = await up.station.call(update_request(rig, 114))
             assert reply.status == "Accepted"
             await until_status(state, "InstallScheduled")
             assert statuses(state) == [
@@ -461,19 +479,24 @@ async def test_TC_L_14_L_15_CS_installation_waits_for_the_transactions(
                 "InstallScheduled",
             ]
             if allow_new_sessions:
-                await asyncio.sleep(0.5)
-                assert "Unavailable" not in connector_statuses(state, 2)
                 await probe.sim("plug_in", evse=2)  # a new session is still possible
                 await eventually(lambda: connector_statuses(state, 2)[-1] == "Occupied", 10)
-                await probe.sim("unplug", evse=2)
+                assert "Unavailable" not in connector_statuses(state, 2)  # never held
+                await probe.sim("unplug", evse=2)  # its transaction ends, EVSE 1's goes on
+                await eventually(lambda: transaction_ended(state, 2), 10)
             else:
                 # the free EVSE is made Unavailable at once (L01.FR.07)
                 await eventually(lambda: connector_statuses(state, 2)[-1] == "Unavailable", 10)
-            await asyncio.sleep(0.5)
-            assert "Installing" not in statuses(state)
+            await still_scheduled(up)
             await probe.sim("unplug")  # the last transaction ends
         await updated(state, charger, 114)
-        assert statuses(state)[4:] == ["Installing", "InstallRebooting", "Installed"]
+        # the triggered InstallScheduled (still_scheduled), then the installation
+        assert statuses(state)[4:] == [
+            "InstallScheduled",
+            "Installing",
+            "InstallRebooting",
+            "Installed",
+        ]
         if not allow_new_sessions:
             # the busy EVSE went from Occupied straight to Unavailable, never Available
             after = connector_statuses(state, 1)
@@ -481,34 +504,15 @@ async def test_TC_L_14_L_15_CS_installation_waits_for_the_transactions(
             assert after[occupied + 1] == "Unavailable"
 
 
-def start_two_evses(
-    start_charger: Callable[..., Charger], broker: Broker, rig: Rig, url: str, evse: str
-) -> Charger:
-    tail = f"""
-{evse}
-[ocpp]
-enabled = true
-csms_url = "{url}"
-[firmware]
-manufacturer_root_file = "{rig.maker.root.cert_file}"
-health_timeout_s = 5
-"""
-    return start_charger(broker.port, tail=tail)
-
-
 # ---------------------------------------------------------------------- the new firmware
 
 
-async def test_new_firmware_that_fails_its_check_is_rolled_back(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
+async def test_new_firmware_that_fails_its_check_is_rolled_back(connect: Connect, rig: Rig) -> None:
     """The CSMS does not accept the new firmware's boot within health_timeout_s: its slot
     is marked bad, the station reboots into the old one, which reports the failure."""
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
-        assert (await station(state).call(update_request(rig, 130))).status == "Accepted"
+    async with connect() as up:
+        state, charger = up.state, up.charger
+        assert (await up.station.call(update_request(rig, 130))).status == "Accepted"
         await until_status(state, "InstallRebooting")
         state.boot_status = "Rejected"  # the new firmware is never accepted
         charger.wait_log(" ready ", count=2, timeout_s=UPDATE_TIMEOUT_S)
@@ -527,16 +531,14 @@ async def test_new_firmware_that_fails_its_check_is_rolled_back(
 
 
 async def test_new_firmware_that_never_comes_up_is_reported_by_the_old_one(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
+    connect: Connect, rig: Rig
 ) -> None:
     """The bootloader gives up on the new slot (it never ran): the old firmware boots
     and reports InstallationFailed for the request."""
-    state = CsmsState(interval=300)
     rig.fault(bad_boot=True)
-    async with ocpp_csms(state) as url:
-        charger = start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
-        assert (await station(state).call(update_request(rig, 131))).status == "Accepted"
+    async with connect() as up:
+        state, charger = up.state, up.charger
+        assert (await up.station.call(update_request(rig, 131))).status == "Accepted"
         await until_status(state, "InstallationFailed")
         assert statuses(state, 131)[-2:] == ["InstallRebooting", "InstallationFailed"]
         assert charger.log().count(" ready ") == 2
@@ -545,18 +547,14 @@ async def test_new_firmware_that_never_comes_up_is_reported_by_the_old_one(
         assert boot["reason"] == "FirmwareUpdate"
 
 
-async def test_TC_F_19_CS_triggered_status_while_downloading(
-    broker: Broker, start_charger: Callable[..., Charger], rig: Rig
-) -> None:
-    state = CsmsState(interval=300)
-    async with ocpp_csms(state) as url:
-        start(start_charger, broker, rig, url)
-        await state.wait_for("BootNotification")
+async def test_TC_F_19_CS_triggered_status_while_downloading(connect: Connect, rig: Rig) -> None:
+    async with connect() as up:
+        state = up.state
         rig.server.trickle_s = 0.05
-        assert (await station(state).call(update_request(rig, 119))).status == "Accepted"
+        assert (await up.station.call(update_request(rig, 119))).status == "Accepted"
         await until_status(state, "Downloading")
         trigger = call.TriggerMessage(requested_message="FirmwareStatusNotification")
-        assert (await station(state).call(trigger)).status == "Accepted"
+        assert (await up.station.call(trigger)).status == "Accepted"
         await until_status(state, "Downloading", count=2)  # L01.FR.26: the last status
         sent = [p for a, p in state.received if a == "FirmwareStatusNotification"]
         assert sent[-1] == {"status": "Downloading", "request_id": 119}
