@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from charger.runtime.settings import Report, setting
-from charger.sim.evcc.options import MISBEHAVIOURS
+from charger.sim.evcc.options import MISBEHAVIOURS, RETRIES, RETRY_PAUSE_S
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,20 @@ class SimConfig:
     ev_misbehave: tuple[str, ...] = setting(
         (),
         "HLC: what the car does wrong once in the charging loop: " + ", ".join(MISBEHAVIOURS),
+    )
+    ev_retries: int = setting(
+        RETRIES,
+        "HLC: failed sessions the car tries again per plug-in before it gives HLC up "
+        "(the maker's choice; 2 as ISO 15118-3's C_sequ_retry for the station)",
+        lo=0,
+        hi=100,
+    )
+    ev_retry_pause_s: float = setting(
+        RETRY_PAUSE_S,
+        "HLC: from a failed session to the car's next attempt, at least (T_step_EF)",
+        unit="s",
+        lo=0,
+        hi=3600,
     )
     ev_battery_voltage_v: float = setting(
         400.0,

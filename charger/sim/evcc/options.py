@@ -23,6 +23,7 @@ MISBEHAVIOURS = (
 # A failed session is tried again this many times per plug-in, this long after the
 # failure (docs/iso15118.md, "The simulated car", for where the numbers come from): the
 # budget of ISO 15118-3's C_sequ_retry and the spacing of its T_step_EF, the station's.
+# (the defaults of `[sim] ev_retries` and `ev_retry_pause_s`)
 RETRIES = 2
 RETRY_PAUSE_S = 4.0
 
@@ -55,6 +56,8 @@ class HlcCar:
             target_soc_percent=sim.ev_target_soc_percent,
             departure_time_s=sim.ev_departure_time_s,
             misbehave=tuple(sim.ev_misbehave),
+            retries=sim.ev_retries,
+            retry_pause_s=sim.ev_retry_pause_s,
         )
 
     def update(self, payload: Mapping[str, Any]) -> None:

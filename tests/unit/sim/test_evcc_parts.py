@@ -98,7 +98,8 @@ ev_reaction_s = 0
 
 def test_sim_settings_become_the_cars() -> None:
     cfg = _config(
-        sim='ev_protocol = "din"\nev_target_soc_percent = 90\nev_misbehave = ["late"]',
+        sim='ev_protocol = "din"\nev_target_soc_percent = 90\nev_misbehave = ["late"]\n'
+        "ev_retries = 5\nev_retry_pause_s = 1.5",
         evse='kind = "dc"\nhlc = true',
     )
     sim = create_board(cfg.evses, cfg.sim).evse(1)
@@ -106,6 +107,7 @@ def test_sim_settings_become_the_cars() -> None:
     assert settings.protocol is V2gProtocol.DIN_SPEC_70121 and settings.dc
     assert settings.target_soc_percent == 90.0 and settings.misbehave == ("late",)
     assert settings.evcc_id == sim.powerline.pev.mac
+    assert (sim.ev.evcc.retries, sim.ev.evcc.retry_pause_s) == (5, 1.5)
     with pytest.raises(config.ConfigError, match="ev_misbehave"):
         _config(sim='ev_misbehave = ["rude"]')
     with pytest.raises(config.ConfigError, match="ev_energy"):
