@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,24 +74,28 @@ def cp_states(st: object) -> list[str]:
     return [m.data["state"] for m in st.messages if m.name == "cp_status"]  # type: ignore[attr-defined]
 
 
+async def matched_then_toggled(st: Any, back: dict[str, object]) -> int:
+    """The car matched, then another service (as the SECC does after a failed session)
+    puts the CP in F and brings it back with the cp_pwm fields `back`; returns the index
+    of the first message after the match."""
+    from charger.bus import messages
+
+    st.ev.plug_in()
+    await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "matched")
+    mark = len(st.messages)
+    pwm: dict[str, Any] = {"evse_id": EVSE_ID, "hlc": False, "error_state": False}
+    await st.bus.request(messages.CP_PWM_REQUEST.make({**pwm, "current": 0.0, "fault_state": True}))
+    await st.wait_state("F", after=mark)
+    await st.bus.request(messages.CP_PWM_REQUEST.make({**pwm, "fault_state": False, **back}))
+    return mark
+
+
 async def test_an_ef_toggle_by_another_service_starts_slac_again(tmp_path: Path) -> None:
     """ISO 15118-3: after the SECC's E/F toggle (its error handling) the car matches
     anew when 5 % returns; SLAC does not stay on the old match."""
-    from charger.bus import messages
-
     cfg = station_config(tmp_path, evse=HLC, sim="ev_hlc = true")
     async with running_station(cfg) as st:
-        st.ev.plug_in()
-        await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "matched")
-        mark = len(st.messages)
-        pwm: dict[str, object] = {"evse_id": EVSE_ID, "hlc": False, "error_state": False}
-        await st.bus.request(
-            messages.CP_PWM_REQUEST.make({**pwm, "current": 0.0, "fault_state": True})
-        )
-        await st.wait_state("F", after=mark)
-        await st.bus.request(
-            messages.CP_PWM_REQUEST.make({**pwm, "hlc": True, "fault_state": False})
-        )
+        mark = await matched_then_toggled(st, {"hlc": True})
         statuses = [
             (
                 await st.wait_for(
@@ -105,25 +110,10 @@ async def test_an_ef_toggle_by_another_service_starts_slac_again(tmp_path: Path)
 async def test_after_an_ef_toggle_the_toggler_keeps_the_duty_cycle(tmp_path: Path) -> None:
     """The SECC's last E/F toggle ends with the nominal duty cycle (ISO 15118-3: basic
     charging after its retries): SLAC is ready for the car again but does not ask for
-    5 %, which would take the car's PWM away; after its own retries it does."""
-    from charger.bus import messages
-
+    5 %, which would take the car's PWM away."""
     cfg = station_config(tmp_path, evse=HLC, sim="ev_hlc = true")
     async with running_station(cfg) as st:
-        st.ev.plug_in()
-        await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "matched")
-        mark = len(st.messages)
-        pwm: dict[str, object] = {"evse_id": EVSE_ID, "hlc": False, "error_state": False}
-        await st.bus.request(
-            messages.CP_PWM_REQUEST.make({**pwm, "current": 0.0, "fault_state": True})
-        )
-        await st.wait_state("F", after=mark)
-        await st.bus.request(
-            messages.CP_PWM_REQUEST.make({**pwm, "current": 16.0, "fault_state": False})
-        )
-        await st.wait_for(
-            lambda m: m.name == "cp_status" and m.data["state"][0] in "BC", after=mark
-        )
+        mark = await matched_then_toggled(st, {"current": 16.0})
         # the car charges at the nominal duty cycle: by then anything SLAC started on
         # the return to B has long had its turn
         await st.wait_state("C2", after=mark)
