@@ -68,6 +68,22 @@ async def get_variable(octt: Octt, component: str, name: str) -> str:
     return str(result["attributeValue"])
 
 
+async def offer_slot_2(octt: Octt, url: str, security_profile: int) -> tuple[str, str]:
+    """SetNetworkProfile in slot 2, then NetworkConfigurationPriority "2,1": the two
+    answers' statuses (TC_A_19 and A_22, steps 1-4)."""
+    reply = await octt.call(
+        "SetNetworkProfile",
+        configurationSlot=2,
+        connectionData=network_profile(url, security_profile),
+    )
+    priority = {
+        **variable("OCPPCommCtrlr", "NetworkConfigurationPriority"),
+        "attributeValue": "2,1",
+    }
+    answer = await octt.call("SetVariables", setVariableData=[priority])
+    return reply["status"], answer["setVariableResult"][0]["attributeStatus"]
+
+
 async def test_TC_A_04_CS_tls_server_side_certificate_valid(
     rig: Callable[..., Any], octt_tls: TlsMaterial
 ) -> None:
@@ -166,24 +182,10 @@ async def test_TC_A_19_CS_upgrade_security_profile_accepted(
     async with rig(tls=octt_tls, security_profile=1) as octt:
         assert octt.url.startswith("ws://")
         # 1-2. SetNetworkProfile, slot 2 (slot 1 is in use): the TS's wss:// endpoint,
-        # securityProfile 2: Accepted
-        reply = await octt.call(
-            "SetNetworkProfile",
-            configurationSlot=2,
-            connectionData=network_profile(octt.tls_url, 2),
-        )
-        assert reply["status"] == "Accepted"
-        # 3-4. SetVariables NetworkConfigurationPriority "2,1": Accepted or RebootRequired
-        reply = await octt.call(
-            "SetVariables",
-            setVariableData=[
-                {
-                    **variable("OCPPCommCtrlr", "NetworkConfigurationPriority"),
-                    "attributeValue": "2,1",
-                }
-            ],
-        )
-        assert reply["setVariableResult"][0]["attributeStatus"] in ("Accepted", "RebootRequired")
+        # securityProfile 2: Accepted; 3-4. SetVariables NetworkConfigurationPriority
+        # "2,1": Accepted or RebootRequired
+        profile, priority = await offer_slot_2(octt, octt.tls_url, 2)
+        assert profile == "Accepted" and priority in ("Accepted", "RebootRequired")
         # 5-6. ResetRequest OnIdle: Accepted
         reply = await octt.call("Reset", type="OnIdle")
         assert reply["status"] == "Accepted"
@@ -211,24 +213,9 @@ async def test_TC_A_22_CS_upgrade_security_profile_downgrade_rejected(
     async with rig(tls=octt_tls, security_profile=2) as octt:
         connections = octt.connections()
         # 1-2. SetNetworkProfile, slot 2 (not in use): securityProfile 1, a ws:// URL,
-        # below the active level: Rejected (B09.FR.04)
-        reply = await octt.call(
-            "SetNetworkProfile",
-            configurationSlot=2,
-            connectionData=network_profile(octt.plain_url, 1),
-        )
-        assert reply["status"] == "Rejected"
-        # nothing changed: no slot 2 to put in the priority list, the same connection
-        reply = await octt.call(
-            "SetVariables",
-            setVariableData=[
-                {
-                    **variable("OCPPCommCtrlr", "NetworkConfigurationPriority"),
-                    "attributeValue": "2,1",
-                }
-            ],
-        )
-        assert reply["setVariableResult"][0]["attributeStatus"] == "Rejected"
+        # below the active level: Rejected (B09.FR.04); nothing changed: no slot 2 to
+        # put in the priority list, the same connection
+        assert await offer_slot_2(octt, octt.plain_url, 1) == ("Rejected", "Rejected")
         await octt.next_heartbeat()
         assert octt.connections() == connections
         assert await get_variable(octt, "SecurityCtrlr", "SecurityProfile") == "2"
