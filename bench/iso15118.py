@@ -297,7 +297,7 @@ def _config(directory: Path, scenario: str) -> Path:
     path = directory / f"{scenario}.toml"
     dc = 'kind = "dc"\nhlc = true\n' if "dc" in scenario else ""
     path.write_text(
-        f'[scheduling]\nrealtime_priority = {REALTIME_PRIORITY}\n'
+        f"[scheduling]\nrealtime_priority = {REALTIME_PRIORITY}\n"
         f'[authorization]\nmode = "free"\n[[evse]]\nid = 1\nevse_id = "{EVSE_ID}"\n'
         f"max_current_a = 32\n{dc}"
     )
