@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sqlite3
 import ssl
 import time
 import tomllib
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import cbor2
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.v201 import call
 
@@ -686,6 +688,19 @@ class Octt:
 
     def connections(self) -> int:
         return len(self.ts.connections)
+
+    def security_log(self) -> list[dict[str, Any]]:
+        """The station's security log (A04) as committed to its state directory: the
+        events kept on disk, critical or not, read-only."""
+        path = self.config.station.state_dir / "ocpp-dm.db"
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute(
+                "SELECT value FROM kv WHERE key = ?", ("ocpp_security_log",)
+            ).fetchone()
+        finally:
+            db.close()
+        return [] if row is None else list(cbor2.loads(row[0]))
 
     # ------------------------------------------------------------ manual actions
 

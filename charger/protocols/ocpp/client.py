@@ -42,6 +42,7 @@ from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfi
 from charger.protocols.ocpp.outbox import Outbox, StorageFull
 from charger.protocols.ocpp.remote import RemoteOperations
 from charger.protocols.ocpp.rpc import RpcError
+from charger.protocols.ocpp.security_log import SecurityLog, notified
 from charger.protocols.ocpp.session import CallRejected, CallTimeout, Session
 from charger.protocols.ocpp.settings import Connector, OcppSettings, build_device_model
 from charger.protocols.ocpp.status import StatusReporter
@@ -186,8 +187,15 @@ class OcppClient:
         self._recovered_files = tuple(recovered_files)
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._dm_listeners: list[asyncio.Event] = [self._dm_changed]  # set on each change
+        self.security_log = SecurityLog(state_store)
+        self.link.security_log = self.security_log
         self.variables = VariablesService(
-            self.dm, self._timestamp, lambda: self._session, self._device_model_changed, self._tasks
+            self.dm,
+            self._timestamp,
+            lambda: self._session,
+            self._device_model_changed,
+            self._tasks,
+            security_changed=self._security_reconfigured,
         )
         self.meter = MeterSampler(
             self.dm, self.tx, self._emit, self._timestamp, self._registered_session, self._tasks
@@ -552,19 +560,26 @@ class OcppClient:
         # aside and the station started afresh with defaults, which the operator must know
         events += [("StateDatabaseRecovered", f"moved aside: {p}") for p in self._recovered_files]
         for kind, info in events:
-            payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": info[:255]}
-            try:
-                await self._outbox.put("SecurityEventNotification", payload)
-            except StorageFull as exc:
-                self._storage_problem(str(exc))
+            await self._queue_security_event(kind, info)
 
     async def _queue_security_event(self, kind: str, info: str) -> None:
-        """A security event (A04), committed to the outbox and sent in order."""
-        payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": info[:255]}
+        """A security event (A04): kept in the security log; a critical one (Part 2
+        Appendix "Security events") is also committed to the outbox and sent in order."""
+        stamp = self._timestamp()
+        await self.security_log.record(kind, stamp, info)
+        if not notified(kind):
+            return
+        payload = {"type": kind, "timestamp": stamp, "techInfo": info[:255]}
         try:
             await self._outbox.put("SecurityEventNotification", payload)
         except StorageFull as exc:
             self._storage_problem(str(exc))
+
+    async def _security_reconfigured(self, what: str) -> None:
+        """A01 and the other SecurityCtrlr settings: ReconfigurationOfSecurityParameters,
+        not critical, so in the security log only; `what` names the variable, never its
+        value."""
+        await self._queue_security_event("ReconfigurationOfSecurityParameters", what)
 
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
 from charger.protocols.ocpp.outbox import Outbox, StorageFull
+from charger.protocols.ocpp.security_log import SecurityLog
 from charger.protocols.ocpp.settings import OcppSettings
 from charger.protocols.ocpp.tls import security_event
 from charger.runtime.log import event
@@ -67,6 +68,7 @@ class CsmsConnection:
         self._dm = dm
         self.networks = networks
         self._outbox = outbox  # security events wait there for a connection
+        self.security_log: SecurityLog | None = None  # the client's, where they are kept
         self._timestamp = timestamp
         self._rng = rng or random.Random()
         self._connect = connect
@@ -242,6 +244,8 @@ class CsmsConnection:
             return
         event(log, logging.ERROR, "ocpp_security_event", type=kind, error=str(error))
         payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": str(error)[:255]}
+        if self.security_log is not None:
+            await self.security_log.record(kind, payload["timestamp"], payload["techInfo"])
         try:
             await self._outbox.put("SecurityEventNotification", payload)
         except StorageFull as exc:  # reported by the client's writer; keep connecting

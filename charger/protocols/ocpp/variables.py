@@ -20,9 +20,14 @@ class VariablesService:
         session: Callable[[], Session | None],
         changed: Callable[[], None],
         tasks: TaskOwner,
+        *,
+        security_changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        """`session`: the current one, if any; `changed` runs after every SetVariables."""
+        """`session`: the current one, if any; `changed` runs after every SetVariables;
+        `security_changed`: awaited, before the answer, for each SecurityCtrlr variable a
+        SetVariables changed ("SecurityCtrlr.BasicAuthPassword")."""
         self.dm = dm
+        self._security_changed = security_changed
         self._tasks = tasks
         self._timestamp = timestamp
         self._session = session
@@ -56,7 +61,17 @@ class VariablesService:
 
     async def set_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
         self.check_items(len(payload["setVariableData"]), "SetVariables")
-        results = [await self.dm.set(item) for item in payload["setVariableData"]]
+        items = payload["setVariableData"]
+        results = [await self.dm.set(item) for item in items]
+        # logged before the change takes effect (a new BasicAuthPassword closes the
+        # connection once the answer is out)
+        for item, result in zip(items, results, strict=True):
+            if (
+                self._security_changed is not None
+                and item["component"]["name"] == "SecurityCtrlr"
+                and result["attributeStatus"] in ("Accepted", "RebootRequired")
+            ):
+                await self._security_changed(f"SecurityCtrlr.{item['variable']['name']}")
         self._changed()
         return {"setVariableResult": results}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -69,6 +70,43 @@ async def test_TC_A_09_CS_update_basic_auth_password_accepted(rig: Callable[...,
         restarted = reply["setVariableResult"][0]["attributeStatus"] == "RebootRequired"
         await octt.booted(restarted=restarted)
         assert octt.count("BootNotification") == 1
+
+
+async def test_a_new_basic_auth_password_is_kept_in_the_security_log(
+    rig: Callable[..., Any],
+) -> None:
+    """A01 then A04 (finding 21): the change is a security event,
+    ReconfigurationOfSecurityParameters, which Part 2 Appendix "Security events" does not
+    list as critical: it is kept in the security log, naming the variable and never the
+    password, and not sent as a SecurityEventNotification. The boot after the reconnect
+    says PowerUp: BootReasonEnumType has no reason for new credentials (docs/ocpp-oca.md)."""
+    async with rig() as octt:
+        connections = octt.connections()
+        logged = len(octt.security_log())
+        start, changed_at = len(octt.ts.log), octt.loop.wall()
+        reply = await octt.call(
+            "SetVariables",
+            setVariableData=[
+                {
+                    "component": {"name": "SecurityCtrlr"},
+                    "variable": {"name": "BasicAuthPassword"},
+                    "attributeValue": NEW_PASSWORD,
+                }
+            ],
+        )
+        assert reply["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        await octt.reconnected(within_s=120, since=connections)
+        await octt.booted(restarted=False)  # a reconnection: the firmware did not restart
+        assert octt.sent("BootNotification")[-1]["reason"] == "PowerUp"
+        [entry] = octt.security_log()[logged:]
+        assert entry["type"] == "ReconfigurationOfSecurityParameters"
+        assert entry["techInfo"] == "SecurityCtrlr.BasicAuthPassword"
+        stamp = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00"))
+        assert abs(stamp.timestamp() - changed_at) < 1
+        assert NEW_PASSWORD not in repr(octt.security_log())
+        # not critical: no notification, checked once the next Heartbeat has come
+        await octt.next_heartbeat()
+        await octt.nothing("SecurityEventNotification", after=start)
 
 
 async def test_TC_A_10_CS_update_basic_auth_password_rejected(rig: Callable[..., Any]) -> None:
