@@ -207,9 +207,16 @@ class CsmsConnection:
         dm, profile = self._dm, self.profile
         dm.assign("OCPPCommCtrlr", "ActiveNetworkProfile", str(profile.slot))
         await self.networks.succeeded(profile.slot)
-        if profile.security_profile <= dm.integer("SecurityCtrlr", "SecurityProfile"):
+        before = dm.integer("SecurityCtrlr", "SecurityProfile")
+        if profile.security_profile <= before:
             return
         await dm.save("SecurityCtrlr", "SecurityProfile", str(profile.security_profile))
+        if self.security_log is not None:  # A05: a security parameter changed (not critical)
+            await self.security_log.record(
+                "ReconfigurationOfSecurityParameters",
+                self._timestamp(),
+                f"SecurityCtrlr.SecurityProfile {before} -> {profile.security_profile}",
+            )
         kept = [
             p.slot
             for p in self.networks.ordered(

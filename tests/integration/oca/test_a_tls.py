@@ -199,8 +199,14 @@ async def test_TC_A_19_CS_upgrade_security_profile_accepted(
         assert basic_auth(octt) == BASIC
         # 9. Reusable State Booted
         await octt.booted(after=start, reason="RemoteReset")
-        # 10-11. GetVariables SecurityCtrlr.SecurityProfile: the new one, 2
+        # 10-11. GetVariables SecurityCtrlr.SecurityProfile: the new one, 2; the change
+        # is in the security log (ReconfigurationOfSecurityParameters, not critical)
         assert await get_variable(octt, "SecurityCtrlr", "SecurityProfile") == "2"
+        assert [
+            e["techInfo"]
+            for e in octt.security_log()
+            if e["type"] == "ReconfigurationOfSecurityParameters"
+        ] == ["SecurityCtrlr.SecurityProfile 1 -> 2"]
         # 12-13. GetVariables NetworkConfigurationPriority: slot 2; slot 1 (security
         # profile 1, below the new level) has left the list (A05.FR.06)
         assert await get_variable(octt, "OCPPCommCtrlr", "NetworkConfigurationPriority") == "2"
