@@ -45,20 +45,25 @@ async def test_TC_A_01_CS_basic_authentication_valid_username_password(
         assert 16 <= len(PASSWORD) <= 40
 
 
+async def set_password(octt: Octt, password: str) -> dict[str, Any]:
+    """SetVariables SecurityCtrlr.BasicAuthPassword; the station's answer."""
+    return await octt.call(
+        "SetVariables",
+        setVariableData=[
+            {
+                "component": {"name": "SecurityCtrlr"},
+                "variable": {"name": "BasicAuthPassword"},
+                "attributeValue": password,
+            }
+        ],
+    )
+
+
 async def test_TC_A_09_CS_update_basic_auth_password_accepted(rig: Callable[..., Any]) -> None:
     async with rig() as octt:
         connections = octt.connections()
         # 1-2. SetVariables SecurityCtrlr.BasicAuthPassword: Accepted or RebootRequired
-        reply = await octt.call(
-            "SetVariables",
-            setVariableData=[
-                {
-                    "component": {"name": "SecurityCtrlr"},
-                    "variable": {"name": "BasicAuthPassword"},
-                    "attributeValue": NEW_PASSWORD,
-                }
-            ],
-        )
+        reply = await set_password(octt, NEW_PASSWORD)
         assert reply["setVariableResult"][0]["attributeStatus"] in ("Accepted", "RebootRequired")
         # 3-4. the station sends the upgrade request again, with the new password; the TS
         # accepts it (if RebootRequired, the reboot is the station's: no reset is sent)
@@ -84,16 +89,7 @@ async def test_a_new_basic_auth_password_is_kept_in_the_security_log(
         connections = octt.connections()
         logged = len(octt.security_log())
         start, changed_at = len(octt.ts.log), octt.loop.wall()
-        reply = await octt.call(
-            "SetVariables",
-            setVariableData=[
-                {
-                    "component": {"name": "SecurityCtrlr"},
-                    "variable": {"name": "BasicAuthPassword"},
-                    "attributeValue": NEW_PASSWORD,
-                }
-            ],
-        )
+        reply = await set_password(octt, NEW_PASSWORD)
         assert reply["setVariableResult"][0]["attributeStatus"] == "Accepted"
         await octt.reconnected(within_s=120, since=connections)
         await octt.booted(restarted=False)  # a reconnection: the firmware did not restart

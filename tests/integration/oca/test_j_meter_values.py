@@ -92,18 +92,24 @@ async def test_TC_J_02_CS_clock_aligned_meter_values_transaction_ongoing(
         assert octt.sent("MeterValues") == []
 
 
+async def at_the_default_meter_interval(octt: Octt) -> None:
+    """The firmware again, booted, at the station's own meter interval ([station]
+    meter_interval_s, 10 s) instead of the rig's 1 s."""
+    default = StationConfig.__dataclass_fields__["meter_interval_s"].default
+    octt.config = replace(
+        octt.config, station=replace(octt.config.station, meter_interval_s=default)
+    )
+    await octt.power_cycle()
+    await octt.booted()
+
+
 async def test_TC_J_03_CS_clock_aligned_meter_values_event_type_ended(
     rig: Callable[..., Any],
 ) -> None:
     async with rig() as octt:
         # the station's own meter interval ([station] meter_interval_s, 10 s), not the
         # rig's 1 s: the samples must not depend on when the CS last reported a reading
-        default = StationConfig.__dataclass_fields__["meter_interval_s"].default
-        octt.config = replace(
-            octt.config, station=replace(octt.config.station, meter_interval_s=default)
-        )
-        await octt.power_cycle()
-        await octt.booted()
+        await at_the_default_meter_interval(octt)
         # Before: AlignedDataCtrlr.TxEndedInterval 60 s (its TxEndedMeasurands: the energy
         # register), SampledDataCtrlr.TxEndedMeasurands empty, SendDuringIdle false;
         # State is EnergyTransferStarted
@@ -261,12 +267,7 @@ async def test_clock_aligned_values_are_read_at_the_boundary(
     Just before each boundary the simulated meter's register jumps by 1 kWh, more than a
     meter interval of charging: a value from before the boundary has no jump."""
     async with rig() as octt:
-        default = StationConfig.__dataclass_fields__["meter_interval_s"].default
-        octt.config = replace(
-            octt.config, station=replace(octt.config.station, meter_interval_s=default)
-        )
-        await octt.power_cycle()
-        await octt.booted()
+        await at_the_default_meter_interval(octt)
         await octt.set_variables(
             AlignedDataCtrlr__Interval="60",
             AlignedDataCtrlr__Measurands="Energy.Active.Import.Register",
