@@ -202,6 +202,7 @@ class OcppClient:
         )
         self._dm_listeners.append(self.meter.dm_changed)
         self._dm_listeners.append(self.link.dm_changed)  # A01: a new password reconnects
+        self.link.answers_written = self._answers_written  # ... once its answer is out
         self.firmware = FirmwareService(
             bus,
             self,
@@ -580,6 +581,10 @@ class OcppClient:
         not critical, so in the security log only; `what` names the variable, never its
         value."""
         await self._queue_security_event("ReconfigurationOfSecurityParameters", what)
+
+    async def _answers_written(self) -> None:
+        if self._session is not None:
+            await self._session.answers_written()
 
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(

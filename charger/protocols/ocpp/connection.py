@@ -79,6 +79,8 @@ class CsmsConnection:
         self.dm_changed = asyncio.Event()
         self._credentials = 0  # BasicAuthPassword changes so far (NetworkProfile.credentials)
         self._renewing = False  # the current connection closes for new credentials
+        # set by the client: returns once the answers of the CSMS's calls so far are out
+        self.answers_written: Callable[[], Awaitable[None]] = _nothing_pending
         dm.checks[("OCPPCommCtrlr", "NetworkConfigurationPriority")] = networks.check_priority
 
     def url(self, profile: NetworkProfile | None = None) -> str:
@@ -180,9 +182,9 @@ class CsmsConnection:
 
     async def _renew_on_new_password(self, ws: ClientConnection, used: str | None) -> None:
         """A01 (TC_A_09): once SetVariables has set a BasicAuthPassword other than the
-        one this connection was opened with, the station closes it (its answer is out:
-        the session writes it before anything else runs) and connects again at once
-        with the new one, as a new registration (it boots again)."""
+        one this connection was opened with, the station closes it once that call's
+        answer is written and connects again at once with the new one, as a new
+        registration (it boots again)."""
         if used is None:  # security profile 3: no password
             return
         while True:
@@ -190,6 +192,7 @@ class CsmsConnection:
             await self.dm_changed.wait()
             if self._dm.value("SecurityCtrlr", "BasicAuthPassword") != used:
                 break
+        await self.answers_written()  # the SetVariables answer goes out over this connection
         event(log, logging.INFO, "ocpp_reconnect_new_password", url=self.profile.url)
         self._credentials += 1
         self._renewing = True
@@ -274,3 +277,7 @@ class CsmsConnection:
         except (ValueError, OSError):
             return False
         return True
+
+
+async def _nothing_pending() -> None:
+    """`Link.answers_written` without a client: no answers to wait for."""

@@ -60,6 +60,9 @@ class Session:
         self._waiting: tuple[str, str, asyncio.Future[rpc.CallResult | rpc.CallErrorFrame]] | None
         self._waiting = None
         self._tasks = tasks
+        self._answers_begun = 0  # calls of the CSMS being answered, and answered (written
+        self._answers_written = 0  # or failed to write): see `answers_written`
+        self._answer_written = asyncio.Event()
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Sends a CALL and returns the validated CALLRESULT payload.
@@ -139,7 +142,24 @@ class Session:
             return
         waiting[2].set_result(frame)
 
+    async def answers_written(self) -> None:
+        """Returns once every call of the CSMS received so far has had its answer written
+        (or the write failed): what the station does after a change that a handler made
+        (a new password closes the connection) must not overtake that handler's answer."""
+        begun = self._answers_begun
+        while self._answers_written < begun:
+            self._answer_written.clear()
+            await self._answer_written.wait()
+
     async def _answer(self, call: rpc.Call) -> None:
+        self._answers_begun += 1
+        try:
+            await self._answer_call(call)
+        finally:
+            self._answers_written += 1
+            self._answer_written.set()
+
+    async def _answer_call(self, call: rpc.Call) -> None:
         handler = self._handlers.get(call.action)
         try:
             if handler is None:

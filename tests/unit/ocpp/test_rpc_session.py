@@ -149,3 +149,43 @@ def test_validation_never_writes_defaults_into_the_payload() -> None:
     before = json.dumps(payload, sort_keys=True)
     rpc.validate("TransactionEvent", "Request", payload)  # the schema has offline: default false
     assert json.dumps(payload, sort_keys=True) == before
+
+
+async def test_answers_written_waits_for_the_answer_of_a_call_in_progress() -> None:
+    """What a handler's change sets off (a new BasicAuthPassword closes the connection)
+    waits for that handler's answer to be written, however long the handler takes."""
+    started, release = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+    names = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}
+    result = {"setVariableResult": [{**names, "attributeStatus": "Accepted"}]}
+
+    async def set_variables(payload: dict[str, Any]) -> dict[str, Any]:
+        started.set()  # the change is made; the handler still has work to do
+        await release.wait()
+        return result
+
+    class RecordingSocket(FakeSocket):
+        async def send(self, message: str) -> None:
+            order.append("answer written")
+            await super().send(message)
+
+    sock = RecordingSocket()
+    session = Session(sock, {"SetVariables": set_variables}, call_timeout_s=2, tasks=TaskOwner("o"))
+    reader = asyncio.create_task(session.serve())
+    async with asyncio.timeout(5):
+        await session.answers_written()  # nothing begun: returns at once
+        request = {"setVariableData": [{**names, "attributeValue": "a-new-password-0002"}]}
+        await sock.inbox.put(json.dumps([2, "s1", "SetVariables", request]))
+        await started.wait()
+
+        async def after_the_answers() -> None:
+            await session.answers_written()
+            order.append("answers_written returned")
+
+        waiter = asyncio.create_task(after_the_answers())
+        await asyncio.sleep(0)  # one loop turn: the waiter returns or waits, then
+        release.set()  # the handler ends and its answer is written
+        await waiter
+    assert order == ["answer written", "answers_written returned"]
+    assert sock.sent == [[3, "s1", result]]
+    reader.cancel()
