@@ -68,13 +68,23 @@ class FakeSocket:
         self.sent: list[list[Any]] = []
         self.inbox: asyncio.Queue[str] = asyncio.Queue()
         self.sent_event = asyncio.Event()
+        self.reads = 0  # recv calls: the reader is back for more once a frame is handled
+        self.reading = asyncio.Event()
 
     async def send(self, message: str) -> None:
         self.sent.append(json.loads(message))
         self.sent_event.set()
 
     async def recv(self) -> str:
+        self.reads += 1
+        self.reading.set()
         return await self.inbox.get()
+
+    async def handled(self, reads: int) -> None:
+        """Until the reader has asked for frame number `reads` + 1."""
+        while self.reads <= reads:
+            self.reading.clear()
+            await self.reading.wait()
 
     async def next_sent(self) -> list[Any]:
         while True:
@@ -91,9 +101,10 @@ async def test_one_call_at_a_time_and_answers_are_matched_by_id() -> None:
     first = asyncio.create_task(session.call("Heartbeat", {}))
     second = asyncio.create_task(session.call("Heartbeat", {}))
     call1 = await sock.next_sent()
-    await asyncio.sleep(0.05)
-    assert sock.sent == []  # the second CALL waits for the first answer
+    reads = sock.reads
     await sock.inbox.put(json.dumps([3, "someone-else", {}]))  # unexpected id: ignored
+    await sock.handled(reads)  # by then the second CALL has had its turns
+    assert sock.sent == []  # it waits for the first answer
     await sock.inbox.put(json.dumps([3, call1[1], {"currentTime": "2026-01-01T00:00:00Z"}]))
     assert await first == {"currentTime": "2026-01-01T00:00:00Z"}
     call2 = await sock.next_sent()
