@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from charger.runtime.log import event
 
@@ -30,14 +30,22 @@ log = logging.getLogger(__name__)
 
 class Notifier:
     """Sends sd_notify messages to `address` (None: do nothing). `watchdog_interval_s`
-    is the service's WatchdogSec (None: no watchdog)."""
+    is the service's WatchdogSec (None: no watchdog); `sleep` waits between pings (tests
+    give it a clock of their own)."""
 
-    def __init__(self, address: str | None, watchdog_interval_s: float | None = None) -> None:
+    def __init__(
+        self,
+        address: str | None,
+        watchdog_interval_s: float | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         # "@name" is a socket in the abstract namespace: a leading NUL byte on the wire.
         self._address = "\0" + address[1:] if address and address[0] == "@" else address
         self.watchdog_interval_s = watchdog_interval_s if address else None
         self._socket: socket.socket | None = None
         self._failed = False
+        self._sleep = sleep
 
     @property
     def enabled(self) -> bool:
@@ -78,7 +86,7 @@ class Notifier:
             return
         while True:
             self.watchdog()
-            await asyncio.sleep(self.watchdog_interval_s / 2)
+            await self._sleep(self.watchdog_interval_s / 2)
 
     def close(self) -> None:
         if self._socket is not None:
