@@ -141,6 +141,16 @@ class Rig:
                         return message
                 await asyncio.sleep(0.005)
 
+    async def unplug(self) -> None:
+        """Pulls the plug and waits until the SECC has seen it go: the CP's state A on
+        the bus (the SECC folds every bus message as it is published)."""
+        mark = len(self.messages)
+        self.sim.unplug()
+        await self.wait_for(
+            lambda m: m.name == "cp_status" and m.type == "update" and m.data["state"][:1] == "A",
+            after=mark,
+        )
+
     async def end(self, timeout_s: float = 5.0) -> End:
         async with asyncio.timeout(timeout_s):
             return await self.secc.ends.get()
@@ -420,11 +430,13 @@ async def _charge(ev: EvClient, req: Requests) -> None:
     assert (await ev.sap()).response_code is ap.ResponseCode.OK_SuccessfulNegotiation
     for body in (req.session_setup(), req.service_discovery(), req.payment()):
         assert str((await ev.request(body)).response_code).startswith("OK")
-    for _ in range(20):  # EIM: Ongoing until the driver (here: free charging) is authorized
-        auth = await ev.request(req.authorization())
-        if auth.evse_processing is iso2.EVSEProcessing.Finished:
-            break
-        await asyncio.sleep(0.05)
+    # EIM: Ongoing until the driver (here: free charging) is authorized; the EV asks again
+    async with asyncio.timeout(10):
+        while True:
+            auth = await ev.request(req.authorization())
+            if auth.evse_processing is iso2.EVSEProcessing.Finished:
+                break
+            await asyncio.sleep(0.05)
     assert (await ev.request(req.cpd())).evse_processing is iso2.EVSEProcessing.Finished
     assert (await ev.request(req.power_delivery("Start"))).response_code is iso2.ResponseCode.OK
 

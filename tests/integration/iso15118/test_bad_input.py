@@ -3,7 +3,6 @@ power path opens through the CS controller, and the SECC serves the next car."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 from collections.abc import Callable
@@ -199,8 +198,7 @@ async def test_a_connection_the_ev_never_closes(
     # the EV keeps the connection open: the SECC closes it after its linger time
     assert await ev.closed_by_secc(timeout_s=5.0)
     assert (await rig.end()).outcome is Outcome.COMPLETED
-    rig.sim.unplug()
-    await asyncio.sleep(0.05)
+    await rig.unplug()
     rig.sim.plug_in()
     again = await rig.ev()
     await charge(again, req)

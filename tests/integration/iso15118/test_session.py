@@ -65,8 +65,7 @@ async def test_an_ac_session_and_the_bus_sequence(
     assert hlc == [True, False]
     assert "cp_pwm.request" in rig.names() and "cs_contactor_status.request" in rig.names()
     # SDP, the session and the close happened on a serving SECC: the next car is served
-    rig.sim.unplug()
-    await asyncio.sleep(0.1)
+    await rig.unplug()
     rig.sim.plug_in()
     second = await rig.ev()
     await charge(second, req)
@@ -81,7 +80,7 @@ async def test_split_and_merged_tcp_segments(start_secc: Callable[..., Any], req
     framed = v2gtp.encode(0x8001, setup)
     for i in range(len(framed)):  # one byte per segment
         await ev.write(framed[i : i + 1])
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.002)  # spaces the segments out; nothing timed is asserted
     frame = await ev.frame()
     assert frame is not None
     ev.session_id = exi.decode(exi.Schema.ISO2, frame.payload).header.session_id

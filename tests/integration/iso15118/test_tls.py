@@ -56,10 +56,19 @@ async def test_a_reconnecting_ev_resumes_its_tls_session(
     context = ev_tls()
     address, port, security = await rig.sdp(sdp.Security.TLS)
     assert security is sdp.Security.TLS
+    mark = len(rig.messages)
     first, reused = await asyncio.to_thread(handshake, address, rig.veth.ev, port, context, None)
     assert not reused
     await rig.end()  # the first connection ended without a session
-    await asyncio.sleep(0.3)  # T_step_EF of the test settings: 5 % again
+    await rig.wait_for(  # state F, then after T_step_EF 5 % again: the EV may retry
+        lambda m: (
+            m.name == "cp_pwm"
+            and m.type == "request"
+            and m.data["hlc"]
+            and not m.data["fault_state"]
+        ),
+        after=mark,
+    )
     _, reused = await asyncio.to_thread(handshake, address, rig.veth.ev, port, context, first)
     assert reused
 
