@@ -19,10 +19,11 @@ import pytest
 
 from charger.bus import Bus, api, messages
 from charger.bus.api import Message
-from charger.protocols.mqtt.bridge import MqttBridge
+from charger.protocols.mqtt.bridge import SENDER_BURST, MqttBridge
 from charger.protocols.mqtt.connection import BrokerAddress
 from charger.runtime.tasks import TaskOwner
 from rig.processes import Broker
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +136,10 @@ async def test_a_noisy_sender_does_not_starve_a_quiet_one(broker: Broker) -> Non
         try:
             assert json.loads(await flood.stdout.readline()) == {"event": "flooding"}
             ended = asyncio.create_task(flood.stdout.readline())
-            await asyncio.sleep(0.5)
+            # the quiet sender starts once more of the flood has come in than the noisy
+            # sender's burst (not after a fixed time: on a loaded machine the flood may
+            # take a while to build up)
+            await eventually(lambda: flood_in(bridge) > SENDER_BURST)
             for n in range(quiet):  # the remote CS's pilot, every 50 ms
                 update = api.update(
                     "cp_status", "cs/josev", {"evse_id": EVSE, "connector_id": 1, "state": "B1"}
@@ -158,6 +162,11 @@ async def test_a_noisy_sender_does_not_starve_a_quiet_one(broker: Broker) -> Non
             busy()
             await owner.close()
     assert bridge.stats()["senders"]["josev"]["dropped"] > 0  # the noisy one paid
+
+
+def flood_in(bridge: MqttBridge) -> int:
+    received: int = bridge.stats()["senders"]["josev"]["received"]
+    return received
 
 
 def meter_reading(n: int) -> messages.MeterValuesUpdate:
