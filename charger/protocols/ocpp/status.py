@@ -97,7 +97,6 @@ class StatusReporter:
             self.unavailable.discard(evse)
         else:
             self.unavailable.add(evse)
-        self._cp_states.setdefault(evse, "A1")
         for key in self.statuses:
             if key[0] == evse and not self._refresh(key) and report_unchanged:
                 self._report(key, "ocpp availability unchanged")
