@@ -39,8 +39,8 @@ class CsmsState:
     unanswered_transaction_events: int = 0  # leave so many without any answer
     refuse_connections: int = 0  # answer so many WebSocket handshakes 503
     name: str = "csms"
-    # the name of the CSMS at each handshake, accepted or refused (CSMSs may share it)
-    connection_log: list[str] = field(default_factory=list)
+    # (name of the CSMS, outcome) of each handshake (CSMSs may share the list)
+    connection_log: list[tuple[str, str]] = field(default_factory=list)
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -59,7 +59,7 @@ class CsmsState:
 
     def attempted(self, endpoint: str, outcome: str) -> None:
         """A WebSocket handshake at `endpoint`: "accepted", "refused" or "unanswered"."""
-        self.connection_log.append(endpoint)
+        self.connection_log.append((endpoint, outcome))
         self.changed.set()
 
     def actions(self) -> list[str]:

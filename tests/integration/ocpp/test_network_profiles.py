@@ -121,7 +121,7 @@ async def test_a_slot_nobody_listens_on_gives_way_after_its_connection_attempts(
 
 
 async def test_after_the_fallback_failed_too_the_priority_list_is_tried_again() -> None:
-    handshakes: list[str] = []
+    handshakes: list[tuple[str, str]] = []
     first = CsmsState(name="slot 1", connection_log=handshakes, refuse_connections=99)
     second = CsmsState(name="slot 2", connection_log=handshakes, refuse_connections=99)
     async with ocpp_csms(first) as url, ocpp_csms(second) as second_url:
@@ -139,7 +139,15 @@ async def test_after_the_fallback_failed_too_the_priority_list_is_tried_again() 
             client.dm.assign("OCPPCommCtrlr", "NetworkConfigurationPriority", "1,2")
             client.dm.assign("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "1")
             await eventually(lambda: len(handshakes) >= 6)
-    assert handshakes[:6] == ["slot 1", "slot 2", "slot 1", "slot 1", "slot 2", "slot 1"]
+    assert [name for name, _ in handshakes[:6]] == [
+        "slot 1",
+        "slot 2",
+        "slot 1",
+        "slot 1",
+        "slot 2",
+        "slot 1",
+    ]
+    assert {outcome for _, outcome in handshakes} == {"refused"}
 
 
 async def test_a_tls_profile_raises_the_security_profile_and_a_lower_one_is_refused(
