@@ -14,7 +14,6 @@ import argparse
 import datetime
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.footprint import rss_mb
 from rig.net import free_port
-from rig.processes import charger_config
+from rig.processes import charger_config, launch_charger
 
 AC, DC = "hlc = true", 'hlc = true\nkind = "dc"'
 VARIANTS = {  # [[evse]] keys, [sim] keys for the car, the charge loop's response
@@ -39,55 +38,34 @@ def stamp(line: str) -> float:
     return datetime.datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00")).timestamp()
 
 
-def first(log: Path, *needles: str) -> str | None:
-    for line in log.read_text().splitlines():
-        if all(n in line for n in needles):
-            return line
-    return None
-
-
-def wait_for(log: Path, process: subprocess.Popen[bytes], *needles: str, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    while (line := first(log, *needles)) is None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"no {needles} in the log:\n{log.read_text()[-3000:]}")
-        time.sleep(0.01)
-    return line
-
-
 def measure(tmp: Path, variant: str) -> dict[str, float]:
     evse, car, loop_response = VARIANTS[variant]
     extra = f"ev_hlc = true\n{car}\nev_soc_percent = 75\nev_target_soc_percent = 80\ntime_scale = 1"
+    port = free_port()
     config = charger_config(
-        tmp, free_port(), broker="spawn", evse=evse, extra=extra,
+        tmp, port, broker="spawn", evse=evse, extra=extra,
         tail="[iso15118]\nlog_charging_loop = true",
     )  # fmt: skip
     text = config.read_text().replace('level = "debug"', 'level = "info"')
     config.write_text(text.replace("time_scale = 50\n", ""))
-    log = tmp / "charger.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "charger", "sim", "--demo", "--config", str(config)],
-        stderr=log.open("wb"),
-    )
+    charger = launch_charger(config, tmp / "charger.log", port, ("--demo",))
     try:
-        wait_for(log, process, " ready ", timeout_s=30)
         time.sleep(DEMO_PLUG_IN_S / 2)
-        idle_mb = rss_mb(process.pid)
-        matched = wait_for(log, process, "slac_matched", timeout_s=30)
-        loop = wait_for(log, process, "v2g_message", f"response={loop_response}", timeout_s=60)
+        idle_mb = rss_mb(charger.process.pid)
+        matched = charger.first_line("slac_matched", timeout_s=30)
+        loop = charger.first_line("v2g_message", f"response={loop_response}", timeout_s=60)
         time.sleep(1.0)  # a few loop messages later
-        session_mb = rss_mb(process.pid)
-        wait_for(log, process, "v2g_session_end", timeout_s=600)
+        session_mb = rss_mb(charger.process.pid)
+        charger.first_line("v2g_session_end", timeout_s=600)
         time.sleep(0.5)
-        after_mb = rss_mb(process.pid)
+        after_mb = rss_mb(charger.process.pid)
         return {
             "match_to_loop_s": stamp(loop) - stamp(matched),
             "session_rss_mb": session_mb - idle_mb,
             "after_rss_mb": after_mb - idle_mb,
         }
     finally:
-        process.terminate()
-        process.wait(10)
+        charger.stop()
 
 
 def main() -> None:

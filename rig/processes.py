@@ -8,14 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from charger.protocols.mqtt.broker import find_mosquitto
 from charger.protocols.mqtt.credentials import ROLES, Credentials, read
 from rig.net import free_port, wait_port
 
 EVSE_ID = "DE*INT*E0001"
+T = TypeVar("T")
 READY_TIMEOUT_S = 20.0
 
 
@@ -51,14 +54,25 @@ class Charger:
         return self.log_path.read_text(errors="replace")
 
     def wait_log(self, needle: str, timeout_s: float = READY_TIMEOUT_S, count: int = 1) -> None:
+        self._wait(lambda log: log.count(needle) >= count or None, repr(needle), timeout_s)
+
+    def first_line(self, *needles: str, timeout_s: float = READY_TIMEOUT_S) -> str:
+        """The first log line holding every needle, once it is logged."""
+
+        def found(log: str) -> str | None:
+            return next((ln for ln in log.splitlines() if all(n in ln for n in needles)), None)
+
+        return self._wait(found, " and ".join(map(repr, needles)), timeout_s)
+
+    def _wait(self, check: Callable[[str], T | None], what: str, timeout_s: float) -> T:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.log().count(needle) >= count:
-                return
+            if (result := check(self.log())) is not None:
+                return result
             if self.process.poll() is not None:
                 raise AssertionError(f"charger exited ({self.process.returncode}):\n{self.log()}")
             time.sleep(0.05)
-        raise AssertionError(f"{needle!r} not logged within {timeout_s} s:\n{self.log()}")
+        raise AssertionError(f"{what} not logged within {timeout_s} s:\n{self.log()}")
 
     def logins(self) -> dict[str, Credentials]:
         """The bus roles' credentials of the broker this charger spawned."""
@@ -122,12 +136,13 @@ def launch_charger(config: Path, log_path: Path, port: int, args: tuple[str, ...
     """Starts `charger sim --config CONFIG ARGS` logging to `log_path`; returns once it
     logged " ready " (stopping it if it does not)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "charger", "sim", "--config", str(config), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=log_path.open("wb"),
-        env=env,
-    )
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "charger", "sim", "--config", str(config), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+        )
     charger = Charger(process, log_path, port, config)
     try:
         charger.wait_log(" ready ")
