@@ -397,6 +397,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     line: dict[str, Any] = {"bench": "iso15118", "target_wire_p99_ms": TARGET_P99_MS}
+    line["realtime_priority"] = REALTIME_PRIORITY  # of `charger secc` (0: normal scheduling)
     line["core"] = core_bench(args.core_n)
     if not args.no_wire:
         wire = wire_bench(args.loops, not args.no_reference, args.scenarios.split(","))
