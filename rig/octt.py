@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import sqlite3
 import ssl
 import time
 import tomllib
@@ -41,12 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import cbor2
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.v201 import call
 
 from charger import config as charger_config
 from charger.app import EXIT_RESTART, App
+from charger.protocols.ocpp.security_log import SecurityLog
+from charger.runtime.store import Store
 from charger.sim.board import SimBoard, SimEvse
 from rig.csms import CsmsState, Endpoint, Handshake, TlsFront, ocpp_csms, tls_front
 
@@ -689,18 +689,14 @@ class Octt:
     def connections(self) -> int:
         return len(self.ts.connections)
 
-    def security_log(self) -> list[dict[str, Any]]:
+    async def security_log(self) -> list[dict[str, Any]]:
         """The station's security log (A04) as committed to its state directory: the
-        events kept on disk, critical or not, read-only."""
-        path = self.config.station.state_dir / "ocpp-dm.db"
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        events kept on disk, critical or not, read as the firmware reads them at start."""
+        store = await asyncio.to_thread(Store, self.config.station.state_dir / "ocpp-dm.db")
         try:
-            row = db.execute(
-                "SELECT value FROM kv WHERE key = ?", ("ocpp_security_log",)
-            ).fetchone()
+            return await SecurityLog(store).entries()
         finally:
-            db.close()
-        return [] if row is None else list(cbor2.loads(row[0]))
+            store.close()
 
     # ------------------------------------------------------------ manual actions
 

@@ -87,19 +87,19 @@ async def test_a_new_basic_auth_password_is_kept_in_the_security_log(
     says PowerUp: BootReasonEnumType has no reason for new credentials (docs/ocpp-oca.md)."""
     async with rig() as octt:
         connections = octt.connections()
-        logged = len(octt.security_log())
+        logged = len(await octt.security_log())
         start, changed_at = len(octt.ts.log), octt.loop.wall()
         reply = await set_password(octt, NEW_PASSWORD)
         assert reply["setVariableResult"][0]["attributeStatus"] == "Accepted"
         await octt.reconnected(within_s=120, since=connections)
         await octt.booted(restarted=False)  # a reconnection: the firmware did not restart
         assert octt.sent("BootNotification")[-1]["reason"] == "PowerUp"
-        [entry] = octt.security_log()[logged:]
+        [entry] = (await octt.security_log())[logged:]
         assert entry["type"] == "ReconfigurationOfSecurityParameters"
         assert entry["techInfo"] == "SecurityCtrlr.BasicAuthPassword"
         stamp = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00"))
         assert abs(stamp.timestamp() - changed_at) < 1
-        assert NEW_PASSWORD not in repr(octt.security_log())
+        assert NEW_PASSWORD not in repr(await octt.security_log())
         # not critical: no notification, checked once the next Heartbeat has come
         await octt.next_heartbeat()
         await octt.nothing("SecurityEventNotification", after=start)

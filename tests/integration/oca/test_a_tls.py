@@ -204,7 +204,7 @@ async def test_TC_A_19_CS_upgrade_security_profile_accepted(
         assert await get_variable(octt, "SecurityCtrlr", "SecurityProfile") == "2"
         assert [
             e["techInfo"]
-            for e in octt.security_log()
+            for e in await octt.security_log()
             if e["type"] == "ReconfigurationOfSecurityParameters"
         ] == ["SecurityCtrlr.SecurityProfile 1 -> 2"]
         # 12-13. GetVariables NetworkConfigurationPriority: slot 2; slot 1 (security
