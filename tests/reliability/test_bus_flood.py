@@ -11,6 +11,7 @@ no contactor update is lost, and an invalid flood costs a bounded amount of log.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -168,7 +169,10 @@ async def test_no_contactor_update_is_lost_during_a_flood(start_flood: Any, sim:
     ]
     assert statuses == ["closed", "opened"] * cycles
     states = [w["data"]["state"] for w in result["watched"] if w["name"] == "cp_status"]
-    assert sum(1 for s in states if s.startswith("A")) == cycles, states
+    # each unplug once; a state repeated (the CS re-sends the current one with every
+    # cs_parameters answer, and the flood asks for those) is not a new transition
+    unplugs = [b for a, b in itertools.pairwise(["?", *states]) if b[0] == "A" != a[0]]
+    assert len(unplugs) == cycles, states
 
 
 async def test_an_invalid_flood_logs_a_bounded_amount_with_counts(

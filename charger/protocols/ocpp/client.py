@@ -172,7 +172,7 @@ class OcppClient:
         configured = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.networks = network_profiles or NetworkProfiles(None, configured)
         self.link = CsmsConnection(
-            settings, self.dm, self.networks, outbox, self._timestamp, rng=rng, connect=connect
+            settings, self.dm, self.networks, self._queue_security_event, rng=rng, connect=connect
         )
         self.status = StatusReporter(
             self.dm,
@@ -188,7 +188,6 @@ class OcppClient:
         self._loaded = asyncio.Event()  # device model and local list read from disk
         self._dm_listeners: list[asyncio.Event] = [self._dm_changed]  # set on each change
         self.security_log = SecurityLog(state_store)
-        self.link.security_log = self.security_log
         self.variables = VariablesService(
             self.dm,
             self._timestamp,
