@@ -22,8 +22,6 @@ from websockets.asyncio.client import ClientConnection
 
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.network_profiles import NetworkProfile, NetworkProfiles
-from charger.protocols.ocpp.outbox import Outbox, StorageFull
-from charger.protocols.ocpp.security_log import SecurityLog
 from charger.protocols.ocpp.settings import OcppSettings
 from charger.protocols.ocpp.tls import security_event
 from charger.runtime.log import event
@@ -58,8 +56,7 @@ class CsmsConnection:
         settings: OcppSettings,
         dm: DeviceModel,
         networks: NetworkProfiles,
-        outbox: Outbox,
-        timestamp: Callable[[], str],
+        security_event: Callable[[str, str], Awaitable[None]],
         *,
         rng: random.Random | None = None,
         connect: Callable[..., Any] = websockets.connect,
@@ -67,9 +64,9 @@ class CsmsConnection:
         self._s = settings
         self._dm = dm
         self.networks = networks
-        self._outbox = outbox  # security events wait there for a connection
-        self.security_log: SecurityLog | None = None  # the client's, where they are kept
-        self._timestamp = timestamp
+        # A04: keeps a security event (kind, techInfo) in the security log and queues its
+        # notification when the CSMS hears of that kind (the client's)
+        self._security_event = security_event
         self._rng = rng or random.Random()
         self._connect = connect
         self.profile = NetworkProfile(1, settings.csms_url, settings.security_profile)
@@ -113,7 +110,7 @@ class CsmsConnection:
                         slot=profile.slot,
                         error=str(exc) or type(exc).__name__,
                     )
-                    await self._security_event(exc)
+                    await self._tls_failure(exc)
             finally:
                 established, self.connected = self.connected, False
             lost()
@@ -178,7 +175,15 @@ class CsmsConnection:
                 await serve(ws)
             finally:
                 watch.cancel()
-                await asyncio.gather(watch, return_exceptions=True)
+                [outcome] = await asyncio.gather(watch, return_exceptions=True)
+                if isinstance(outcome, Exception):  # not the cancellation: it failed
+                    event(
+                        log,
+                        logging.WARNING,
+                        "ocpp_password_watch_failed",
+                        url=profile.url,
+                        error=repr(outcome),
+                    )
 
     async def _renew_on_new_password(self, ws: ClientConnection, used: str | None) -> None:
         """A01 (TC_A_09): once SetVariables has set a BasicAuthPassword other than the
@@ -214,12 +219,10 @@ class CsmsConnection:
         if profile.security_profile <= before:
             return
         await dm.save("SecurityCtrlr", "SecurityProfile", str(profile.security_profile))
-        if self.security_log is not None:  # A05: a security parameter changed (not critical)
-            await self.security_log.record(
-                "ReconfigurationOfSecurityParameters",
-                self._timestamp(),
-                f"SecurityCtrlr.SecurityProfile {before} -> {profile.security_profile}",
-            )
+        await self._security_event(  # A05: a security parameter changed
+            "ReconfigurationOfSecurityParameters",
+            f"SecurityCtrlr.SecurityProfile {before} -> {profile.security_profile}",
+        )
         kept = [
             p.slot
             for p in self.networks.ordered(
@@ -247,19 +250,13 @@ class CsmsConnection:
             "statusInfo": {"reasonCode": "InvalidValue", "additionalInfo": problem[:512]},
         }
 
-    async def _security_event(self, error: BaseException) -> None:
-        """A04: TLS failures become SecurityEventNotifications, queued durably."""
+    async def _tls_failure(self, error: BaseException) -> None:
+        """A04: a failed TLS connection that is a security event is handed on as one."""
         kind = security_event(error)
         if kind is None:
             return
         event(log, logging.ERROR, "ocpp_security_event", type=kind, error=str(error))
-        payload = {"type": kind, "timestamp": self._timestamp(), "techInfo": str(error)[:255]}
-        if self.security_log is not None:
-            await self.security_log.record(kind, payload["timestamp"], payload["techInfo"])
-        try:
-            await self._outbox.put("SecurityEventNotification", payload)
-        except StorageFull as exc:  # reported by the client's writer; keep connecting
-            event(log, logging.ERROR, "ocpp_security_event_not_stored", type=kind, error=str(exc))
+        await self._security_event(kind, str(error))
 
     def _tls(self, security_profile: int) -> ssl.SSLContext | None:
         """The TLS context for a security profile (None for profile 1); raises if none."""
