@@ -5,8 +5,9 @@ answers in well under a millisecond of its own time; what makes the tail is wait
 the CPU. With normal scheduling, any busy process on the board (a log rotation, an
 update's download, the broker under a flood) delays the loop's wake-up by whole
 scheduler slices: measured on a 2-vCPU machine with other jobs running, ChargingStatus
-answered on the wire with a p99 of 4.4-16 ms, and 0.8-1.0 ms once the process ran
-SCHED_RR (docs/benchmarks.md). The same wake-up carries the IEC 61851 safety path.
+answered on the wire with a p99 of 4 to 116 ms, and under 1 ms once the process ran
+SCHED_RR (docs/benchmarks.md, session 6). The same wake-up carries the IEC 61851 safety
+path.
 
 The image's systemd unit starts the process SCHED_RR already (`CPUSchedulingPolicy=`);
 this setting is for other launchers (`charger secc` on a bench, a container). Children
