@@ -201,7 +201,7 @@ class OcppClient:
         )
         self._dm_listeners.append(self.meter.dm_changed)
         self._dm_listeners.append(self.link.dm_changed)  # A01: a new password reconnects
-        self.link.answers_written = self._answers_written  # ... once its answer is out
+        self.link.exchanges_settled = self._exchanges_settled  # ... once they are
         self.firmware = FirmwareService(
             bus,
             self,
@@ -581,9 +581,9 @@ class OcppClient:
         value."""
         await self._queue_security_event("ReconfigurationOfSecurityParameters", what)
 
-    async def _answers_written(self) -> None:
+    async def _exchanges_settled(self) -> None:
         if self._session is not None:
-            await self._session.answers_written()
+            await self._session.settled()
 
     async def _serve(self, ws: ClientConnection) -> None:
         session = Session(

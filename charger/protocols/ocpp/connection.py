@@ -76,8 +76,8 @@ class CsmsConnection:
         self.dm_changed = asyncio.Event()
         self._credentials = 0  # BasicAuthPassword changes so far (NetworkProfile.credentials)
         self._renewing = False  # the current connection closes for new credentials
-        # set by the client: returns once the answers of the CSMS's calls so far are out
-        self.answers_written: Callable[[], Awaitable[None]] = _nothing_pending
+        # set by the client: returns once the exchanges in flight are done (Session.settled)
+        self.exchanges_settled: Callable[[], Awaitable[None]] = _nothing_pending
         dm.checks[("OCPPCommCtrlr", "NetworkConfigurationPriority")] = networks.check_priority
 
     def url(self, profile: NetworkProfile | None = None) -> str:
@@ -197,7 +197,7 @@ class CsmsConnection:
             await self.dm_changed.wait()
             if self._dm.value("SecurityCtrlr", "BasicAuthPassword") != used:
                 break
-        await self.answers_written()  # the SetVariables answer goes out over this connection
+        await self.exchanges_settled()  # the SetVariables answer goes out over this connection
         event(log, logging.INFO, "ocpp_reconnect_new_password", url=self.profile.url)
         self._credentials += 1
         self._renewing = True
@@ -277,4 +277,4 @@ class CsmsConnection:
 
 
 async def _nothing_pending() -> None:
-    """`Link.answers_written` without a client: no answers to wait for."""
+    """`exchanges_settled` without a client: no exchanges to wait for."""

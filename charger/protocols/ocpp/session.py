@@ -151,6 +151,14 @@ class Session:
             self._answer_written.clear()
             await self._answer_written.wait()
 
+    async def settled(self) -> None:
+        """`answers_written`, then until our own CALL in flight, if any, has its answer
+        (or timed out): closing the connection now loses neither side's exchange. (A CSMS
+        busy with our CALL may not yet have read our answer to its own.)"""
+        await self.answers_written()
+        async with self._one_call:
+            pass
+
     async def _answer(self, call: rpc.Call) -> None:
         self._answers_begun += 1
         try:

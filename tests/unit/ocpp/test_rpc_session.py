@@ -200,3 +200,24 @@ async def test_answers_written_waits_for_the_answer_of_a_call_in_progress() -> N
     assert order == ["answer written", "answers_written returned"]
     assert sock.sent == [[3, "s1", result]]
     reader.cancel()
+
+
+async def test_settled_waits_for_our_own_call_in_flight() -> None:
+    """Before a connection is closed on purpose, our CALL in flight gets its answer: a
+    CSMS busy with it may not have read our answer to its own call yet."""
+    sock = FakeSocket()
+    session = Session(sock, {}, call_timeout_s=2, tasks=TaskOwner("ocpp"))
+    reader = asyncio.create_task(session.serve())
+    async with asyncio.timeout(5):
+        await session.settled()  # nothing in flight: at once
+        heartbeat = asyncio.create_task(session.call("Heartbeat", {}))
+        sent = await sock.next_sent()
+        settled = asyncio.create_task(session.settled())
+        reads = sock.reads
+        await sock.inbox.put(json.dumps([3, "someone-else", {}]))
+        await sock.handled(reads)  # by then `settled` has had its turns
+        assert not settled.done()
+        await sock.inbox.put(json.dumps([3, sent[1], {"currentTime": "2026-01-01T00:00:00Z"}]))
+        await settled
+        assert heartbeat.done()
+    reader.cancel()
