@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +20,8 @@ from charger.runtime.log import event
 from charger.runtime.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
+
+_Operation = Callable[[], Coroutine[Any, Any, None]]  # a scheduled operation
 
 _DATA_TRANSFER_STATUS = {
     "accepted": "Accepted",
@@ -63,28 +65,20 @@ class Station(Protocol):
     ) -> str: ...
 
 
-@dataclass(frozen=True)
-class _ScheduledInoperative:
-    """A ChangeAvailability Inoperative waiting for `evse`'s transaction to end."""
-
-    evse: int
-    apply: Callable[[], Awaitable[None]]
-
-    def __call__(self) -> Awaitable[None]:
-        return self.apply()
-
-
 @dataclass
 class RemoteOperations:
     bus: Bus
     station: Station
     timeout_s: float
     tasks: TaskOwner
+    # OnIdle resets waiting for the transactions of their EVSEs to end
     _scheduled: list[tuple[frozenset[int], Callable[[], Awaitable[None]]]] = field(
         default_factory=list
     )
-    # EVSEs whose scheduled Inoperative (one each in _scheduled) has not run yet
-    _inoperative_scheduled: set[int] = field(default_factory=set)
+    # the one record of the Inoperatives waiting for an EVSE's transaction to end: the
+    # EVSE's, until it runs (`_scheduled_inoperative`) or an Operative cancels it (the
+    # StatusReporter's scheduled_unavailable follows it, Station.schedule_unavailable)
+    _inoperative: dict[int, _Operation] = field(default_factory=dict)
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
         return {
@@ -106,10 +100,14 @@ class RemoteOperations:
         return frozenset(e for e in evses if self.station.transaction_id(e) is not None)
 
     async def transaction_ended(self) -> None:
-        """Runs the operations that were waiting for their transactions to end."""
+        """Runs the operations that were waiting for their transactions to end: the
+        Inoperatives first (a reset keeps the availability they leave), then the
+        resets. Each Inoperative checks its record when it runs, so one cancelled
+        meanwhile (while an earlier operation waited for the CS) does nothing."""
+        inoperative = [op for e, op in self._inoperative.items() if not self._busy([e])]
         ready = [(evses, op) for evses, op in self._scheduled if not self._busy(list(evses))]
         self._scheduled = [item for item in self._scheduled if item not in ready]
-        for _, operation in ready:
+        for operation in [*inoperative, *(op for _, op in ready)]:
             await operation()
 
     # ------------------------------------------------------------------ B11, B12
@@ -178,32 +176,27 @@ class RemoteOperations:
             if free and not await self._make_available(free, evse is None, False):
                 return {"status": "Rejected"}
             for e in sorted(busy):
-                if e not in self._inoperative_scheduled:  # once, however often asked
-                    self._inoperative_scheduled.add(e)
-                    self._scheduled.append((frozenset({e}), self._scheduled_inoperative(e)))
+                if e not in self._inoperative:  # once, however often asked
+                    self._inoperative[e] = self._scheduled_inoperative(e)
             self.station.schedule_unavailable(sorted(busy))
             return {"status": "Scheduled"}
+        # an Operative takes the scheduled Inoperatives out at once, so none of them
+        # runs (its transaction ending now) while the CS is asked
+        taken = {e: op for e in targets if operative and (op := self._inoperative.pop(e, None))}
         if not await self._make_available(targets, evse is None, operative):
+            self._restore_scheduled_inoperative(taken)
             return {"status": "Rejected"}
-        if operative:
-            self._cancel_scheduled_inoperative(targets)
+        if taken:
+            self.station.unschedule_unavailable(sorted(taken))
+            event(log, logging.INFO, "ocpp_inoperative_cancelled", evses=sorted(taken))
         return {"status": "Accepted"}
 
-    def _cancel_scheduled_inoperative(self, evses: list[int]) -> None:
-        """A later ChangeAvailability supersedes a scheduled one (G03/G04): an Operative
-        for an EVSE whose Inoperative waits for its transaction to end cancels that, so
-        the EVSE stays operative when the transaction ends."""
-        cancelled = self._inoperative_scheduled.intersection(evses)
-        if not cancelled:
-            return
-        self._inoperative_scheduled -= cancelled
-        self._scheduled = [
-            (group, op)
-            for group, op in self._scheduled
-            if not (isinstance(op, _ScheduledInoperative) and op.evse in cancelled)
-        ]
-        self.station.unschedule_unavailable(sorted(cancelled))
-        event(log, logging.INFO, "ocpp_inoperative_cancelled", evses=sorted(cancelled))
+    def _restore_scheduled_inoperative(self, taken: dict[int, _Operation]) -> None:
+        """A refused Operative cancels nothing: the Inoperatives it took out wait again
+        (or run now, their transactions having ended meanwhile)."""
+        for e, op in taken.items():
+            if self._inoperative.setdefault(e, op) is op and not self._busy([e]):
+                self.tasks.spawn(op(), "scheduled inoperative")
 
     async def _make_available(self, evses: list[int], station: bool, operative: bool) -> bool:
         """Asks the CS (once for the whole station when `station` and these are all its
@@ -225,18 +218,21 @@ class RemoteOperations:
             self.station.set_available(e, operative, report_unchanged=whole)
         return True
 
-    def _scheduled_inoperative(self, evse: int) -> _ScheduledInoperative:
-        """A scheduled Inoperative of one EVSE, run when its transaction has ended."""
+    def _scheduled_inoperative(self, evse: int) -> _Operation:
+        """A scheduled Inoperative of one EVSE, run when its transaction has ended; only
+        while it is still the EVSE's record (not cancelled, not run already)."""
 
         async def apply() -> None:
-            self._inoperative_scheduled.discard(evse)
+            if self._inoperative.get(evse) is not apply:
+                return  # an Operative cancelled it after the transaction ended
+            del self._inoperative[evse]
             data = {"operational_status": "inoperative", "evse_id": self.station.evse_id(evse)}
             reply = await self._ask(messages.CHANGE_AVAILABILITY_REQUEST, data)
             accepted = reply is not None and reply["status"] == "accepted"
             self.station.unschedule_unavailable([evse])
             self.station.set_available(evse, not accepted)
 
-        return _ScheduledInoperative(evse, apply)
+        return apply
 
     # ------------------------------------------------------------------ F05, F06, P01
 
