@@ -19,6 +19,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,20 @@ _STATION_STATE = "ocpp_station_state"
 _CHARGING_PROFILES = "ocpp_charging_profiles"
 
 
+_Write = tuple[int, dict[str, Any] | str, dict[str, Any]]  # see OcppClient._writes
+
+
+@dataclass
+class _Place:
+    """A place held in an EVSE's write order (`OcppClient._hold`); its writes once
+    released."""
+
+    writes: list[_Write] | None = None
+
+
+_HeldWrite = _Write | _Place
+
+
 class OcppClient:
     def __init__(
         self,
@@ -145,7 +160,7 @@ class OcppClient:
         )
         # (EVSE, a TransactionEvent or the id of the transaction whose state alone changed,
         # the state it leaves)
-        self._writes: asyncio.Queue[tuple[int, dict[str, Any] | str, dict[str, Any]]]
+        self._writes: asyncio.Queue[_Write]
         self._writes = asyncio.Queue()
         self._unsettled: set[int] = set()
         self._answered: set[int] = set()  # outbox entries answered, deletion in progress
@@ -167,7 +182,13 @@ class OcppClient:
         # EVSEs whose transaction's idToken the CSMS refused, StopTxOnInvalidId false:
         # charging goes on up to MaxEnergyOnInvalidId (C12.FR.04, E05)
         self._invalid_token: set[int] = set()
-        self._ended_waiters: dict[int, list[asyncio.Future[None]]] = {}  # stop_energy
+        # stop_energy: the futures waiting for an EVSE's Ended event to be committed, and
+        # the Ended events of each EVSE queued, not yet committed to the outbox
+        self._ended_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._ended_queued: dict[int, int] = {}
+        # EVSEs whose writes wait behind a place held for an event still being made
+        # (`_hold`): the held places (None) and the writes queued after them, in order
+        self._held: dict[int, list[_HeldWrite]] = {}
         self._learning = False  # the CS is telling the state the station started in
         configured = NetworkProfile(1, settings.csms_url, settings.security_profile)
         self.networks = network_profiles or NetworkProfiles(None, configured)
@@ -199,7 +220,7 @@ class OcppClient:
         self.meter = MeterSampler(
             self.dm, self.tx, self._emit, self._timestamp, self._registered_session, self._tasks
         )
-        self._dm_listeners.append(self.meter.dm_changed)
+        self._dm_listeners.append(self.meter.replan)
         self._dm_listeners.append(self.link.dm_changed)  # A01: a new password reconnects
         self.link.exchanges_settled = self._exchanges_settled  # ... once they are
         self.firmware = FirmwareService(
@@ -216,8 +237,9 @@ class OcppClient:
             store=state_store,
             call_timeout_s=settings.call_timeout_s,
         )
-        self.meter.monotonic, self.meter.wall_clock = monotonic, wall_clock
-        self.meter.read = self._read_meter
+        self.meter.monotonic, self.meter.clock = monotonic, self._station_time
+        self.meter.timestamp_at, self.meter.hold = self._timestamp_at, self._hold
+        self.meter.read, self.meter.take = self._read_meter, self._meter_reading
         self.status.monotonic = monotonic
 
     # ------------------------------------------------------------------ bus
@@ -285,7 +307,7 @@ class OcppClient:
         evse = connector.ocpp_evse_id
         # a silent meter: the Ended event goes with the last reading
         if (reading := await self._read_meter(evse)) is not None:
-            self.meter.reading(evse, reading)
+            self._meter_reading(evse, reading)
         self._emit(evse, self.tx.finish(evse))
 
     async def _read_meter(self, ocpp_evse_id: int) -> dict[str, Any] | None:
@@ -325,12 +347,18 @@ class OcppClient:
     def _on_meter_values(self, message: Message[messages.MeterValuesUpdate]) -> None:
         if (connector := self._connector(message.data.get("evse_id"))) is None:
             return
-        evse = connector.ocpp_evse_id
-        self.meter.reading(evse, dict(message.data))
+        self._meter_reading(connector.ocpp_evse_id, dict(message.data))
+
+    def _meter_reading(self, evse: int, data: dict[str, Any]) -> None:
+        """Every reading of an EVSE's meter, reported by the CS or asked for (a final or
+        a clock-aligned one): its events, kept with the open transaction, and the
+        MaxEnergyOnInvalidId limit checked."""
+        self.meter.reading(evse, data)
         if (tx_id := self.tx.transaction_id(evse)) is not None:
             # kept with the transaction, so a PowerLoss Ended after a power cut has it
-            self._writes.put_nowait((evse, tx_id, self.tx.snapshot(evse)))
-        self._limit_invalid_energy(connector)
+            self._put_write((evse, tx_id, self.tx.snapshot(evse)))
+        if (connector := self._connector(self.evse_id(evse))) is not None:
+            self._limit_invalid_energy(connector)
 
     def _on_ws_status(self, message: Message[messages.WebsocketStatusRequest]) -> None:
         reply = messages.WEBSOCKET_STATUS_RESPONSE.answer(message, self._ws_status_data())
@@ -355,17 +383,46 @@ class OcppClient:
     def _emit(self, evse: int, events: list[dict[str, Any]]) -> None:
         """Queues TransactionEvents for the writer, with the state each one leaves."""
         for payload in events:
-            self._writes.put_nowait((evse, payload, self.tx.snapshot(evse)))
+            self._put_write((evse, payload, self.tx.snapshot(evse)))
             if payload["eventType"] == "Started":
                 self.meter.transaction_started(evse)
             if payload["eventType"] == "Ended":
-                for waiter in self._ended_waiters.pop(evse, []):
-                    if not waiter.done():
-                        waiter.set_result(None)
                 self._invalid_token.discard(evse)
                 self._groups.pop(evse, None)  # the group stopped with its transaction
                 self._tasks.spawn(self._remote.transaction_ended(), "scheduled operations")
                 self.firmware.transaction_ended()
+
+    def _put_write(self, write: _Write) -> None:
+        """Queues a write for the writer, behind a place held for its EVSE if any."""
+        evse, payload, _ = write
+        if isinstance(payload, dict) and payload["eventType"] == "Ended":
+            self._ended_queued[evse] = self._ended_queued.get(evse, 0) + 1
+        if evse in self._held:
+            self._held[evse].append(write)
+        else:
+            self._writes.put_nowait(write)
+
+    def _hold(self, evse: int) -> Callable[[list[dict[str, Any]]], None]:
+        """Holds a place in the EVSE's write order for events made now and completed
+        later (a clock-aligned event waits for its reading, MeterSampler): the EVSE's
+        writes queued meanwhile wait behind it, so the events keep the order of their
+        seqNo. Returns what queues the completed events in that place."""
+        state = self.tx.snapshot(evse)  # the state the events leave, as of now
+        held = self._held.setdefault(evse, [])
+        place = _Place()
+        held.append(place)
+
+        def release(events: list[dict[str, Any]]) -> None:
+            place.writes = [(evse, payload, state) for payload in events]
+            while held and not (isinstance(held[0], _Place) and held[0].writes is None):
+                first = held.pop(0)
+                writes = (first.writes or []) if isinstance(first, _Place) else [first]
+                for write in writes:
+                    self._writes.put_nowait(write)
+            if not held and self._held.get(evse) is held:
+                del self._held[evse]
+
+        return release
 
     async def _write_forever(self) -> None:
         """Commits queued events to the outbox one by one, in the order they happened.
@@ -386,7 +443,20 @@ class OcppClient:
                 else:
                     if self._storage_error is not None:
                         self._storage_problem(None)
+                    if isinstance(payload, dict) and payload["eventType"] == "Ended":
+                        self._ended_committed(evse)
                     break
+
+    def _ended_committed(self, evse: int) -> None:
+        """An Ended event of the EVSE is in the outbox: once no other is on its way, the
+        resets waiting for it go on (`stop_energy`)."""
+        self._ended_queued[evse] -= 1
+        if self._ended_queued[evse] > 0 or self.tx.ending(evse):
+            return
+        del self._ended_queued[evse]
+        for waiter in self._ended_waiters.pop(evse, []):
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _write(self, evse: int, payload: dict[str, Any] | str, state: dict[str, Any]) -> None:
         if isinstance(payload, str):  # the open transaction's new meter reading
@@ -762,15 +832,23 @@ class OcppClient:
             self._boot_now.clear()
             await wait_event(self._boot_now, interval if interval > 0 else DEFAULT_BOOT_RETRY_S)
 
+    def _station_time(self) -> float:
+        """Now, on the CSMS's clock (G02: Heartbeat and BootNotification set it), in
+        seconds since the epoch: the station's time wherever it tells one."""
+        return self._wall_clock() + self.clock_offset_s
+
+    def _timestamp_at(self, seconds: float) -> str:
+        """An instant of the station's time (`_station_time`) as an OCPP timestamp."""
+        return api.timestamp(datetime.fromtimestamp(seconds, UTC))
+
     def _timestamp(self) -> str:
-        """Now, on the CSMS's clock (G02: Heartbeat and BootNotification set it)."""
-        now = datetime.fromtimestamp(self._wall_clock(), UTC)
-        return api.timestamp(now + timedelta(seconds=self.clock_offset_s))
+        return self._timestamp_at(self._station_time())
 
     def _sync_clock(self, csms_time: str) -> None:
-        theirs = datetime.fromisoformat(csms_time.replace("Z", "+00:00"))
-        ours = datetime.fromtimestamp(self._wall_clock(), UTC)
-        self.clock_offset_s = (theirs - ours).total_seconds()
+        theirs = datetime.fromisoformat(csms_time.replace("Z", "+00:00")).timestamp()
+        offset_s, self.clock_offset_s = self.clock_offset_s, theirs - self._wall_clock()
+        if offset_s != self.clock_offset_s:
+            self.meter.replan.set()  # the clock-aligned boundaries move with the clock
 
     # ------------------------------------------------------------------ availability
 
@@ -972,16 +1050,28 @@ class OcppClient:
 
     async def stop_energy(self, ocpp_evse_id: int) -> None:
         """Stops the energy transfer of an ending transaction and returns once its Ended
-        event is queued (at the latest after the message timeout, `_stopped`)."""
+        event is committed to the outbox, so it survives the reset that follows (at the
+        latest after the message timeout, `_stopped`, and the final reading's)."""
         evse_id = self.evse_id(ocpp_evse_id)
-        if not self.tx.ending(ocpp_evse_id) or evse_id is None:
+        if evse_id is None:
             return
+        if self.tx.ending(ocpp_evse_id):
+            self._tasks.spawn(self._stop_charging(evse_id), "stop charging")
+        elif not self._ended_queued.get(ocpp_evse_id):
+            return  # no Ended event on its way
         ended = asyncio.get_running_loop().create_future()
-        self._ended_waiters.setdefault(ocpp_evse_id, []).append(ended)
-        self._tasks.spawn(self._stop_charging(evse_id), "stop charging")
-        with contextlib.suppress(TimeoutError):
+        waiters = self._ended_waiters.setdefault(ocpp_evse_id, [])
+        waiters.append(ended)
+        try:
             async with asyncio.timeout(self._s.call_timeout_s + FINAL_READING_TIMEOUT_S):
                 await ended
+        except TimeoutError:
+            event(log, logging.WARNING, "ocpp_reset_before_ended_committed", evse=ocpp_evse_id)
+        finally:
+            if ended in waiters:
+                waiters.remove(ended)
+            if not waiters and self._ended_waiters.get(ocpp_evse_id) is waiters:
+                del self._ended_waiters[ocpp_evse_id]
 
     async def _store_tx_profile(self, evse: int, profile: dict[str, Any]) -> None:
         """F01.FR.08: the TxProfile of a remote start, kept (on disk) for smart charging,

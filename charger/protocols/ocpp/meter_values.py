@@ -9,8 +9,10 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from charger.bus import api
 from charger.protocols.ocpp.device_model import DeviceModel
 from charger.protocols.ocpp.measurands import sampled_values
 from charger.protocols.ocpp.session import Session
@@ -19,6 +21,7 @@ from charger.runtime.tasks import TaskOwner, wait_event
 
 Emit = Callable[[int, list[dict[str, Any]]], None]  # TransactionEvents of an EVSE
 Read = Callable[[int], Awaitable[dict[str, Any] | None]]  # a fresh meter_values, or None
+Release = Callable[[list[dict[str, Any]]], None]  # emits events in the place held for them
 
 _MEASURANDS = {
     "Started": ("SampledDataCtrlr", "TxStartedMeasurands"),
@@ -50,11 +53,22 @@ class MeterSampler:
         # SampledDataCtrlr / AlignedDataCtrlr.TxEndedInterval samples of each EVSE's tx:
         # (its transactionId, meter values, monotonic time of the last periodic one)
         self._ended: dict[int, tuple[str, list[dict[str, Any]], float]] = {}
-        self.dm_changed = asyncio.Event()  # the client sets it after every SetVariables
+        # the client sets it after every SetVariables and when its clock is set: the
+        # clock-aligned boundaries are planned again
+        self.replan = asyncio.Event()
         self.monotonic = time.monotonic  # the clock of sampling intervals (tests set it)
-        self.wall_clock = time.time  # the clock that clock-aligned samples follow
+        # the station's time, in seconds since the epoch, that clock-aligned samples
+        # follow: the client's is the CSMS's (its wall clock plus the offset it learnt)
+        self.clock: Callable[[], float] = time.time
+        self.timestamp_at: Callable[[float], str] = _timestamp_at  # an instant of `clock`
         # asks the CS for a reading now (the client's bus request); None: the last one
         self.read: Read | None = None
+        # where a fresh reading goes: the path of every reading (the client's also keeps
+        # it with the transaction and checks MaxEnergyOnInvalidId)
+        self.take: Callable[[int, dict[str, Any]], None] = self.reading
+        # holds an EVSE's place in the order of its events: those emitted meanwhile go
+        # out after the ones given to the returned function (the client's write order)
+        self.hold: Callable[[int], Release] = lambda evse: lambda events: self._emit(evse, events)
         tx.sampler = self.sample
         tx.ended_values = self.take_ended_values
 
@@ -87,38 +101,38 @@ class MeterSampler:
             self._gather_ended_values(evse, tx_id, now)
 
     async def clock_aligned_forever(self, evses: list[int]) -> None:
-        """J02 and J01: at each boundary of AlignedDataCtrlr.Interval on the wall clock,
-        in a transaction an Updated event (none when SendDuringIdle is set), else
-        MeterValues; at each boundary of AlignedDataCtrlr.TxEndedInterval a sample for
-        the Ended event of every transaction (`_aligned_ended_sample`)."""
+        """J02 and J01: at each boundary of AlignedDataCtrlr.Interval on the station's
+        clock (`clock`, the CSMS's), in a transaction an Updated event (none when
+        SendDuringIdle is set), else MeterValues; at each boundary of
+        AlignedDataCtrlr.TxEndedInterval a sample for the Ended event of every
+        transaction (`_aligned_ended_sample`). Each is stamped with its boundary."""
         done: dict[str, int] = {}  # the last boundary handled, per interval
         while True:
             intervals = {
                 name: self._dm.integer("AlignedDataCtrlr", name)
                 for name in ("Interval", "TxEndedInterval")
             }
-            self.dm_changed.clear()
-            now = self.wall_clock()
+            self.replan.clear()
+            now = self.clock()
             due: dict[str, int] = {}  # the next boundary of each interval, as its count
             for name, interval_s in intervals.items():
                 if interval_s > 0:
                     due[name] = max(math.floor(now / interval_s) + 1, done.get(name, -1) + 1)
             at = {name: count * intervals[name] for name, count in due.items()}
             wait = None if not at else max(min(at.values()) - now, 0.0)
-            if await wait_event(self.dm_changed, wait):
-                continue  # an interval changed: start over
+            if await wait_event(self.replan, wait):
+                continue  # an interval or the clock changed: plan again
             first = min(at.values())
+            if self.clock() < first - 1e-3:
+                continue  # woke before the boundary on the station's clock: wait again
             names = {n for n, t in at.items() if t - first < 1e-3}
             for name in names:
                 done[name] = due[name]
-            stamp = self._timestamp()  # the boundary's time, whenever the reading comes
+            stamp = self.timestamp_at(first)  # the boundary, whenever the reading comes
             for evse in evses:
                 tx_id = self._tx.transaction_id(evse)
                 if wanted := self._clock_aligned_wanted(names, tx_id):
-                    self._tasks.spawn(
-                        self._at_boundary(evse, wanted, tx_id, stamp),
-                        "ocpp clock-aligned sample",
-                    )
+                    self._at_boundary(evse, wanted, tx_id, stamp)
 
     def _clock_aligned_wanted(self, names: set[str], tx_id: str | None) -> set[str]:
         """What a boundary of `names` asks of an EVSE with `tx_id` (None: idle): Interval's
@@ -133,25 +147,54 @@ class MeterSampler:
             wanted.discard("Interval")
         return wanted
 
-    async def _at_boundary(
-        self, evse: int, wanted: set[str], tx_id: str | None, stamp: str
-    ) -> None:
+    def _at_boundary(self, evse: int, wanted: set[str], tx_id: str | None, stamp: str) -> None:
         """J02 and J01 at a clock-aligned boundary (`stamp`): one reading asked for then
         (the last one the CS reported may be as old as its meter interval, [station]
         meter_interval_s; the labs allow 4 s) for the Updated event (MeterValueClock) or
-        the MeterValues of an idle EVSE, and for the Ended event's sample."""
-        data = await self.read(evse) if self.read is not None else None
-        if data is not None:  # a silent meter: the last reading
-            self.reading(evse, data)
+        the MeterValues of an idle EVSE, and for the Ended event's sample. The Updated
+        event is made now, so its seqNo is the boundary's: the transaction's events of
+        the time the reading takes go out after it (OCPP E: seqNo in the order of the
+        events); its values are the reading's."""
+        events: list[dict[str, Any]] = []
+        release: Release | None = None
+        if "Interval" in wanted and tx_id is not None:
+            events = self._tx.clock(evse, stamp)
+            release = self.hold(evse)
+        self._tasks.spawn(
+            self._read_at_boundary(evse, wanted, tx_id, stamp, events, release),
+            "ocpp clock-aligned sample",
+        )
+
+    async def _read_at_boundary(
+        self,
+        evse: int,
+        wanted: set[str],
+        tx_id: str | None,
+        stamp: str,
+        events: list[dict[str, Any]],
+        release: Release | None,
+    ) -> None:
+        try:
+            data = await self.read(evse) if self.read is not None else None
+            if data is not None:  # a silent meter: the last reading
+                self.take(evse, data)
+        finally:
+            if release is not None:
+                for payload in events:
+                    self._resample(evse, payload, stamp)
+                release(events)
         if self._tx.transaction_id(evse) != tx_id:
             return  # the transaction ended or one started meanwhile: it was not this
-        if "Interval" in wanted:
-            if tx_id is not None:
-                self._emit(evse, self._tx.clock(evse, stamp))
-            elif (session := self._session()) is not None:
-                self.send(session, evse, "Sample.Clock", stamp)
+        if "Interval" in wanted and tx_id is None and (session := self._session()) is not None:
+            self.send(session, evse, "Sample.Clock", stamp)
         if "TxEndedInterval" in wanted and tx_id is not None:
             self._aligned_ended_sample(evse, tx_id, stamp)
+
+    def _resample(self, evse: int, payload: dict[str, Any], stamp: str) -> None:
+        """A clock-aligned event made at its boundary gets the reading asked for then."""
+        samples = self.sample(evse, "Clock", "Sample.Clock")
+        if samples:
+            payload["meterValue"] = [{"timestamp": stamp, "sampledValue": samples}]
 
     def _aligned_ended_sample(self, evse: int, tx_id: str, stamp: str) -> None:
         """A clock-aligned sample for the Ended event (AlignedDataCtrlr.TxEndedInterval,
@@ -203,3 +246,8 @@ class MeterSampler:
         if entry is None or entry[0] != self._tx.transaction_id(evse):
             return []
         return entry[1]
+
+
+def _timestamp_at(seconds: float) -> str:
+    """An instant (seconds since the epoch) in the form of every OCPP timestamp."""
+    return api.timestamp(datetime.fromtimestamp(seconds, UTC))

@@ -9,12 +9,14 @@ BootNotificationResponse, the card A11CE0A1 (ISO14443). Part 6 writes the compon
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from ocpp.exceptions import OCPPError
 
+from charger.protocols.ocpp.outbox import Outbox
 from rig.octt import Octt, connector
 
 OFFLINE = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"}}
@@ -645,6 +647,42 @@ async def test_TC_B_22_CS_reset_with_ongoing_transaction_immediate(
         assert boot.payload["reason"] == "RemoteReset"
         assert boot.at >= octt.messages("TransactionEvent", eventType="Ended")[0].at
         await occupied_after(octt, octt.ts.log.index(boot))
+
+
+async def test_the_ended_event_of_an_immediate_reset_outlives_a_slow_outbox(
+    rig: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 24: an Immediate reset during a transaction goes on only once the Ended
+    event is committed to the outbox, not when it is queued for the writer: here the
+    commit waits for the test (`written`), and the Ended event of the reset (ResetCommand,
+    ImmediateReset) still reaches the CSMS (before: the reset went on and the event was
+    lost with the writer; the next boot ended the transaction with PowerLoss)."""
+    written = asyncio.Event()
+    put = Outbox.put
+
+    async def slow_put(
+        self: Outbox, action: str, payload: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> int:
+        if action == "TransactionEvent" and payload["eventType"] == "Ended":
+            await written.wait()
+        return await put(self, action, payload, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, "put", slow_put)
+    async with rig() as octt:
+        tx = await octt.charging()
+        reply = await octt.call("Reset", type="Immediate")
+        assert reply["status"] == "Accepted"
+        # 10 s of the firmware's time with the Ended event being written (the reset
+        # waits for it up to the message timeout, 30 s, and the final reading's 2 s)
+        await octt.advance(10)
+        assert octt.boots == 1  # no reset yet
+        written.set()
+        await octt.expect_msg("BootNotification", within_s=60, reason="RemoteReset")
+        ended = await octt.expect("TransactionEvent", within_s=60, eventType="Ended")
+        assert ended["transactionInfo"]["transactionId"] == tx
+        assert ended["triggerReason"] == "ResetCommand"
+        assert ended["transactionInfo"]["stoppedReason"] == "ImmediateReset"
+        assert octt.boots == 2
 
 
 async def test_an_ev_plugged_in_across_a_power_cycle_is_occupied_and_no_new_plug_in(

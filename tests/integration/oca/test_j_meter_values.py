@@ -296,3 +296,37 @@ async def test_clock_aligned_values_are_read_at_the_boundary(
             # between the jump and the boundary
             assert round(jumped, 3) <= sample["value"] <= round(meter.energy_import_wh, 3)
             assert (octt.sim().contactor_closed) is in_transaction
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["idle", "transaction"])
+async def test_clock_aligned_values_fall_on_the_csms_clock(
+    rig: Callable[..., Any], in_transaction: bool
+) -> None:
+    """Finding 22: the CSMS's clock is 7.3 s ahead of the station's machine clock (its
+    BootNotification and Heartbeat answers tell it). The clock-aligned values come at
+    the boundaries of the station's time, the CSMS's, stamped with the boundary itself:
+    on the CSMS's minute, sent when the CSMS's clock is there (before: the machine
+    clock's minutes, stamped with the time after the wait, 7.3 s past the minute)."""
+    async with rig(boot=False) as octt:
+        loop = octt.loop
+        octt.ts.wall_clock = lambda: loop.wall() + 7.3
+        await octt.booted()
+        await octt.set_variables(
+            AlignedDataCtrlr__Interval="60",
+            AlignedDataCtrlr__Measurands="Energy.Active.Import.Register",
+            AlignedDataCtrlr__SendDuringIdle="false",
+        )
+        if in_transaction:
+            await octt.charging()
+        action = "TransactionEvent" if in_transaction else "MeterValues"
+        fields = {"triggerReason": "MeterValueClock"} if in_transaction else {}
+        for _ in range(2):
+            octt.mark()
+            message = await octt.expect(action, within_s=61, **fields)
+            csms_now = octt.ts.wall_clock()
+            [reading] = message["meterValue"]
+            stamp = reading["timestamp"]
+            assert stamp.endswith(":00.000Z"), stamp  # the CSMS's minute, exactly
+            assert 0 <= csms_now - seconds(stamp) < 1  # sent at that boundary
+            if in_transaction:
+                assert message["timestamp"] == stamp

@@ -4,12 +4,17 @@ defect 4: the timer kept its phase from the previous transaction)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+from charger.bus import Bus
+from charger.protocols.ocpp.client import OcppClient
 from charger.protocols.ocpp.meter_values import MeterSampler
+from charger.protocols.ocpp.outbox import Outbox
 from charger.protocols.ocpp.settings import Connector, OcppSettings, build_device_model
 from charger.protocols.ocpp.transactions import TransactionManager, TxSettings
 from charger.runtime.tasks import TaskOwner
+from rig.ocpp_station import settings
 
 SETTINGS = OcppSettings(
     csms_url="ws://csms/ocpp",
@@ -71,10 +76,11 @@ def test_the_first_periodic_value_comes_one_interval_after_the_start() -> None:
 async def test_a_clock_aligned_ended_sample_has_the_boundary_time_and_a_fresh_reading() -> None:
     """Finding 17: at an AlignedDataCtrlr.TxEndedInterval boundary the sample is stamped
     with the boundary and carries a reading asked for then, not the last one the CS
-    reported (up to its meter interval old)."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    wall = lambda: 1_800_000_000.0 - 0.05 + (loop.time() - start)  # noqa: E731
+    reported (up to its meter interval old). Finding 22: the stamp is the boundary
+    itself, however late the loop wakes (here 0.3 s), not the clock read after it."""
+    boundary = 1_800_000_000.0
+    times = iter([boundary - 0.05])  # the station's clock: just before, then after
+    clock = lambda: next(times, boundary + 0.3)  # noqa: E731
     tx = TransactionManager(TxSettings(), [(1, 1)], now=lambda: "now")
     dm = build_device_model(SETTINGS)
     dm.assign("AlignedDataCtrlr", "TxEndedInterval", "60")
@@ -82,7 +88,7 @@ async def test_a_clock_aligned_ended_sample_has_the_boundary_time_and_a_fresh_re
     asked: list[float] = []
 
     async def read(evse: int) -> dict[str, Any]:
-        asked.append(wall())
+        asked.append(clock())
         return reading(1234.0)  # the meter now
 
     class Tasks(TaskOwner):
@@ -94,8 +100,9 @@ async def test_a_clock_aligned_ended_sample_has_the_boundary_time_and_a_fresh_re
             return task
 
     tasks = Tasks("t")
-    sampler = MeterSampler(dm, tx, lambda e, ev: None, lambda: f"{wall():.2f}", lambda: None, tasks)
-    sampler.wall_clock, sampler.read = wall, read
+    sampler = MeterSampler(dm, tx, lambda e, ev: None, lambda: "now", lambda: None, tasks)
+    sampler.clock, sampler.read = clock, read
+    sampler.timestamp_at = lambda seconds: f"{seconds:.2f}"
     tx.cp_state(1, "B1")  # a transaction
     sampler.reading(1, reading(1000.0))  # the CS's last periodic reading
     aligned = asyncio.create_task(sampler.clock_aligned_forever([1]))
@@ -111,4 +118,56 @@ async def test_a_clock_aligned_ended_sample_has_the_boundary_time_and_a_fresh_re
     assert sample["timestamp"] == "1800000000.00"  # the boundary
     assert sample["sampledValue"][0]["value"] == 1234.0
     assert sample["sampledValue"][0]["context"] == "Sample.Clock"
-    assert asked[0] >= 1_800_000_000.0
+    assert asked == [boundary + 0.3]
+
+
+async def test_a_clock_aligned_event_keeps_its_place_and_its_reading_takes_the_common_path(
+    tmp_path: Path,
+) -> None:
+    """Finding 23: the MeterValueClock event of a boundary gets its seqNo then, so an
+    event of the transaction that comes while its reading is asked for goes out after it
+    (seqNo in timestamp order, OCPP E); and the reading asked for goes the way of every
+    reading: kept with the transaction, MaxEnergyOnInvalidId checked."""
+    wall = [1_800_000_000.0]
+    outbox = Outbox(tmp_path / "ocpp.db")
+    client = OcppClient(
+        Bus(), settings("ws://127.0.0.1:9/ocpp"), outbox, wall_clock=lambda: wall[0]
+    )
+    answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    async def read(evse: int) -> dict[str, Any]:
+        return await answer
+
+    client.meter.read = read
+    client.dm.assign("TxCtrlr", "MaxEnergyOnInvalidId", "100")
+    client._emit(1, client.tx.cp_state(1, "B1"))  # Started, seqNo 0
+    client._meter_reading(1, reading(1000.0))
+    client._invalid_token.add(1)  # charging goes on up to 100 Wh
+    tx_id = client.tx.transaction_id(1)
+    boundary = client._timestamp()
+    before = set(client._tasks._tasks)
+    client.meter._at_boundary(1, {"Interval"}, tx_id, boundary)  # the reading is asked for
+    [sample] = client._tasks._tasks - before
+    wall[0] += 1.0
+    client._emit(1, client.tx.trigger(1))  # meanwhile: an Updated event, 1 s later
+    answer.set_result(reading(1200.0))  # the reading: 200 Wh into the transaction
+    await sample
+    await client._tasks.close()
+    writes = []
+    while not client._writes.empty():
+        writes.append(client._writes.get_nowait())
+    events = [p for _, p, _ in writes if isinstance(p, dict)]
+    assert [(e["seqNo"], e["triggerReason"]) for e in events] == [
+        (0, "CablePluggedIn"),
+        (1, "MeterValueClock"),
+        (2, "Trigger"),
+    ]
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
+    [clock] = [e for e in events if e["triggerReason"] == "MeterValueClock"]
+    assert clock["timestamp"] == clock["meterValue"][0]["timestamp"] == boundary
+    assert clock["meterValue"][0]["sampledValue"][0]["value"] == 1200.0  # the fresh one
+    # the fresh reading is kept with the transaction, after the events before it
+    assert writes[-1] == (1, tx_id, client.tx.snapshot(1))
+    assert client.tx.snapshot(1)["energy_wh"] == 1200.0
+    assert 1 not in client._invalid_token  # the limit was reached: charging stops
+    outbox.close()
