@@ -182,6 +182,11 @@ def from_physical(value: int, multiplier: int) -> float:
     return float(value) * 10.0**multiplier
 
 
+def value_of(pv: Any) -> float | None:
+    """A PhysicalValue of any protocol's messages (DIN, -2) as a float; None for None."""
+    return None if pv is None else from_physical(pv.value, pv.multiplier)
+
+
 # ------------------------------------------------------------------ the core
 
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from charger.bus import messages
 from charger.protocols.exi import din as m
 from charger.protocols.iso15118 import dc
-from charger.protocols.iso15118.core import Context, Core, Fail, Outcome, from_physical, to_physical
+from charger.protocols.iso15118.core import Context, Core, Fail, Outcome, to_physical, value_of
 from charger.protocols.iso15118.evse import Authorization
 from charger.protocols.iso15118.sap import V2gProtocol
 from charger.protocols.iso15118.schedules import Schedule, ScheduleRequest
@@ -97,10 +97,6 @@ def din_evse_id(evse_id: str) -> bytes:
 def physical(value: float, unit: m.UnitSymbol) -> m.PhysicalValue:
     number, multiplier = to_physical(value)
     return m.PhysicalValue(value=number, multiplier=multiplier, unit=unit)
-
-
-def value_of(pv: m.PhysicalValue | None) -> float | None:
-    return None if pv is None else from_physical(pv.value, pv.multiplier)
 
 
 _V, _A, _W, _WH = m.UnitSymbol.V, m.UnitSymbol.A, m.UnitSymbol.W, m.UnitSymbol.Wh

@@ -32,6 +32,7 @@ from charger.protocols.iso15118.core import (
     PausedSession,
     from_physical,
     to_physical,
+    value_of,
 )
 from charger.protocols.iso15118.evse import Authorization
 from charger.protocols.iso15118.sap import V2gProtocol
@@ -110,10 +111,6 @@ PERFORMANCE_S = {
 def physical(value: float, unit: m.UnitSymbol) -> m.PhysicalValue:
     number, multiplier = to_physical(value)
     return m.PhysicalValue(value=number, multiplier=multiplier, unit=unit)
-
-
-def value_of(pv: m.PhysicalValue | None) -> float | None:
-    return None if pv is None else from_physical(pv.value, pv.multiplier)
 
 
 _V, _A, _W, _WH = m.UnitSymbol.V, m.UnitSymbol.A, m.UnitSymbol.W, m.UnitSymbol.Wh

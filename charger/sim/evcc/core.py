@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Protocol
 
 from charger.protocols import exi
 from charger.protocols.exi import app_protocol as ap
-from charger.protocols.iso15118.core import Outcome, from_physical, to_physical
+from charger.protocols.iso15118.core import Outcome, to_physical, value_of
 from charger.protocols.iso15118.sap import V2gProtocol
 from charger.sim.evcc import battery
 from charger.sim.evcc.options import MISBEHAVIOURS
@@ -225,11 +225,6 @@ def damaged(payload: bytes, schema: exi.Schema) -> bytes:
         except exi.ExiError:
             return candidate
     return b"\x00"  # no EXI header at all
-
-
-def value_of(pv: Any) -> float | None:
-    """A -2 or DIN PhysicalValue as a float."""
-    return None if pv is None else from_physical(pv.value, pv.multiplier)
 
 
 def physical(module: Any, value: float, unit: str) -> Any:

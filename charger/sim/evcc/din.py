@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from charger.protocols.exi import din as m
+from charger.protocols.iso15118.core import value_of
 from charger.protocols.iso15118.sap import V2gProtocol
 from charger.sim.evcc.core import (
     PRECHARGE_CURRENT_A,
@@ -17,7 +18,6 @@ from charger.sim.evcc.core import (
     EvccFail,
     Step,
     physical,
-    value_of,
 )
 
 CHARGE_SERVICE_ID = 1
