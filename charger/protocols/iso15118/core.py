@@ -193,13 +193,15 @@ def value_of(pv: Any) -> float | None:
 class Core:
     """The request → response cycle shared by the protocol cores.
 
-    A subclass sets `protocol`, `ALLOWED` (state -> request classes), `HANDLERS`
-    (request class -> method name), `start_state` and implements `failed_response`
-    (the FAILED response of a request class) and `expected` (the request class a state
-    waits for, for undecodable input).
+    A subclass sets `protocol`, `MESSAGES` (its EXI message module), `STOP_REQUEST`,
+    `ALLOWED` (state -> request classes), `HANDLERS` (request class -> method name),
+    `start_state` and implements `failed_response` (the FAILED response of a request
+    class).
     """
 
     protocol: ClassVar[V2gProtocol]
+    MESSAGES: ClassVar[Any]  # the protocol's EXI message module (V2G_Message, ...)
+    STOP_REQUEST: ClassVar[type]  # its SessionStop request class
     ALLOWED: ClassVar[Mapping[Any, frozenset[type]]]
     HANDLERS: ClassVar[Mapping[type, str]]
     # V2G_SECC_Msg_Performance_Time per response name (s): the service logs a slower one
@@ -333,11 +335,17 @@ class Core:
         raise NotImplementedError
 
     def expected(self) -> type | None:
-        raise NotImplementedError
+        """The request a state waits for (named in the FAILED answer to undecodable
+        input): the first by name of those it allows, SessionStop aside."""
+        allowed = [k for k in self.ALLOWED[self.state] if k is not self.STOP_REQUEST]
+        return min(allowed, key=lambda k: k.__name__) if allowed else None
 
     def wrap(self, body: object) -> object:
         """The V2G_Message around a response body."""
-        raise NotImplementedError
+        m = self.MESSAGES
+        return m.V2G_Message(
+            header=m.MessageHeader(session_id=self.session_id), body=m.Body(body_element=body)
+        )
 
     def _respond(self, started: float, request: str, body: object) -> None:
         payload = exi.encode(self.wrap(body), self._schema)

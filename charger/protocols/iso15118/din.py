@@ -105,6 +105,7 @@ _V, _A, _W, _WH = m.UnitSymbol.V, m.UnitSymbol.A, m.UnitSymbol.W, m.UnitSymbol.W
 class DinCore(dc.DcRequests, Core):
     protocol: ClassVar[V2gProtocol] = V2gProtocol.DIN_SPEC_70121
     MESSAGES: ClassVar[Any] = m
+    STOP_REQUEST: ClassVar[type] = m.SessionStop
     ISOLATION_LEVELS: ClassVar[Mapping[str, str]] = _ISOLATION
     DC_STATES: ClassVar[dc.DcStates] = dc.DcStates(S.CABLE_CHECK, S.CABLE_CHECKED, S.PRECHARGE)
     ALLOWED = ALLOWED
@@ -132,16 +133,6 @@ class DinCore(dc.DcRequests, Core):
         self._evse_id_bytes = din_evse_id(ctx.setup.evse_id)
 
     # ------------------------------------------------------------------ Core hooks
-
-    def wrap(self, body: object) -> object:
-        return m.V2G_Message(
-            header=m.MessageHeader(session_id=self.session_id),
-            body=m.Body(body_element=body),  # type: ignore[arg-type]
-        )
-
-    def expected(self) -> type | None:
-        allowed = [k for k in ALLOWED[self.state] if k is not m.SessionStop]
-        return min(allowed, key=lambda k: k.__name__) if allowed else None
 
     def failed_response(self, kind: type, code: str) -> object:
         rc = RC(code)
