@@ -14,7 +14,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 from charger.bus import messages
 from charger.bus.api import Message
-from charger.protocols.iso15118.core import Context, Fail, Timers, from_physical, to_physical
+from charger.protocols.iso15118.core import Context, Fail, Timers, to_physical, value_of
 from charger.protocols.iso15118.evse import EvseView
 
 PRECHARGE_CURRENT_MAX_A = 2.0  # ISO 15118-2 / DIN: the EV asks for at most 2 A in PreCharge
@@ -308,10 +308,6 @@ def _physical(messages: Any, value: float, unit: str) -> Any:
     )
 
 
-def _value(pv: Any) -> float | None:
-    return None if pv is None else from_physical(pv.value, pv.multiplier)
-
-
 def dc_evse_status(
     core: _DcCore, now: float, *, charging: bool = False, code: str | None = None
 ) -> Any:
@@ -364,8 +360,8 @@ class DcRequests:
         self.state = self.DC_STATES.precharge
         self._dc.pre_charge(
             now,
-            _value(req.ev_target_voltage) or 0.0,
-            _value(req.ev_target_current) or 0.0,
+            value_of(req.ev_target_voltage) or 0.0,
+            value_of(req.ev_target_current) or 0.0,
             req.dc_ev_status.evresssoc,
         )
         return m.PreChargeRes(
@@ -378,13 +374,13 @@ class DcRequests:
         """The CurrentDemandRes fields both protocols have; the setpoint goes to the CS."""
         m, view = self.MESSAGES, self.ctx.view
         lim, wanted = self._dc.current_demand(
-            target_v=_value(req.ev_target_voltage) or 0.0,
-            target_a=_value(req.ev_target_current) or 0.0,
-            ev_max_voltage_v=_value(req.ev_maximum_voltage_limit),
+            target_v=value_of(req.ev_target_voltage) or 0.0,
+            target_a=value_of(req.ev_target_current) or 0.0,
+            ev_max_voltage_v=value_of(req.ev_maximum_voltage_limit),
             soc=req.dc_ev_status.evresssoc,
             complete=req.charging_complete,
-            to_full_s=_value(req.remaining_time_to_full_soc),
-            to_bulk_s=_value(req.remaining_time_to_bulk_soc),
+            to_full_s=value_of(req.remaining_time_to_full_soc),
+            to_bulk_s=value_of(req.remaining_time_to_bulk_soc),
         )
         return {
             "response_code": m.ResponseCode.OK,
@@ -397,6 +393,40 @@ class DcRequests:
             "evse_maximum_voltage_limit": _physical(m, lim.max_voltage_v, "V"),
             "evse_maximum_current_limit": _physical(m, lim.max_current_a, "A"),
             "evse_maximum_power_limit": _physical(m, lim.max_power_w, "W"),
+        }
+
+    def _dc_failed(
+        self: _DcCore, rc: Any, current_demand_extra: Mapping[str, Any]
+    ) -> dict[type, Callable[[], Any]]:
+        """The FAILED answers to the DC requests (EVSE_NotReady, nothing present), with
+        the core's own CurrentDemandRes fields."""
+        m = self.MESSAGES
+        status = m.DC_EVSEStatus(
+            evse_status_code=m.DC_EVSEStatusCode.EVSE_NotReady,
+            notification_max_delay=0,
+            evse_notification=m.EVSENotification.None_,
+        )
+        zero_v, zero_a = _physical(m, 0, "V"), _physical(m, 0, "A")
+        return {
+            m.CableCheckReq: lambda: m.CableCheckRes(
+                response_code=rc, dc_evse_status=status, evse_processing=m.EVSEProcessing.Finished
+            ),
+            m.PreChargeReq: lambda: m.PreChargeRes(
+                response_code=rc, dc_evse_status=status, evse_present_voltage=zero_v
+            ),
+            m.CurrentDemandReq: lambda: m.CurrentDemandRes(
+                response_code=rc,
+                dc_evse_status=status,
+                evse_present_voltage=zero_v,
+                evse_present_current=zero_a,
+                evse_current_limit_achieved=False,
+                evse_voltage_limit_achieved=False,
+                evse_power_limit_achieved=False,
+                **current_demand_extra,
+            ),
+            m.WeldingDetectionReq: lambda: m.WeldingDetectionRes(
+                response_code=rc, dc_evse_status=status, evse_present_voltage=zero_v
+            ),
         }
 
     def _welding_detection(self: _DcCore, req: Any, now: float) -> Any:

@@ -136,7 +136,6 @@ class DinCore(dc.DcRequests, Core):
 
     def failed_response(self, kind: type, code: str) -> object:
         rc = RC(code)
-        zero_v, zero_a = physical(0, _V), physical(0, _A)
         status = m.DC_EVSEStatus(
             evse_status_code=m.DC_EVSEStatusCode.EVSE_NotReady,
             notification_max_delay=0,
@@ -161,26 +160,9 @@ class DinCore(dc.DcRequests, Core):
                 sa_schedules=self._schedule_list([]),
                 evse_charge_parameter=self._evse_charge_parameter(status),
             ),
-            m.CableCheckReq: lambda: m.CableCheckRes(
-                response_code=rc, dc_evse_status=status, evse_processing=m.EVSEProcessing.Finished
-            ),
-            m.PreChargeReq: lambda: m.PreChargeRes(
-                response_code=rc, dc_evse_status=status, evse_present_voltage=zero_v
-            ),
             m.PowerDeliveryReq: lambda: m.PowerDeliveryRes(response_code=rc, evse_status=status),
-            m.CurrentDemandReq: lambda: m.CurrentDemandRes(
-                response_code=rc,
-                dc_evse_status=status,
-                evse_present_voltage=zero_v,
-                evse_present_current=zero_a,
-                evse_current_limit_achieved=False,
-                evse_voltage_limit_achieved=False,
-                evse_power_limit_achieved=False,
-            ),
-            m.WeldingDetectionReq: lambda: m.WeldingDetectionRes(
-                response_code=rc, dc_evse_status=status, evse_present_voltage=zero_v
-            ),
             m.SessionStop: lambda: m.SessionStopRes(response_code=rc),
+            **self._dc_failed(rc, {}),
         }
         return builders[kind]()
 

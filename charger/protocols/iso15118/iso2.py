@@ -242,29 +242,8 @@ class Iso2Core(dc.DcRequests, Core):
             m.MeteringReceiptReq: lambda: m.MeteringReceiptRes(
                 response_code=rc, evse_status=ac_status if ac else dc_status
             ),
-            m.CableCheckReq: lambda: m.CableCheckRes(
-                response_code=rc,
-                dc_evse_status=dc_status,
-                evse_processing=m.EVSEProcessing.Finished,
-            ),
-            m.PreChargeReq: lambda: m.PreChargeRes(
-                response_code=rc, dc_evse_status=dc_status, evse_present_voltage=zero_v
-            ),
-            m.CurrentDemandReq: lambda: m.CurrentDemandRes(
-                response_code=rc,
-                dc_evse_status=dc_status,
-                evse_present_voltage=zero_v,
-                evse_present_current=zero_a,
-                evse_current_limit_achieved=False,
-                evse_voltage_limit_achieved=False,
-                evse_power_limit_achieved=False,
-                evseid=self.evse_id,
-                sa_schedule_tuple_id=self._tuple_id,
-            ),
-            m.WeldingDetectionReq: lambda: m.WeldingDetectionRes(
-                response_code=rc, dc_evse_status=dc_status, evse_present_voltage=zero_v
-            ),
             m.SessionStopReq: lambda: m.SessionStopRes(response_code=rc),
+            **self._dc_failed(rc, {"evseid": self.evse_id, "sa_schedule_tuple_id": self._tuple_id}),
         }
         return builders[kind]()
 
