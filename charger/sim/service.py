@@ -13,10 +13,8 @@ import itertools
 import logging
 from typing import Any
 
-import aiomqtt
-
 from charger.bus.messages import Topic
-from charger.protocols.mqtt.connection import MQTT_TIMEOUT_S, BrokerAddress, keep_connected
+from charger.protocols.mqtt.connection import BrokerAddress, Link, keep_linked
 from charger.runtime import jsonsafe
 from charger.runtime.log import event
 from charger.sim.board import SimBoard
@@ -50,18 +48,39 @@ class SimCommandService:
         self._board = board
         self._broker = broker
         self.connected = asyncio.Event()
+        self._paused = asyncio.Event()  # reading paused for a full socket
 
     async def run(self) -> None:
-        await keep_connected(self._broker, "charger-sim", self._session, self.connected)
+        await keep_linked(self._broker, "charger-sim", self._session, self.connected)
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(Topic.SIM_CMD, qos=1, timeout=MQTT_TIMEOUT_S)
+    async def _session(self, link: Link) -> None:
+        """On the bridge's own MQTT link: each command is run as its read brings it and
+        answered at once (QoS 0, the broker is local). While the socket holds more than
+        the link's high mark, reading pauses, so a flood of commands cannot pile up
+        replies. (aiomqtt, used before, logged an EBADF error at every shutdown.)"""
+        link.on_message = lambda topic, payload: self._command(link, payload)
+        await link.subscribe([Topic.SIM_CMD])
         self.connected.set()
-        async for incoming in client.messages:
-            payload = incoming.payload
-            raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            reply = self.handle(raw)
-            await client.publish(Topic.SIM_REPLY, reply, qos=1, timeout=MQTT_TIMEOUT_S)
+        while True:
+            self._paused.clear()
+            paused = asyncio.create_task(self._until_paused())
+            try:
+                await asyncio.wait([link.lost, paused], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                paused.cancel()
+            if link.lost.done():
+                await link.lost  # raises LinkError: keep_linked connects again
+            await link.writable.wait()  # paused by `_command` until the socket takes more
+            link.resume_reading()
+
+    async def _until_paused(self) -> None:
+        await self._paused.wait()
+
+    def _command(self, link: Link, payload: bytes) -> None:
+        link.publish(Topic.SIM_REPLY, self.handle(payload))
+        if not link.writable.is_set():
+            link.pause_reading()
+            self._paused.set()
 
     def handle(self, raw: bytes) -> bytes:
         """Runs one command; the JSON reply says ok with the state, or what was wrong."""
