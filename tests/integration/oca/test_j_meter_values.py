@@ -257,6 +257,22 @@ async def test_clock_aligned_values_follow_the_virtual_clock(rig: Callable[..., 
         assert isinstance(octt, Octt)
 
 
+async def clock_aligned_every_minute(
+    octt: Octt, in_transaction: bool
+) -> tuple[str, dict[str, str]]:
+    """AlignedDataCtrlr.Interval 60 s of the energy register, none in a transaction
+    (SendDuringIdle false), charging if asked: the message and fields they come as."""
+    await octt.set_variables(
+        AlignedDataCtrlr__Interval="60",
+        AlignedDataCtrlr__Measurands="Energy.Active.Import.Register",
+        AlignedDataCtrlr__SendDuringIdle="false",
+    )
+    if in_transaction:
+        await octt.charging()
+        return "TransactionEvent", {"triggerReason": "MeterValueClock"}
+    return "MeterValues", {}
+
+
 @pytest.mark.parametrize("in_transaction", [False, True], ids=["idle", "transaction"])
 async def test_clock_aligned_values_are_read_at_the_boundary(
     rig: Callable[..., Any], in_transaction: bool
@@ -268,15 +284,7 @@ async def test_clock_aligned_values_are_read_at_the_boundary(
     meter interval of charging: a value from before the boundary has no jump."""
     async with rig() as octt:
         await at_the_default_meter_interval(octt)
-        await octt.set_variables(
-            AlignedDataCtrlr__Interval="60",
-            AlignedDataCtrlr__Measurands="Energy.Active.Import.Register",
-            AlignedDataCtrlr__SendDuringIdle="false",
-        )
-        if in_transaction:
-            await octt.charging()
-        action = "TransactionEvent" if in_transaction else "MeterValues"
-        fields = {"triggerReason": "MeterValueClock"} if in_transaction else {}
+        action, fields = await clock_aligned_every_minute(octt, in_transaction)
         for _ in range(2):
             wall = octt.loop.wall()
             boundary = (math.floor(wall / 60) + 1) * 60
@@ -311,15 +319,7 @@ async def test_clock_aligned_values_fall_on_the_csms_clock(
         loop = octt.loop
         octt.ts.wall_clock = lambda: loop.wall() + 7.3
         await octt.booted()
-        await octt.set_variables(
-            AlignedDataCtrlr__Interval="60",
-            AlignedDataCtrlr__Measurands="Energy.Active.Import.Register",
-            AlignedDataCtrlr__SendDuringIdle="false",
-        )
-        if in_transaction:
-            await octt.charging()
-        action = "TransactionEvent" if in_transaction else "MeterValues"
-        fields = {"triggerReason": "MeterValueClock"} if in_transaction else {}
+        action, fields = await clock_aligned_every_minute(octt, in_transaction)
         for _ in range(2):
             octt.mark()
             message = await octt.expect(action, within_s=61, **fields)
