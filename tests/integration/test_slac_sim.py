@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,12 @@ async def test_simulated_hlc_session_matches(tmp_path: Path) -> None:
         )
         assert matched.data["run_id"] == "0x02000000AA010001"
         line = st.board.evse(1).powerline
-        assert line.pev.nmk == line.evse_nmk and line.pev.matched
+        # the EVSE reports the match on sending CM_SLAC_MATCH.CNF; the car takes it a
+        # frame later
+        async with asyncio.timeout(5):
+            while not line.pev.matched:  # noqa: ASYNC110 - the sim PEV has no event
+                await asyncio.sleep(0.01)
+        assert line.pev.nmk == line.evse_nmk
         st.ev.unplug()
         await st.wait_for(lambda m: m.name == "slac_status" and m.data["status"] == "unmatched")
 
