@@ -27,6 +27,7 @@ from websockets.http11 import Request, Response
 @dataclass
 class CsmsState:
     boot_status: str = "Accepted"
+    boot_gate: asyncio.Event | None = None  # when given, BootNotification waits for it
     interval: int = 1
     authorize_status: str = "Accepted"
     # idTokenInfo per idToken for AuthorizeResponses (default: {"status": authorize_status})
@@ -100,6 +101,8 @@ class _StationHandler(ChargePoint):
     @on("BootNotification")
     async def on_boot(self, **payload: Any) -> Any:
         self.state.note("BootNotification", payload)
+        if self.state.boot_gate is not None:
+            await self.state.boot_gate.wait()
         return call_result.BootNotification(
             current_time=self.state.now(),
             interval=self.state.interval,

@@ -169,6 +169,9 @@ class OcppClient:
         self.charging_profiles: dict[int, dict[str, Any]] = {}  # TxProfile per EVSE (F01)
         self._boot_reason = "PowerUp"  # this boot's
         self._boot_now = asyncio.Event()  # a TriggerMessage BootNotification while Pending
+        # clear while a BootNotification awaits its answer (or, Accepted, the registration)
+        self._boot_settled = asyncio.Event()
+        self._boot_settled.set()
         self._next_boot_reason: str | None = None  # the next boot's, when not a power-up
         self._remote = RemoteOperations(bus, self, settings.call_timeout_s, self._tasks)
         self.dm = device_model if device_model is not None else build_device_model(settings)
@@ -619,6 +622,7 @@ class OcppClient:
             self.status.went_offline()
         self._session = None
         self.registered = False
+        self._boot_settled.set()
         self.tx.online = False
         self._publish_ws_status(connected=False)
 
@@ -661,6 +665,7 @@ class OcppClient:
         )
         resumed = self._accepted_by == self.link.profile
         self._session, self._boot_status = session, "Accepted" if resumed else None
+        self._boot_settled.clear()  # until registered (or refused): see `_decide`
         event(log, logging.INFO, "ocpp_connected", url=self.link.url())
         self._publish_ws_status(connected=True)
         reader = asyncio.create_task(session.serve())
@@ -781,6 +786,7 @@ class OcppClient:
                 self._boot_reason = "PowerUp"  # told; a later power cut is a power-up again
                 await self._save_station_state()
         self.registered = True
+        self._boot_settled.set()
         self.tx.online = True
         self.firmware.registered()
         sender = asyncio.create_task(self._send_outbox(session))
@@ -801,6 +807,7 @@ class OcppClient:
     async def _boot(self, session: Session) -> float:
         """B01-B03: repeats BootNotification until Accepted; returns the heartbeat interval."""
         while True:
+            self._boot_settled.clear()
             try:
                 reply = await session.call(
                     "BootNotification",
@@ -815,6 +822,7 @@ class OcppClient:
                     },
                 )
             except (CallTimeout, CallRejected):
+                self._boot_settled.set()
                 await asyncio.sleep(DEFAULT_BOOT_RETRY_S)
                 continue
             self._sync_clock(reply["currentTime"])
@@ -829,6 +837,7 @@ class OcppClient:
                 )
             # Pending or Rejected: send nothing else, try again after the interval, or
             # at once when the CSMS triggers it (Pending: F06.FR.17, TC_B_02 step 15)
+            self._boot_settled.set()
             self._boot_now.clear()
             await wait_event(self._boot_now, interval if interval > 0 else DEFAULT_BOOT_RETRY_S)
 
@@ -928,6 +937,10 @@ class OcppClient:
                 self._tasks.spawn(self._stop_charging(c.evse_id), "stop charging")
 
     async def _decide(self, token_type: str, id_token: dict[str, Any]) -> dict[str, Any] | None:
+        if self._session is not None:
+            # connected, the BootNotification on its way: a card presented in those
+            # milliseconds waits for the CSMS rather than meeting the offline rules
+            await wait_event(self._boot_settled, self._s.call_timeout_s)
         online = self._session is not None and self.registered
         return await self.authorizer.decide(token_type, id_token, self._ask if online else None)
 

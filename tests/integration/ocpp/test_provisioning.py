@@ -52,6 +52,29 @@ async def test_C01_authorization_through_the_csms() -> None:
         assert state.actions().count("Authorize") == 2
 
 
+async def test_a_card_presented_while_the_boot_is_answered_waits_for_the_csms() -> None:
+    """Connected, the BootNotification not yet answered: the token is the CSMS's to
+    decide, not the offline rules' (which refuse an unknown card by default)."""
+    gate = asyncio.Event()
+    state = CsmsState(interval=300, boot_gate=gate)
+    async with ocpp_csms(state) as url, station(url) as st:
+        await state.wait_for("BootNotification")
+        request = api.request(
+            "authorization",
+            "cs/josev",
+            {"evse_id": EVSE_ID, "id_token": "04A1B2C3", "token_type": "ISO14443"},
+        )
+        pending = asyncio.create_task(st.bus.request(request, 5))
+        for _ in range(50):  # in-process: the offline rules would answer within these
+            await asyncio.sleep(0)
+        answered_early = pending.done()
+        gate.set()
+        assert not answered_early
+        reply = await pending
+        assert reply.data == {"status": "accepted"}
+        assert state.actions().index("Authorize") > state.actions().index("BootNotification")
+
+
 async def test_malformed_frames_get_the_right_callerror() -> None:
     async with raw_csms() as csms, station(csms.url):
         await asyncio.wait_for(csms.booted.wait(), 5)
