@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any, Literal
 
 from charger.runtime import jsonsafe
@@ -112,16 +113,22 @@ class CallErrorFrame:
 Frame = Call | CallResult | CallErrorFrame
 
 
+def _schemas() -> Traversable:
+    # found through `ocpp`, not `ocpp.v201`: importing that package builds its message
+    # classes, which held the event loop (and so the safety path) 180 ms on a PC
+    return resources.files("ocpp").joinpath("v201", "schemas")
+
+
 @cache
 def actions() -> frozenset[str]:
     """Every OCPP 2.0.1 action (the schemas come in Request/Response pairs)."""
-    names = (p.name for p in resources.files("ocpp.v201").joinpath("schemas").iterdir())
+    names = (p.name for p in _schemas().iterdir())
     return frozenset(n.removesuffix("Request.json") for n in names if n.endswith("Request.json"))
 
 
 @cache
 def _validator(name: str) -> Any:
-    path = resources.files("ocpp.v201").joinpath("schemas", f"{name}.json")
+    path = _schemas().joinpath(f"{name}.json")
     schema = json.loads(path.read_text(encoding="utf-8"))
     schema.pop("$id", None)  # a URN the validator need not resolve
     import jsonschema_rs  # on first use: a station without OCPP does not load it

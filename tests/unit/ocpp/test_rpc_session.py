@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -221,3 +223,17 @@ async def test_settled_waits_for_our_own_call_in_flight() -> None:
         await settled
         assert heartbeat.done()
     reader.cancel()
+
+
+def test_validating_leaves_the_ocpp_message_classes_unimported() -> None:
+    """Importing `ocpp.v201` stalls the event loop; the validator reads only schema files."""
+    script = (
+        "import sys\n"
+        "from charger.protocols.ocpp import rpc\n"
+        "rpc.validate('Heartbeat', 'Request', {})\n"
+        "assert len(rpc.actions()) > 60, rpc.actions()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ocpp.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
