@@ -4,9 +4,10 @@
 while, at random, faults are injected and cleared (RCD trip, CP short), the broker is
 killed (the supervisor restarts it) and the CSMS goes away for a while. Every few
 seconds the charger logs a `health` line (tasks, RSS, private memory, open files, state
-size). At the end: those figures must be flat (the last quarter's median against the
-first's, once warmed up), and the CSMS must hold every transaction's events with no gap
-in seqNo, no two different events under one seqNo, and each ended.
+size, the longest loop stall). At the end: those figures must be flat (the last
+quarter's median against the first's, once warmed up), and the CSMS must hold every
+transaction's events with no gap in seqNo, no two different events under one seqNo, and
+each ended.
 
     python -m bench.soak --minutes 60        # docs/reliability.md has the latest run
 
@@ -155,6 +156,8 @@ async def soak(minutes: float, seed: int) -> dict[str, Any]:
         "private_mb_growth": growth("private_mb"),
         "fds_growth": growth("fds"),
         "tasks_growth": growth("tasks"),
+        # the longest the event loop (and with it the safety path) was held, over the run
+        "loop_stall_ms_max": max((r.get("loop_stall_ms", 0.0) for r in rows), default=0.0),
         **events_check(state),
     }
 

@@ -1,7 +1,9 @@
 """A periodic `health` log line: what a long-running station should keep flat.
 
-Tasks on the loop, resident and private memory, open file descriptors and the size of
-the state directory's files, every `[log] health_interval_s`. The soak benchmark reads
+Tasks on the loop, resident and private memory, open file descriptors, the size of
+the state directory's files, and the longest the event loop was held since the last
+line (`loop_stall_ms`: the safety path runs on that loop, so this bounds how late it
+can answer a CP change), every `[log] health_interval_s`. The soak benchmark reads
 these lines; an operator can graph them from the journal."""
 
 from __future__ import annotations
@@ -34,8 +36,46 @@ def snapshot(state_dir: Path) -> dict[str, float]:
     }
 
 
+STALL_PROBE_PERIOD_S = 0.02  # the probe's timer; a stall shorter than this may go unseen
+
+
+class LoopStallMeter:
+    """The longest a timer on the loop fired late: how long something held the loop
+    (a blocking call, a long computation) while the timer was due."""
+
+    def __init__(self, period_s: float = STALL_PROBE_PERIOD_S) -> None:
+        self.period_s = period_s
+        self._worst_s = 0.0
+
+    def late(self, late_s: float) -> None:
+        self._worst_s = max(self._worst_s, late_s)
+
+    def take(self) -> float:
+        """The worst lateness since the last take, in seconds; starts afresh."""
+        worst, self._worst_s = self._worst_s, 0.0
+        return worst
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.period_s
+            await asyncio.sleep(self.period_s)
+            self.late(loop.time() - due)
+
+
 async def report_forever(state_dir: Path, interval_s: float) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        figures = await asyncio.to_thread(snapshot, state_dir)
-        event(log, logging.INFO, "health", tasks=len(asyncio.all_tasks()), **figures)
+    stalls = LoopStallMeter()
+    async with asyncio.TaskGroup() as probes:
+        probes.create_task(stalls.run(), name="loop stall probe")
+        while True:
+            await asyncio.sleep(interval_s)
+            figures = await asyncio.to_thread(snapshot, state_dir)
+            stall_ms = round(stalls.take() * 1000, 1)
+            event(
+                log,
+                logging.INFO,
+                "health",
+                tasks=len(asyncio.all_tasks()),
+                loop_stall_ms=stall_ms,
+                **figures,
+            )
