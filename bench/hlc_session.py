@@ -1,9 +1,11 @@
 """An ISO 15118 session in `charger sim`, from the charger's log: time from the SLAC match
 to the first charge-loop answer (ChargingStatusRes / CurrentDemandRes), and the memory a
 running session adds to the charger process (RSS before the plug-in, while the loop runs
-and after the session ended). The simulated car speaks its own EVCC over the loopback
-link; the battery and meter run in real time (`time_scale = 1`), so a DC session includes
-the simulated station's cable check and precharge. Prints one JSON line.
+and after the session ended), and the longest the event loop was held meanwhile (the
+health line's `loop_stall_ms`: the first session's work must not stall the safety
+path). The simulated car speaks its own EVCC over the loopback link; the battery and
+meter run in real time (`time_scale = 1`), so a DC session includes the simulated
+station's cable check and precharge. Prints one JSON line.
 
     python -m bench.hlc_session [--runs 3]
 """
@@ -32,6 +34,7 @@ VARIANTS = {  # [[evse]] keys, [sim] keys for the car, the charge loop's respons
     "din-dc": (DC, 'ev_protocol = "din"\nev_energy = "dc"', "CurrentDemandRes"),
 }
 DEMO_PLUG_IN_S = 3.0  # `charger sim --demo` plugs the car in this long after start-up
+HEALTH_INTERVAL_S = 0.5  # each health line: the longest loop stall since the one before
 
 
 def stamp(line: str) -> float:
@@ -46,7 +49,9 @@ def measure(tmp: Path, variant: str) -> dict[str, float]:
         tmp, port, broker="spawn", evse=evse, extra=extra,
         tail="[iso15118]\nlog_charging_loop = true",
     )  # fmt: skip
-    text = config.read_text().replace('level = "debug"', 'level = "info"')
+    text = config.read_text().replace(
+        'level = "debug"', f'level = "info"\nhealth_interval_s = {HEALTH_INTERVAL_S}'
+    )
     config.write_text(text.replace("time_scale = 50\n", ""))
     charger = launch_charger(config, tmp / "charger.log", port, ("--demo",))
     try:
@@ -59,8 +64,17 @@ def measure(tmp: Path, variant: str) -> dict[str, float]:
         charger.first_line("v2g_session_end", timeout_s=600)
         time.sleep(0.5)
         after_mb = rss_mb(charger.process.pid)
+        stalls = [
+            float(field.split("=", 1)[1])
+            for line in charger.log().splitlines()
+            if " health " in line
+            for field in line.split()
+            if field.startswith("loop_stall_ms=")
+        ]
         return {
             "match_to_loop_s": stamp(loop) - stamp(matched),
+            # from start-up to the session's end: the worst the safety path could wait
+            "loop_stall_ms_max": max(stalls, default=float("nan")),
             "session_rss_mb": session_mb - idle_mb,
             "after_rss_mb": after_mb - idle_mb,
         }
