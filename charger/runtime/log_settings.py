@@ -17,7 +17,8 @@ class LogConfig:
     level: LogLevel = setting("info", "the least severe level logged")
     health_interval_s: float = setting(
         600.0,
-        "period of the `health` line (tasks, memory, open files, stores' sizes, longest loop stall); 0: none",
+        "period of the `health` line (tasks, memory, open files, stores' sizes, longest loop"
+        " stall); 0: none",
         unit="s",
         lo=0,
         hi=86400,
