@@ -18,6 +18,7 @@ from charger.protocols.ocpp.connection import reconnect_delays
 from charger.protocols.ocpp.outbox import Outbox
 from rig.csms import CsmsState, ocpp_csms, raw_csms
 from rig.ocpp_station import EVSE_ID, settings, station
+from tests.support.ocpp_steps import authorize
 from tests.support.polling import eventually
 
 
@@ -59,19 +60,13 @@ async def test_a_card_presented_while_the_boot_is_answered_waits_for_the_csms() 
     state = CsmsState(interval=300, boot_gate=gate)
     async with ocpp_csms(state) as url, station(url) as st:
         await state.wait_for("BootNotification")
-        request = api.request(
-            "authorization",
-            "cs/josev",
-            {"evse_id": EVSE_ID, "id_token": "04A1B2C3", "token_type": "ISO14443"},
-        )
-        pending = asyncio.create_task(st.bus.request(request, 5))
+        pending = asyncio.create_task(authorize(st, "04A1B2C3"))
         for _ in range(50):  # in-process: the offline rules would answer within these
             await asyncio.sleep(0)
         answered_early = pending.done()
         gate.set()
         assert not answered_early
-        reply = await pending
-        assert reply.data == {"status": "accepted"}
+        assert await pending == "accepted"
         assert state.actions().index("Authorize") > state.actions().index("BootNotification")
 
 
