@@ -242,10 +242,13 @@ class MeterSampler:
         self._ended[evse] = (tx_id, values, last)
 
     def take_ended_values(self, evse: int) -> list[dict[str, Any]]:
+        """The Ended event's samples in time order: a clock-aligned one is added when its
+        reading comes, after periodic ones taken meanwhile (one form of timestamp: its
+        text sorts as its time)."""
         entry = self._ended.pop(evse, None)
         if entry is None or entry[0] != self._tx.transaction_id(evse):
             return []
-        return entry[1]
+        return sorted(entry[1], key=lambda value: str(value["timestamp"]))
 
 
 def _timestamp_at(seconds: float) -> str:

@@ -171,3 +171,44 @@ async def test_a_clock_aligned_event_keeps_its_place_and_its_reading_takes_the_c
     assert client.tx.snapshot(1)["energy_wh"] == 1200.0
     assert 1 not in client._invalid_token  # the limit was reached: charging stops
     outbox.close()
+
+
+async def test_the_ended_values_keep_time_order_when_a_clock_aligned_reading_is_slow() -> None:
+    """A TxEndedInterval boundary asks for a reading; a periodic Ended sample taken
+    while that reading is on its way is later than the boundary, and goes after it."""
+    tx = TransactionManager(TxSettings(), [(1, 1)], now=lambda: "now")
+    dm = build_device_model(SETTINGS)
+    dm.assign("AlignedDataCtrlr", "TxEndedInterval", "60")
+    dm.assign("AlignedDataCtrlr", "TxEndedMeasurands", "Energy.Active.Import.Register")
+    dm.assign("SampledDataCtrlr", "TxEndedInterval", "1")
+    dm.assign("SampledDataCtrlr", "TxEndedMeasurands", "Energy.Active.Import.Register")
+    boundary = "2026-12-01T10:01:00.000Z"
+    stamps = iter(["2026-12-01T10:01:01.000Z", "2026-12-01T10:01:02.000Z"])
+    now = [0.0]
+    tasks = TaskOwner("t")
+    sampler = MeterSampler(dm, tx, lambda e, ev: None, lambda: next(stamps), lambda: None, tasks)
+    sampler.monotonic = lambda: now[0]
+    answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    async def read(evse: int) -> dict[str, Any]:
+        return await answer
+
+    sampler.read = read
+    tx.cp_state(1, "B1")  # a transaction
+    tx_id = tx.transaction_id(1)
+    assert tx_id is not None
+    sampler.reading(1, reading(1000.0))  # t=0: the periodic count starts
+    before = set(tasks._tasks)
+    sampler._at_boundary(1, {"TxEndedInterval"}, tx_id, boundary)  # the reading is asked for
+    [sample] = tasks._tasks - before
+    now[0] = 1.5
+    sampler.reading(1, reading(1100.0))  # meanwhile a periodic sample, 1 s on
+    answer.set_result(reading(1050.0))  # the boundary's reading comes (itself periodic)
+    await sample
+    await tasks.close()
+    values = sampler.take_ended_values(1)
+    assert [v["timestamp"] for v in values] == [
+        boundary,
+        "2026-12-01T10:01:01.000Z",
+    ]
+    assert [v["sampledValue"][0]["value"] for v in values] == [1050.0, 1100.0]
