@@ -24,6 +24,26 @@ def test_the_meter_keeps_the_worst_lateness_until_taken() -> None:
     assert meter.take() == 0.003
 
 
+def test_a_stall_past_the_warning_is_logged_once_per_new_worst(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="charger.runtime.health")
+    meter = LoopStallMeter(warning_s=0.1)
+
+    def warned() -> list[float]:
+        return [getattr(r, _FIELDS)["stall_ms"] for r in caplog.records]
+
+    meter.late(0.099)  # under the warning
+    meter.late(0.150)
+    meter.late(0.120)  # past the warning but not this interval's worst
+    assert warned() == [150.0]
+    assert caplog.records[0].levelno == logging.WARNING
+    assert caplog.records[0].getMessage() == "loop_stalled"
+    meter.take()
+    meter.late(0.120)  # a new interval
+    assert warned() == [150.0, 120.0]
+
+
 async def test_a_blocked_loop_shows_as_a_stall_at_least_as_long_as_the_block() -> None:
     meter = LoopStallMeter(period_s=0.01)
     probe = asyncio.create_task(meter.run())
