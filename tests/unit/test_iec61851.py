@@ -445,6 +445,24 @@ def test_hlc_gives_5_percent_and_still_needs_authorization() -> None:
     assert rig.closed
 
 
+def test_a_basic_request_of_0_a_turns_the_pwm_off_after_hlc() -> None:
+    """Josev API cp_pwm: hlc false with current 0 is 100 % (PWM off, EVSE not ready),
+    also when the duty was the 5 % of digital communication."""
+    rig = Rig()
+    rig.fsm = Iec61851(
+        max_current_a=32, has_lock=True, ventilation_available=False, now=0.0, pwm_by_request=True
+    )
+    rig.cp("B").authorize()
+    rig.fsm.set_pwm_request(0.0, hlc=True, current_a=None, error=False, fault=False)
+    rig._settle()
+    assert rig.state is CpState.B2 and rig.fsm.outputs.duty_percent == 5.0
+    rig.fsm.set_pwm_request(0.0, hlc=False, current_a=0, error=False, fault=False)
+    rig._settle()
+    assert rig.state is CpState.B1 and rig.fsm.outputs.duty_percent is None
+    rig.cp("C")
+    assert not rig.closed
+
+
 def test_unavailable_offers_no_current() -> None:
     rig = Rig()
     rig.fsm.set_available(0.0, False)
