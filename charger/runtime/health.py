@@ -70,11 +70,26 @@ class LoopStallMeter:
         return worst
 
     async def run(self) -> None:
+        """Probes until cancelled. A bare timer callback, not a task's sleep: it runs 50
+        times a second for the station's whole life, so it must cost next to nothing."""
         loop = asyncio.get_running_loop()
-        while True:
+        timer: asyncio.TimerHandle | None = None
+
+        def arm() -> None:
+            nonlocal timer
             due = loop.time() + self.period_s
-            await asyncio.sleep(self.period_s)
+            timer = loop.call_at(due, tick, due)
+
+        def tick(due: float) -> None:
             self.late(loop.time() - due)
+            arm()
+
+        arm()
+        try:
+            await loop.create_future()  # until cancelled
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 async def report_forever(state_dir: Path, interval_s: float) -> None:
