@@ -154,6 +154,7 @@ async def soak(minutes: float, seed: int) -> dict[str, Any]:
         "health_lines": len(rows),
         "rss_mb_growth": growth("rss_mb"),
         "private_mb_growth": growth("private_mb"),
+        "anon_mb_growth": growth("anon_mb"),
         "fds_growth": growth("fds"),
         "tasks_growth": growth("tasks"),
         # the longest the event loop (and with it the safety path) was held, over the run

@@ -1,6 +1,6 @@
 """A periodic `health` log line: what a long-running station should keep flat.
 
-Tasks on the loop, resident and private memory, open file descriptors, the size of
+Tasks on the loop, resident, private and anonymous memory, open file descriptors, the size of
 the state directory's files, and the longest the event loop was held since the last
 line (`loop_stall_ms`: the safety path runs on that loop, so this bounds how late it
 can answer a CP change), every `[log] health_interval_s`. The soak benchmark reads
@@ -31,6 +31,9 @@ def snapshot(state_dir: Path) -> dict[str, float]:
     return {
         "rss_mb": round(memory["Rss:"] / 1024, 1),
         "private_mb": round((memory["Private_Clean:"] + memory["Private_Dirty:"]) / 1024, 1),
+        # heap and stacks: the leak figure (private_mb also moves when other processes
+        # map or unmap the same library files: their pages turn shared or private)
+        "anon_mb": round(memory["Anonymous:"] / 1024, 1),
         "fds": len(os.listdir("/proc/self/fd")),
         "state_kb": round(state_kb, 1),
     }

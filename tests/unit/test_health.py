@@ -75,3 +75,4 @@ async def test_the_health_line_carries_the_loop_stall(
     fields = getattr(first, _FIELDS)
     assert fields["loop_stall_ms"] >= 150 - 20
     assert fields["fds"] > 0
+    assert 0 < fields["anon_mb"] <= fields["rss_mb"]
